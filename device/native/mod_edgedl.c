@@ -1,0 +1,312 @@
+// MicroPython binding of the EdgeDL C core: `import edgedl`.
+//
+// One source for both builds: a dynamic native module (.mpy through
+// py/dynruntime.mk, MICROPY_ENABLE_DYNRUNTIME defined) and a firmware user C
+// module (micropython.mk / micropython.cmake). Only the type and module
+// registration at the bottom differ between the two.
+#include <stdarg.h>
+#if MICROPY_ENABLE_DYNRUNTIME
+#include "py/dynruntime.h"
+#else
+#include "py/runtime.h"
+#include "py/mpprint.h"
+#include "py/objstr.h"
+#endif
+#include "edgedl_stream.h"
+
+#ifndef MP_NORETURN
+#define MP_NORETURN NORETURN  // MicroPython < 1.25 spells it NORETURN
+#endif
+
+#define EDGEDL_VERSION "0.1.0"
+
+// ---------------------------------------------------------------------------
+// Errors that name the problem. dynruntime has no mp_raise_msg_varg, so the
+// message is formatted with mp_vprintf into a fixed stack buffer.
+
+typedef struct {
+    char text[160];
+    size_t len;
+} message_t;
+
+static void message_append(void *data, const char *str, size_t len) {
+    message_t *m = data;
+    while (len-- && m->len < sizeof(m->text)) {
+        m->text[m->len++] = *str++;
+    }
+}
+
+static MP_NORETURN void raise_formatted(const mp_obj_type_t *type, const char *fmt, ...) {
+    message_t m;
+    m.len = 0;
+    mp_print_t print = {&m, message_append};
+    va_list args;
+    va_start(args, fmt);
+    mp_vprintf(&print, fmt, args);
+    va_end(args);
+    nlr_raise(mp_obj_new_exception_arg1(type, mp_obj_new_str(m.text, m.len)));
+}
+
+// A uint64 counter as a Python int (mp_int_t is 32 bits on the ESP32).
+static mp_obj_t new_int_u64(uint64_t v) {
+    uint32_t high = (uint32_t)(v >> 32);
+    mp_obj_t low = mp_obj_new_int_from_uint((uint32_t)v);
+    if (high == 0) {
+        return low;
+    }
+    mp_obj_t high_obj = mp_binary_op(MP_BINARY_OP_LSHIFT, mp_obj_new_int_from_uint(high), MP_OBJ_NEW_SMALL_INT(32));
+    return mp_binary_op(MP_BINARY_OP_OR, high_obj, low);
+}
+
+// ---------------------------------------------------------------------------
+// edgedl.Stream
+
+typedef struct {
+    mp_obj_base_t base;
+    ne_stream_t stream;  // its buffers are GC blocks referenced from here
+} edgedl_stream_obj_t;
+
+static mp_int_t int_arg(mp_obj_t value, const char *name, mp_int_t min) {
+    mp_int_t v = mp_obj_get_int(value);
+    if (v < min) {
+        raise_formatted(&mp_type_ValueError, "Stream: %s must be >= %d, got %d", name, (int)min, (int)v);
+    }
+    return v;
+}
+
+static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
+    enum { ARG_channels, ARG_window, ARG_hop, ARG_capacity, ARG_select };
+    // Not static: in a natmod, qstrs are only known at load time.
+    const mp_arg_t allowed_args[] = {
+        { MP_QSTR_channels, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_window, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_hop, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_capacity, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_select, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
+    mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
+
+    mp_int_t in_channels = int_arg(args[ARG_channels].u_obj, "channels", 1);
+    if (in_channels > NE_STREAM_MAX_CHANNELS) {
+        raise_formatted(&mp_type_ValueError, "Stream: channels must be 1..%d (Quattrocento maximum), got %d",
+            NE_STREAM_MAX_CHANNELS, (int)in_channels);
+    }
+    mp_int_t window = int_arg(args[ARG_window].u_obj, "window", 1);
+    mp_int_t hop = window;
+    if (args[ARG_hop].u_obj != MP_OBJ_NULL && args[ARG_hop].u_obj != mp_const_none) {
+        hop = int_arg(args[ARG_hop].u_obj, "hop", 1);
+    }
+    mp_int_t capacity = 4 * window;
+    if (args[ARG_capacity].u_obj != MP_OBJ_NULL && args[ARG_capacity].u_obj != mp_const_none) {
+        capacity = int_arg(args[ARG_capacity].u_obj, "capacity", 1);
+    }
+    if (capacity < window) {
+        raise_formatted(&mp_type_ValueError, "Stream: capacity (%d frames) must hold at least one window (%d frames)",
+            (int)capacity, (int)window);
+    }
+
+    // Channel selection: any sequence of ints (list, tuple, range, array).
+    // A run of consecutive indices is stored as a range and copied without a table.
+    mp_obj_t select_obj = args[ARG_select].u_obj;
+    mp_int_t out_channels = in_channels;
+    mp_int_t select_first = 0;
+    uint16_t *select = NULL;
+    if (select_obj != MP_OBJ_NULL && select_obj != mp_const_none) {
+        out_channels = mp_obj_get_int(mp_obj_len(select_obj));
+        if (out_channels < 1 || out_channels > in_channels) {
+            raise_formatted(&mp_type_ValueError, "Stream: select must keep 1..%d channels, got %d",
+                (int)in_channels, (int)out_channels);
+        }
+        select = m_malloc(sizeof(uint16_t) * out_channels);
+        int contiguous = 1;
+        for (mp_int_t i = 0; i < out_channels; i++) {
+            mp_int_t ch = mp_obj_get_int(mp_obj_subscr(select_obj, MP_OBJ_NEW_SMALL_INT(i), MP_OBJ_SENTINEL));
+            if (ch < 0 || ch >= in_channels) {
+                raise_formatted(&mp_type_ValueError, "Stream: select[%d] = %d is outside 0..%d",
+                    (int)i, (int)ch, (int)(in_channels - 1));
+            }
+            select[i] = (uint16_t)ch;
+            contiguous &= ch == select[0] + i;
+        }
+        if (contiguous) {
+            select_first = select[0];
+            m_free(select);
+            select = NULL;
+        }
+    }
+
+    ne_stream_error_t err = ne_stream_check_config(in_channels, out_channels, select_first, select,
+        window, hop, capacity);
+    if (err == NE_STREAM_E_SELECT_DUPLICATE) {
+        raise_formatted(&mp_type_ValueError, "Stream: select lists a channel twice");
+    } else if (err == NE_STREAM_E_CAPACITY) {
+        raise_formatted(&mp_type_ValueError, "Stream: capacity %d x %d channels is too large",
+            (int)capacity, (int)out_channels);
+    } else if (err != NE_STREAM_OK) {
+        // Every other code was ruled out by the checks above.
+        raise_formatted(&mp_type_ValueError, "Stream: invalid configuration (code %d)", (int)err);
+    }
+
+    // All memory is taken here, once: push and read never allocate.
+    int16_t *ring = m_malloc(sizeof(int16_t) * (size_t)capacity * out_channels);
+    uint8_t *partial = m_malloc(2 * (size_t)in_channels);
+    edgedl_stream_obj_t *self = mp_obj_malloc(edgedl_stream_obj_t, type);
+    ne_stream_init(&self->stream, in_channels, out_channels, select_first, select,
+        window, hop, capacity, ring, partial);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+// push(data) -> frames completed. data: any bytes-like object of
+// little-endian int16 frames, cut anywhere.
+static mp_obj_t stream_push(mp_obj_t self_in, mp_obj_t data) {
+    edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_buffer_info_t bufinfo;
+    if (!mp_get_buffer(data, &bufinfo, MP_BUFFER_READ)) {
+        raise_formatted(&mp_type_TypeError, "Stream.push: data must be bytes-like (bytes, bytearray, memoryview, array)");
+    }
+    uint32_t frames = ne_stream_push(&self->stream, bufinfo.buf, bufinfo.len);
+    return mp_obj_new_int_from_uint(frames);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(stream_push_obj, stream_push);
+
+// read(out) -> True if the next window was copied into out, else False.
+// out: array('h') of window * channels items, filled time-major.
+static mp_obj_t stream_read(mp_obj_t self_in, mp_obj_t out) {
+    edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_stream_t *s = &self->stream;
+    mp_buffer_info_t bufinfo;
+    if (!mp_get_buffer(out, &bufinfo, MP_BUFFER_WRITE) || bufinfo.typecode != 'h') {
+        raise_formatted(&mp_type_TypeError, "Stream.read: out must be a writable array('h')");
+    }
+    size_t items = (size_t)s->window * s->out_channels;
+    if (bufinfo.len != items * sizeof(int16_t)) {
+        raise_formatted(&mp_type_ValueError, "Stream.read: out has %d items, window needs %d (%d frames x %d channels)",
+            (int)(bufinfo.len / sizeof(int16_t)), (int)items, (int)s->window, (int)s->out_channels);
+    }
+    return mp_obj_new_bool(ne_stream_read_window(s, bufinfo.buf));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(stream_read_obj, stream_read);
+
+// ready() -> windows that read() can produce now.
+static mp_obj_t stream_ready(mp_obj_t self_in) {
+    edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    return mp_obj_new_int_from_uint(ne_stream_windows_ready(&self->stream));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(stream_ready_obj, stream_ready);
+
+// stats() -> dict of counters.
+static mp_obj_t stream_stats(mp_obj_t self_in) {
+    edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_stream_t *s = &self->stream;
+    mp_obj_t d = mp_obj_new_dict(6);
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_pushed), new_int_u64(s->frames_pushed));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_dropped), new_int_u64(s->frames_dropped));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_windows), new_int_u64(s->windows));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_windows_ready), mp_obj_new_int_from_uint(ne_stream_windows_ready(s)));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_held), mp_obj_new_int_from_uint(s->held));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_bytes_pending), mp_obj_new_int_from_uint(s->partial_len));
+    return d;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(stream_stats_obj, stream_stats);
+
+// reset(): forget buffered frames and zero the counters.
+static mp_obj_t stream_reset(mp_obj_t self_in) {
+    edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_stream_reset(&self->stream);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(stream_reset_obj, stream_reset);
+
+// Read-only configuration attributes; methods fall through to locals_dict.
+static void stream_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    if (dest[0] != MP_OBJ_NULL) {
+        return;  // store/delete: not supported
+    }
+    edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_stream_t *s = &self->stream;
+    if (attr == MP_QSTR_channels) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(s->out_channels);
+    } else if (attr == MP_QSTR_in_channels) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(s->in_channels);
+    } else if (attr == MP_QSTR_window) {
+        dest[0] = mp_obj_new_int_from_uint(s->window);
+    } else if (attr == MP_QSTR_hop) {
+        dest[0] = mp_obj_new_int_from_uint(s->hop);
+    } else if (attr == MP_QSTR_capacity) {
+        dest[0] = mp_obj_new_int_from_uint(s->capacity);
+    } else {
+        dest[1] = MP_OBJ_SENTINEL;  // continue lookup in locals_dict
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Registration
+
+#if MICROPY_ENABLE_DYNRUNTIME
+
+// A natmod builds its types in RAM at import time.
+mp_obj_full_type_t edgedl_type_Stream;
+mp_map_elem_t stream_locals_dict_table[5];  // natmod bss cannot be static (mpy_ld)
+static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+
+    edgedl_type_Stream.base.type = (void *)&mp_type_type;
+    edgedl_type_Stream.flags = MP_TYPE_FLAG_NONE;
+    edgedl_type_Stream.name = MP_QSTR_Stream;
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, make_new, stream_make_new, 0);
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, attr, stream_attr, 1);
+    stream_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_push), MP_OBJ_FROM_PTR(&stream_push_obj) };
+    stream_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_read), MP_OBJ_FROM_PTR(&stream_read_obj) };
+    stream_locals_dict_table[2] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_ready), MP_OBJ_FROM_PTR(&stream_ready_obj) };
+    stream_locals_dict_table[3] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_stats), MP_OBJ_FROM_PTR(&stream_stats_obj) };
+    stream_locals_dict_table[4] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&stream_reset_obj) };
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, locals_dict, (void *)&stream_locals_dict, 2);
+
+    mp_store_global(MP_QSTR_Stream, MP_OBJ_FROM_PTR(&edgedl_type_Stream));
+    mp_store_global(MP_QSTR___version__, mp_obj_new_str(EDGEDL_VERSION, sizeof(EDGEDL_VERSION) - 1));
+    mp_store_global(MP_QSTR_MAX_CHANNELS, MP_OBJ_NEW_SMALL_INT(NE_STREAM_MAX_CHANNELS));
+
+    MP_DYNRUNTIME_INIT_EXIT
+}
+
+#else
+
+static const mp_rom_map_elem_t stream_locals_dict_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_push), MP_ROM_PTR(&stream_push_obj) },
+    { MP_ROM_QSTR(MP_QSTR_read), MP_ROM_PTR(&stream_read_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ready), MP_ROM_PTR(&stream_ready_obj) },
+    { MP_ROM_QSTR(MP_QSTR_stats), MP_ROM_PTR(&stream_stats_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&stream_reset_obj) },
+};
+static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    edgedl_type_Stream,
+    MP_QSTR_Stream,
+    MP_TYPE_FLAG_NONE,
+    make_new, stream_make_new,
+    attr, stream_attr,
+    locals_dict, &stream_locals_dict
+    );
+
+static MP_DEFINE_STR_OBJ(edgedl_version_obj, EDGEDL_VERSION);
+
+static const mp_rom_map_elem_t edgedl_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_edgedl) },
+    { MP_ROM_QSTR(MP_QSTR_Stream), MP_ROM_PTR(&edgedl_type_Stream) },
+    { MP_ROM_QSTR(MP_QSTR___version__), MP_ROM_PTR(&edgedl_version_obj) },
+    { MP_ROM_QSTR(MP_QSTR_MAX_CHANNELS), MP_ROM_INT(NE_STREAM_MAX_CHANNELS) },
+};
+static MP_DEFINE_CONST_DICT(edgedl_module_globals, edgedl_module_globals_table);
+
+const mp_obj_module_t edgedl_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&edgedl_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_edgedl, edgedl_user_cmodule);
+
+#endif

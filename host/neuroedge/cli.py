@@ -1,0 +1,80 @@
+"""The `neuroedge` command: a thin layer over the library modules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import native
+from .emulator import DEFAULT_HEAP, Emulator, EmulatorError
+
+
+def parse_size(text: str) -> int:
+    """'128k', '1M' or a byte count."""
+    units = {"k": 1024, "m": 1024 * 1024}
+    try:
+        if text[-1:].lower() in units:
+            return int(text[:-1]) * units[text[-1].lower()]
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 131072, 128k, 1M)") from None
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    path = native.build(args.arch, args.mpy_dir, verbose=args.verbose)
+    print(path)
+    return 0
+
+
+def cmd_emulator(args: argparse.Namespace) -> int:
+    with Emulator(args.sandbox, heap=args.heap) as board:
+        if args.code is None and args.run is None:
+            return board.repl()
+        result = board.run(args.code, timeout=None) if args.code is not None else board.run_file(args.run, timeout=None)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        return result.returncode
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo  # numpy is only needed here
+
+    return demo.main()
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="neuroedge", description="HD-EMG gesture recognition on MicroPython boards.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("build", help="build the edgedl native module (.mpy) and print its path")
+    p.add_argument("--arch", default="x64", choices=sorted(native.NATMOD_ARCHS),
+                   help="target: x64 (emulator), xtensawin (ESP32/ESP32-S3), armv7emsp, ... (default x64)")
+    p.add_argument("--mpy-dir", help="MicroPython source tree (default: $MPY_DIR, else the pinned 1.23 sources)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the compiler's output")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("emulator", help="run MicroPython's unix port as a board, with edgedl and device/app")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("-c", dest="code", metavar="CODE", help="run CODE on the board")
+    what.add_argument("--run", metavar="FILE", help="run FILE (a board path or a host file) on the board")
+    p.add_argument("--heap", type=parse_size, default=DEFAULT_HEAP,
+                   help=f"MicroPython heap, like an ESP32 without PSRAM (default {DEFAULT_HEAP // 1024}k)")
+    p.add_argument("--sandbox", help="folder to use as the board's filesystem (default: a temporary one)")
+    p.set_defaults(func=cmd_emulator)
+
+    p = sub.add_parser("demo", help="the main job on the emulator")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (native.BuildError, EmulatorError) as exc:
+        print(f"neuroedge {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

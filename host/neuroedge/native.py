@@ -1,0 +1,179 @@
+"""Build the `edgedl` native module and find the build that matches a board.
+
+A MicroPython dynamic native module (.mpy) is tied to an architecture and to
+the .mpy ABI of the firmware that loads it. Both sit in the file's 4-byte
+header and in a board's `sys.implementation._mpy`, so builds are filed under
+``build/<arch>_<version>.<sub>/edgedl.mpy`` and picked by that pair.
+
+MicroPython's headers and natmod tooling come from ``MPY_DIR`` (a user's
+MicroPython checkout) or, by default, from the MicroPython 1.23 sources in the
+PyPI sdist ``mpy-cross-v6.3``, downloaded hash-checked and cached in build/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .project import BUILD_DIR, NATIVE_DIR, TOOLS_DIR
+
+MODULE_NAME = "edgedl"
+
+# MP_NATIVE_ARCH_* numbering from MicroPython's py/persistentcode.h.
+ARCH_CODES = {
+    1: "x86",
+    2: "x64",
+    3: "armv6",
+    4: "armv6m",
+    5: "armv7m",
+    6: "armv7em",
+    7: "armv7emsp",
+    8: "armv7emdp",
+    9: "xtensa",
+    10: "xtensawin",
+    11: "rv32imc",
+}
+
+# Archs py/dynruntime.mk builds natmods for, and the cross compiler each needs.
+NATMOD_ARCHS = {
+    "x64": "gcc",
+    "x86": "gcc",
+    "armv6m": "arm-none-eabi-gcc",
+    "armv7m": "arm-none-eabi-gcc",
+    "armv7emsp": "arm-none-eabi-gcc",
+    "armv7emdp": "arm-none-eabi-gcc",
+    "xtensa": "xtensa-lx106-elf-gcc",
+    "xtensawin": "xtensa-esp32-elf-gcc",
+}
+
+HEADERS_REQUIREMENT = TOOLS_DIR / "mpy-headers.txt"  # hash-pinned sdist
+HEADERS_DIR = BUILD_DIR / "mpy-headers"
+BUNDLED_MPY_DIR = HEADERS_DIR / "micropython"
+
+
+class BuildError(RuntimeError):
+    """The native module could not be built; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class MpyAbi:
+    """Architecture and .mpy version of a native module or of a board."""
+
+    arch: str
+    version: int
+    sub_version: int
+
+    @property
+    def tag(self) -> str:
+        """Folder name of builds for this ABI, e.g. 'x64_6.3'."""
+        return f"{self.arch}_{self.version}.{self.sub_version}"
+
+    @classmethod
+    def from_sys_mpy(cls, value: int) -> "MpyAbi":
+        """Decode a board's sys.implementation._mpy (version | sub << 8 | arch << 10)."""
+        arch_code = (value >> 10) & 0x3F
+        if arch_code not in ARCH_CODES:
+            raise ValueError(f"sys.implementation._mpy={value:#x}: board has no native code support "
+                             f"(arch code {arch_code}), so it cannot load edgedl.mpy")
+        return cls(ARCH_CODES[arch_code], value & 0xFF, (value >> 8) & 3)
+
+    @classmethod
+    def from_mpy_header(cls, header: bytes, name: str = ".mpy file") -> "MpyAbi":
+        """Decode the first bytes of a .mpy: b'M', version, sub | arch << 2, small-int bits."""
+        if len(header) < 4 or header[0:1] != b"M":
+            raise ValueError(f"{name}: not a .mpy file (no 'M' header)")
+        arch_code = header[2] >> 2
+        if arch_code not in ARCH_CODES:
+            raise ValueError(f"{name}: .mpy holds no native code for a known arch (code {arch_code})")
+        return cls(ARCH_CODES[arch_code], header[1], header[2] & 3)
+
+
+def module_abi(path: Path) -> MpyAbi:
+    with open(path, "rb") as f:
+        return MpyAbi.from_mpy_header(f.read(4), str(path))
+
+
+def module_path(abi: MpyAbi, build_dir: Path = BUILD_DIR) -> Path:
+    return build_dir / abi.tag / f"{MODULE_NAME}.mpy"
+
+
+def find_module_for_board(sys_mpy: int, build_dir: Path = BUILD_DIR) -> Path:
+    """The built edgedl.mpy a board with this sys.implementation._mpy can load."""
+    abi = MpyAbi.from_sys_mpy(sys_mpy)
+    path = module_path(abi, build_dir)
+    if not path.exists():
+        raise BuildError(f"no {MODULE_NAME}.mpy built for {abi.tag}: run `neuroedge build --arch {abi.arch}`"
+                         + ("" if abi.arch == "x64" else " (with its cross toolchain and MPY_DIR)"))
+    return path
+
+
+def ensure_bundled_mpy_dir(python: str = sys.executable) -> Path:
+    """MicroPython 1.23 sources from the pinned mpy-cross-v6.3 sdist, fetched once."""
+    marker = BUNDLED_MPY_DIR / "py" / "dynruntime.mk"
+    if marker.exists():
+        return BUNDLED_MPY_DIR
+    HEADERS_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=HEADERS_DIR) as tmp:
+        cmd = [python, "-m", "pip", "download", "--quiet", "--no-deps", "--no-binary", ":all:",
+               "--require-hashes", "-r", str(HEADERS_REQUIREMENT), "-d", tmp]
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BuildError("could not download the MicroPython headers (mpy-cross-v6.3 sdist, "
+                             f"pinned in {HEADERS_REQUIREMENT}); set MPY_DIR to a MicroPython checkout "
+                             f"instead.\n{result.stderr.strip()}")
+        (archive,) = Path(tmp).glob("*.tar.gz")
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if "/micropython/" in m.name]
+            tar.extractall(tmp, members=members, filter="data")
+        (extracted,) = Path(tmp).glob("*/micropython")
+        # Rename last, so an interrupted fetch never leaves a half tree behind.
+        extracted.rename(BUNDLED_MPY_DIR)
+    return BUNDLED_MPY_DIR
+
+
+def resolve_mpy_dir(mpy_dir: str | os.PathLike | None = None) -> Path:
+    """MPY_DIR argument, else $MPY_DIR, else the bundled MicroPython 1.23 sources."""
+    chosen = mpy_dir or os.environ.get("MPY_DIR")
+    if not chosen:
+        return ensure_bundled_mpy_dir()
+    path = Path(chosen).expanduser().resolve()
+    if not (path / "py" / "dynruntime.mk").exists():
+        raise BuildError(f"MPY_DIR={path} is not a MicroPython source tree (no py/dynruntime.mk)")
+    return path
+
+
+def build(arch: str = "x64", mpy_dir: str | os.PathLike | None = None, *,
+          build_dir: Path = BUILD_DIR, verbose: bool = False) -> Path:
+    """Build edgedl.mpy for `arch`; returns build/<arch>_<abi>/edgedl.mpy."""
+    if arch not in NATMOD_ARCHS:
+        raise BuildError(f"unknown arch {arch!r}: choose one of {', '.join(NATMOD_ARCHS)}")
+    compiler = NATMOD_ARCHS[arch]
+    if shutil.which(compiler) is None:
+        hint = {"arm-none-eabi-gcc": "apt-get install gcc-arm-none-eabi",
+                "xtensa-esp32-elf-gcc": "install ESP-IDF and run its export.sh",
+                "xtensa-lx106-elf-gcc": "install the ESP8266 toolchain"}.get(compiler, "install gcc")
+        raise BuildError(f"building for {arch} needs {compiler} on PATH ({hint})")
+    resolved = resolve_mpy_dir(mpy_dir)
+    obj_dir = build_dir / "obj" / arch
+    cmd = ["make", "-C", str(NATIVE_DIR), f"ARCH={arch}", f"MPY_DIR={resolved}",
+           f"BUILD={obj_dir}", f"PYTHON={sys.executable}"]
+    result = subprocess.run(cmd, capture_output=not verbose, text=True)
+    if result.returncode != 0:
+        output = "" if verbose else (result.stdout + result.stderr).strip()
+        raise BuildError(f"building {MODULE_NAME}.mpy for {arch} failed:\n{output}")
+    built = obj_dir / f"{MODULE_NAME}.mpy"
+    abi = module_abi(built)
+    if abi.arch != arch:
+        raise BuildError(f"{built}: expected arch {arch}, header says {abi.arch}")
+    target = module_path(abi, build_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".mpy.tmp")
+    shutil.copyfile(built, tmp)
+    tmp.replace(target)
+    return target

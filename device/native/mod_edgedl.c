@@ -47,6 +47,22 @@ static MP_NORETURN void raise_formatted(const mp_obj_type_t *type, const char *f
     nlr_raise(mp_obj_new_exception_arg1(type, mp_obj_new_str(m.text, m.len)));
 }
 
+#if MICROPY_ENABLE_DYNRUNTIME
+#define EDGEDL_MEMORY_ERROR ((mp_obj_type_t *)mp_load_global(MP_QSTR_MemoryError))
+#else
+#define EDGEDL_MEMORY_ERROR (&mp_type_MemoryError)
+#endif
+
+// m_malloc in a natmod returns NULL when the heap is full instead of raising
+// (py/dynruntime.h), so every allocation goes through this check.
+static void *alloc_or_raise(size_t bytes, const char *what) {
+    void *p = m_malloc(bytes);
+    if (p == NULL) {
+        raise_formatted(EDGEDL_MEMORY_ERROR, "Stream: no memory for %s (%u bytes)", what, (unsigned)bytes);
+    }
+    return p;
+}
+
 // A uint64 counter as a Python int (mp_int_t is 32 bits on the ESP32).
 static mp_obj_t new_int_u64(uint64_t v) {
     uint32_t high = (uint32_t)(v >> 32);
@@ -118,7 +134,7 @@ static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t
             raise_formatted(&mp_type_ValueError, "Stream: select must keep 1..%d channels, got %d",
                 (int)in_channels, (int)out_channels);
         }
-        select = m_malloc(sizeof(uint16_t) * out_channels);
+        select = alloc_or_raise(sizeof(uint16_t) * out_channels, "the channel selection");
         int contiguous = 1;
         for (mp_int_t i = 0; i < out_channels; i++) {
             mp_int_t ch = mp_obj_get_int(mp_obj_subscr(select_obj, MP_OBJ_NEW_SMALL_INT(i), MP_OBJ_SENTINEL));
@@ -149,9 +165,11 @@ static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t
     }
 
     // All memory is taken here, once: push and read never allocate.
-    int16_t *ring = m_malloc(sizeof(int16_t) * (size_t)capacity * out_channels);
-    uint8_t *partial = m_malloc(2 * (size_t)in_channels);
-    edgedl_stream_obj_t *self = mp_obj_malloc(edgedl_stream_obj_t, type);
+    int16_t *ring = alloc_or_raise(sizeof(int16_t) * (size_t)capacity * out_channels,
+        "the ring buffer (capacity x channels x 2)");
+    uint8_t *partial = alloc_or_raise(2 * (size_t)in_channels, "the partial-frame buffer");
+    edgedl_stream_obj_t *self = alloc_or_raise(sizeof(edgedl_stream_obj_t), "the Stream object");
+    self->base.type = type;
     ne_stream_init(&self->stream, in_channels, out_channels, select_first, select,
         window, hop, capacity, ring, partial);
     return MP_OBJ_FROM_PTR(self);
@@ -162,7 +180,8 @@ static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t
 static mp_obj_t stream_push(mp_obj_t self_in, mp_obj_t data) {
     edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
     mp_buffer_info_t bufinfo;
-    if (!mp_get_buffer(data, &bufinfo, MP_BUFFER_READ)) {
+    // str has a buffer in MicroPython, but text is never a frame stream.
+    if (mp_obj_is_str(data) || !mp_get_buffer(data, &bufinfo, MP_BUFFER_READ)) {
         raise_formatted(&mp_type_TypeError, "Stream.push: data must be bytes-like (bytes, bytearray, memoryview, array)");
     }
     uint32_t frames = ne_stream_push(&self->stream, bufinfo.buf, bufinfo.len);

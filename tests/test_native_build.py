@@ -1,0 +1,85 @@
+"""Building edgedl.mpy: ABI bookkeeping, the x64 build, the portable armv7emsp build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
+
+from conftest import require_tool, run_neuroedge
+from neuroedge import native
+from neuroedge.native import BuildError, MpyAbi
+
+
+def test_abi_decoding_of_board_values_and_mpy_headers():
+    assert MpyAbi.from_sys_mpy(2822) == MpyAbi("x64", 6, 3)          # the unix port here
+    assert MpyAbi.from_sys_mpy(10 << 10 | 3 << 8 | 6).tag == "xtensawin_6.3"  # ESP32 / ESP32-S3
+    assert MpyAbi.from_mpy_header(b"M\x06\x1f\x1f") == MpyAbi("armv7emsp", 6, 3)
+    with pytest.raises(ValueError, match="no native code support"):
+        MpyAbi.from_sys_mpy(6)  # a port built without native code
+    with pytest.raises(ValueError, match="not a .mpy file"):
+        MpyAbi.from_mpy_header(b"\x7fELF", "x.mpy")
+
+
+def test_x64_build_is_filed_by_arch_and_abi_and_matches_the_emulator(edgedl_mpy, board):
+    assert edgedl_mpy == native.BUILD_DIR / "x64_6.3" / "edgedl.mpy"
+    assert native.module_abi(edgedl_mpy) == MpyAbi("x64", 6, 3)
+    # The host picks the build from what the board reports.
+    sys_mpy = int(board.run("import sys; print(sys.implementation._mpy)").check().stdout)
+    assert native.find_module_for_board(sys_mpy) == edgedl_mpy
+    assert board.run("import edgedl; print(edgedl.__version__)").check().stdout.strip() == "0.1.0"
+
+
+def test_missing_build_for_a_board_says_which_build_is_needed(tmp_path):
+    with pytest.raises(BuildError, match=r"no edgedl.mpy built for xtensawin_6.3: run `neuroedge build --arch xtensawin`"):
+        native.find_module_for_board(10 << 10 | 3 << 8 | 6, build_dir=tmp_path)
+
+
+def test_cli_build_prints_the_module_path():
+    result = run_neuroedge("build", "--arch", "x64")
+    assert result.returncode == 0, result.stderr
+    assert Path(result.stdout.strip()) == native.BUILD_DIR / "x64_6.3" / "edgedl.mpy"
+
+
+def test_bad_mpy_dir_and_missing_toolchain_are_clear_errors(tmp_path, monkeypatch):
+    with pytest.raises(BuildError, match="is not a MicroPython source tree"):
+        native.build("x64", tmp_path)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no compilers at all
+    with pytest.raises(BuildError, match="building for xtensawin needs xtensa-esp32-elf-gcc on PATH"):
+        native.build("xtensawin")
+    result = run_neuroedge("build", "--arch", "sparc")
+    assert result.returncode != 0 and "invalid choice: 'sparc'" in result.stderr
+
+
+def undefined_symbols(path: Path) -> set[str]:
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        return {sym.name for section in elf.iter_sections() if isinstance(section, SymbolTableSection)
+                for sym in section.iter_symbols()
+                if sym.name and sym["st_shndx"] == "SHN_UNDEF"}
+
+
+def writable_data_bytes(path: Path) -> int:
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        return sum(s["sh_size"] for s in elf.iter_sections()
+                   if s.name.startswith((".data", ".bss")) and not s.name.startswith(".data.rel.ro"))
+
+
+@pytest.mark.slow
+def test_armv7emsp_build_is_portable_mcu_c(tmp_path):
+    """Cortex-M4F build: the core needs no libc/libm/libgcc and has no writable statics."""
+    require_tool("arm-none-eabi-gcc")
+    path = native.build("armv7emsp", build_dir=tmp_path)
+    assert path == tmp_path / "armv7emsp_6.3" / "edgedl.mpy"
+    assert native.module_abi(path) == MpyAbi("armv7emsp", 6, 3)
+    core = tmp_path / "obj" / "armv7emsp" / "edgedl_stream.o"
+    binding = tmp_path / "obj" / "armv7emsp" / "mod_edgedl.o"
+    assert undefined_symbols(core) == set()
+    assert writable_data_bytes(core) == 0
+    # The binding reaches MicroPython only through the natmod function table.
+    external = {s for s in undefined_symbols(binding) if not s.startswith("ne_stream_")}
+    assert external <= {"mp_fun_table", "mp_native_qstr_table", "_GLOBAL_OFFSET_TABLE_",
+                        "mp_type_dict", "mp_type_fun_builtin_1", "mp_type_fun_builtin_2"}, external

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,18 @@ def test_armv7emsp_build_is_portable_mcu_c(tmp_path):
     external = {s for s in undefined_symbols(binding) if not s.startswith("ne_stream_")}
     assert external <= {"mp_fun_table", "mp_native_qstr_table", "_GLOBAL_OFFSET_TABLE_",
                         "mp_type_dict", "mp_type_fun_builtin_1", "mp_type_fun_builtin_2"}, external
+
+
+@pytest.mark.slow
+def test_firmware_user_c_module_files_list_the_natmod_sources_and_compile(tmp_path):
+    """micropython.mk / micropython.cmake describe the same sources as the natmod,
+    and those compile without dynruntime against MicroPython's real headers."""
+    require_tool("cmake")
+    listed = native.user_module_sources(tmp_path)
+    makefile = (native.NATIVE_DIR / "Makefile").read_text()
+    natmod_src = re.search(r"^SRC = (.+)$", makefile, re.MULTILINE).group(1).split()
+    natmod_sources = sorted(native.NATIVE_DIR / name for name in natmod_src)
+    assert sorted(listed["micropython.mk"]) == natmod_sources
+    assert sorted(listed["micropython.cmake"]) == natmod_sources
+    native.compile_check_user_module(tmp_path / "firmware", natmod_sources)
+    assert (tmp_path / "firmware" / "mod_edgedl.o").stat().st_size > 0

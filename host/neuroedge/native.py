@@ -13,6 +13,7 @@ PyPI sdist ``mpy-cross-v6.3``, downloaded hash-checked and cached in build/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -177,3 +178,61 @@ def build(arch: str = "x64", mpy_dir: str | os.PathLike | None = None, *,
     shutil.copyfile(built, tmp)
     tmp.replace(target)
     return target
+
+
+def user_module_sources(work_dir: Path) -> dict[str, list[Path]]:
+    """The C files that micropython.mk and micropython.cmake hand to a firmware build."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    mk = work_dir / "print_usermod.mk"
+    mk.write_text(f"USERMOD_DIR := {NATIVE_DIR}\ninclude {NATIVE_DIR}/micropython.mk\n"
+                  "all:\n\t@echo $(SRC_USERMOD_C)\n")
+    make_out = subprocess.run(["make", "-s", "-f", str(mk)], capture_output=True, text=True, check=True).stdout
+    project = work_dir / "cmake_project"
+    project.mkdir(exist_ok=True)
+    (project / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.12)\nproject(usermod_check NONE)\n"
+        "add_library(usermod INTERFACE)\n"
+        f"include({NATIVE_DIR}/micropython.cmake)\n"
+        "get_target_property(sources usermod_edgedl INTERFACE_SOURCES)\n"
+        'message(STATUS "SOURCES=${sources}")\n')
+    cmake = subprocess.run(["cmake", "-S", str(project), "-B", str(project / "build")],
+                           capture_output=True, text=True, check=True).stdout
+    cmake_line = next(line for line in cmake.splitlines() if "SOURCES=" in line)
+    return {
+        "micropython.mk": [Path(p) for p in make_out.split()],
+        "micropython.cmake": [Path(p) for p in cmake_line.split("SOURCES=", 1)[1].split(";")],
+    }
+
+
+def compile_check_user_module(work_dir: Path, sources: list[Path], mpy_dir: Path | None = None) -> None:
+    """Compile `sources` as a firmware user C module (no dynruntime) against real
+    MicroPython headers: mpy-cross's port configuration and qstrs generated the
+    way a firmware build generates them. Raises BuildError on any warning."""
+    mpy = mpy_dir or resolve_mpy_dir()
+    genhdr = work_dir / "genhdr"
+    genhdr.mkdir(parents=True, exist_ok=True)
+    for name in ("root_pointers.h", "moduledefs.h"):
+        (genhdr / name).touch()
+    includes = ["-I", str(work_dir), "-I", str(mpy / "mpy-cross"), "-I", str(mpy), "-I", str(NATIVE_DIR)]
+
+    def run(cmd: list[str]) -> str:
+        result = subprocess.run(cmd, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BuildError(f"user C module check failed: {' '.join(cmd)}\n{result.stderr.strip()}")
+        return result.stdout
+
+    # qstrs: the core set from py/qstrdefs.h plus every MP_QSTR_ the module uses.
+    core = run(["gcc", "-E", "-P", "-DNO_QSTR", *includes, str(mpy / "py" / "qstrdefs.h")])
+    used: set[str] = set()
+    for src in sources:
+        text = run(["gcc", "-E", "-DNO_QSTR", *includes, str(src)])
+        used.update(re.findall(r"MP_QSTR_(\w+)", text))
+    qstr_list = work_dir / "qstrdefs.preprocessed.h"
+    qstr_list.write_text("\n".join([line for line in core.splitlines() if line.startswith(("Q(", "QCFG("))]
+                                   + [f"Q({name})" for name in sorted(used)]) + "\n")
+    header = run([sys.executable, str(mpy / "py" / "makeqstrdata.py"), str(qstr_list)])
+    (genhdr / "qstrdefs.generated.h").write_text(header)
+    for src in sources:
+        run(["gcc", "-c", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter",
+             "-Wno-missing-field-initializers", "-Werror", *includes, str(src),
+             "-o", str(work_dir / (src.stem + ".o"))])

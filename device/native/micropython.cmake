@@ -3,10 +3,9 @@
 # (or list this file in your own top-level usermod cmake file).
 add_library(usermod_edgedl INTERFACE)
 
-target_sources(usermod_edgedl INTERFACE
-    ${CMAKE_CURRENT_LIST_DIR}/edgedl_stream.c
-    ${CMAKE_CURRENT_LIST_DIR}/mod_edgedl.c
-)
+# Every C file here is part of the module, as in the natmod Makefile.
+file(GLOB EDGEDL_SOURCES ${CMAKE_CURRENT_LIST_DIR}/*.c)
+target_sources(usermod_edgedl INTERFACE ${EDGEDL_SOURCES})
 
 target_include_directories(usermod_edgedl INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}

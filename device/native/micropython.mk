@@ -3,7 +3,6 @@
 # Compiles the same C files as the natmod, without MICROPY_ENABLE_DYNRUNTIME.
 EDGEDL_MOD_DIR := $(USERMOD_DIR)
 
-SRC_USERMOD_C += $(EDGEDL_MOD_DIR)/edgedl_stream.c
-SRC_USERMOD_C += $(EDGEDL_MOD_DIR)/mod_edgedl.c
+SRC_USERMOD_C += $(wildcard $(EDGEDL_MOD_DIR)/*.c)
 
 CFLAGS_USERMOD += -I$(EDGEDL_MOD_DIR)

@@ -12,6 +12,7 @@
 #include "py/mpprint.h"
 #include "py/objstr.h"
 #endif
+#include "edgedl_engine.h"
 #include "edgedl_stream.h"
 
 #ifndef MP_NORETURN
@@ -58,7 +59,7 @@ static MP_NORETURN void raise_formatted(const mp_obj_type_t *type, const char *f
 static void *alloc_or_raise(size_t bytes, const char *what) {
     void *p = m_malloc(bytes);
     if (p == NULL) {
-        raise_formatted(EDGEDL_MEMORY_ERROR, "Stream: no memory for %s (%u bytes)", what, (unsigned)bytes);
+        raise_formatted(EDGEDL_MEMORY_ERROR, "edgedl: no memory for %s (%u bytes)", what, (unsigned)bytes);
     }
     return p;
 }
@@ -259,6 +260,142 @@ static void stream_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
 }
 
+
+// ---------------------------------------------------------------------------
+// edgedl.Model
+
+typedef struct {
+    mp_obj_base_t base;
+    mp_obj_t model_bytes;   // keeps the flatbuffer alive: weights are used in place
+    ne_model_t *model;      // inside `meta`
+    void *meta;
+    void *arena;
+    uint32_t meta_bytes;
+    ne_io_info_t input, output;
+} edgedl_model_obj_t;
+
+static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 1, 1, false);
+    mp_buffer_info_t bufinfo;
+    if (mp_obj_is_str(args[0]) || !mp_get_buffer(args[0], &bufinfo, MP_BUFFER_READ)) {
+        raise_formatted(&mp_type_TypeError, "Model: expected the .tflite file's bytes");
+    }
+    // A mutable buffer could be resized or freed under us: keep an immutable copy.
+    mp_obj_t model_bytes = args[0];
+    if (!mp_obj_is_type(args[0], &mp_type_bytes)) {
+        model_bytes = mp_obj_new_bytes(bufinfo.buf, bufinfo.len);
+        mp_get_buffer(model_bytes, &bufinfo, MP_BUFFER_READ);
+    }
+    if (bufinfo.len > 0x7fffffff) {
+        raise_formatted(&mp_type_ValueError, "Model: file too large");
+    }
+    ne_error_t err;
+    err.text[0] = 0;
+    uint32_t meta_bytes;
+    if (!ne_model_meta_bytes(bufinfo.buf, (uint32_t)bufinfo.len, &meta_bytes, &err)) {
+        raise_formatted(&mp_type_ValueError, "Model: %s", err.text);
+    }
+    void *meta = alloc_or_raise(meta_bytes, "the parsed model");
+    ne_model_t *model;
+    if (!ne_model_load(bufinfo.buf, (uint32_t)bufinfo.len, meta, meta_bytes, &model, &err)) {
+        raise_formatted(&mp_type_ValueError, "Model: %s", err.text);
+    }
+    uint32_t arena_bytes = ne_model_arena_bytes(model);
+    void *arena = alloc_or_raise(arena_bytes ? arena_bytes : 16, "the tensor arena");
+    ne_model_set_arena(model, arena);
+    edgedl_model_obj_t *self = alloc_or_raise(sizeof(edgedl_model_obj_t), "the Model object");
+    self->base.type = type;
+    self->model_bytes = model_bytes;
+    self->model = model;
+    self->meta = meta;
+    self->arena = arena;
+    self->meta_bytes = meta_bytes;
+    ne_model_info(model, &self->input, &self->output);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+// A buffer for a tensor: array('b') or raw bytes for int8, array('f') or raw bytes for float32.
+static void *tensor_buffer(mp_obj_t obj, const ne_io_info_t *info, int writable, const char *which) {
+    mp_buffer_info_t bufinfo;
+    const char *wanted = info->type == NE_INT8 ? "array('b') or bytes-like" : "array('f') or bytes-like";
+    if (mp_obj_is_str(obj) || !mp_get_buffer(obj, &bufinfo, writable ? MP_BUFFER_WRITE : MP_BUFFER_READ)) {
+        raise_formatted(&mp_type_TypeError, "Model.invoke: %s must be a %s%s", which,
+            writable ? "writable " : "", wanted);
+    }
+    // Raw bytes: bytes/memoryview report 'B', bytearray reports 1 (BYTEARRAY_TYPECODE).
+    char exact = info->type == NE_INT8 ? 'b' : 'f';
+    if (bufinfo.typecode != exact && bufinfo.typecode != 'B' && bufinfo.typecode != 1) {
+        raise_formatted(&mp_type_TypeError, "Model.invoke: %s must be %s, not an array of another type",
+            which, wanted);
+    }
+    if (bufinfo.len != info->bytes) {
+        raise_formatted(&mp_type_ValueError, "Model.invoke: %s has %d bytes, the model's %s tensor needs %d",
+            which, (int)bufinfo.len, which, (int)info->bytes);
+    }
+    return bufinfo.buf;
+}
+
+// invoke(input, output): runs the model; output is filled in place.
+static mp_obj_t model_invoke(mp_obj_t self_in, mp_obj_t input, mp_obj_t output) {
+    edgedl_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    const void *in = tensor_buffer(input, &self->input, 0, "input");
+    void *out = tensor_buffer(output, &self->output, 1, "output");
+    ne_model_invoke(self->model, in, out);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(model_invoke_obj, model_invoke);
+
+static mp_obj_t shape_tuple(const ne_io_info_t *info) {
+    mp_obj_t dims[NE_MAX_RANK];
+    for (int i = 0; i < info->rank; i++) {
+        dims[i] = MP_OBJ_NEW_SMALL_INT(info->dims[i]);
+    }
+    return mp_obj_new_tuple(info->rank, dims);
+}
+
+static mp_obj_t quant_tuple(const ne_io_info_t *info) {
+    union {
+        uint32_t u;
+        float f;
+    } scale = {info->scale_bits};
+    mp_obj_t items[2] = {mp_obj_new_float_from_f(scale.f), MP_OBJ_NEW_SMALL_INT(info->zero_point)};
+    return mp_obj_new_tuple(2, items);
+}
+
+static mp_obj_t dtype_str(const ne_io_info_t *info) {
+    return info->type == NE_INT8 ? MP_OBJ_NEW_QSTR(MP_QSTR_int8) : MP_OBJ_NEW_QSTR(MP_QSTR_float32);
+}
+
+static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    if (dest[0] != MP_OBJ_NULL) {
+        return;
+    }
+    edgedl_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (attr == MP_QSTR_input_shape) {
+        dest[0] = shape_tuple(&self->input);
+    } else if (attr == MP_QSTR_output_shape) {
+        dest[0] = shape_tuple(&self->output);
+    } else if (attr == MP_QSTR_input_dtype) {
+        dest[0] = dtype_str(&self->input);
+    } else if (attr == MP_QSTR_output_dtype) {
+        dest[0] = dtype_str(&self->output);
+    } else if (attr == MP_QSTR_input_quantization) {
+        dest[0] = quant_tuple(&self->input);
+    } else if (attr == MP_QSTR_output_quantization) {
+        dest[0] = quant_tuple(&self->output);
+    } else if (attr == MP_QSTR_arena_bytes) {
+        dest[0] = mp_obj_new_int_from_uint(ne_model_arena_bytes(self->model));
+    } else if (attr == MP_QSTR_meta_bytes) {
+        dest[0] = mp_obj_new_int_from_uint(self->meta_bytes);
+    } else if (attr == MP_QSTR_ops) {
+        dest[0] = mp_obj_new_int_from_uint(ne_model_op_count(self->model));
+    } else if (attr == MP_QSTR_macs) {
+        dest[0] = mp_obj_new_int_from_uint(ne_model_macs(self->model));
+    } else {
+        dest[1] = MP_OBJ_SENTINEL;
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Registration
 
@@ -268,6 +405,9 @@ static void stream_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
 mp_obj_full_type_t edgedl_type_Stream;
 mp_map_elem_t stream_locals_dict_table[5];  // natmod bss cannot be static (mpy_ld)
 static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
+mp_obj_full_type_t edgedl_type_Model;
+mp_map_elem_t model_locals_dict_table[1];
+static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
@@ -284,7 +424,16 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     stream_locals_dict_table[4] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&stream_reset_obj) };
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, locals_dict, (void *)&stream_locals_dict, 2);
 
+    edgedl_type_Model.base.type = (void *)&mp_type_type;
+    edgedl_type_Model.flags = MP_TYPE_FLAG_NONE;
+    edgedl_type_Model.name = MP_QSTR_Model;
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, make_new, model_make_new, 0);
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, attr, model_attr, 1);
+    model_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_invoke), MP_OBJ_FROM_PTR(&model_invoke_obj) };
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, locals_dict, (void *)&model_locals_dict, 2);
+
     mp_store_global(MP_QSTR_Stream, MP_OBJ_FROM_PTR(&edgedl_type_Stream));
+    mp_store_global(MP_QSTR_Model, MP_OBJ_FROM_PTR(&edgedl_type_Model));
     mp_store_global(MP_QSTR___version__, mp_obj_new_str(EDGEDL_VERSION, sizeof(EDGEDL_VERSION) - 1));
     mp_store_global(MP_QSTR_MAX_CHANNELS, MP_OBJ_NEW_SMALL_INT(NE_STREAM_MAX_CHANNELS));
 
@@ -311,11 +460,26 @@ MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &stream_locals_dict
     );
 
+static const mp_rom_map_elem_t model_locals_dict_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_invoke), MP_ROM_PTR(&model_invoke_obj) },
+};
+static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    edgedl_type_Model,
+    MP_QSTR_Model,
+    MP_TYPE_FLAG_NONE,
+    make_new, model_make_new,
+    attr, model_attr,
+    locals_dict, &model_locals_dict
+    );
+
 static MP_DEFINE_STR_OBJ(edgedl_version_obj, EDGEDL_VERSION);
 
 static const mp_rom_map_elem_t edgedl_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_edgedl) },
     { MP_ROM_QSTR(MP_QSTR_Stream), MP_ROM_PTR(&edgedl_type_Stream) },
+    { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&edgedl_type_Model) },
     { MP_ROM_QSTR(MP_QSTR___version__), MP_ROM_PTR(&edgedl_version_obj) },
     { MP_ROM_QSTR(MP_QSTR_MAX_CHANNELS), MP_ROM_INT(NE_STREAM_MAX_CHANNELS) },
 };

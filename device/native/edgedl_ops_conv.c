@@ -1,0 +1,150 @@
+// CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED, int8 with per-channel
+// requantization: TFLite Micro's reference arithmetic (ConvPerChannel,
+// DepthwiseConvPerChannel, FullyConnected), reorganised for speed:
+//   sum(w * (x + in_offset)) == sum(w * x) + in_offset * sum(w)
+// over the same in-bounds taps, so the inner loop is a plain int8 dot product
+// over contiguous memory, and sum(w) is precomputed per channel at load.
+// Integer sums are exact (the loader bounds the filter volume), so the
+// reordering gives bit-identical results.
+#include "edgedl_fixed.h"
+#include "edgedl_internal.h"
+
+static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
+    int32_t acc = 0;
+    for (int32_t i = 0; i < n; i++) {
+        acc += (int32_t)a[i] * (int32_t)b[i];
+    }
+    return acc;
+}
+
+static inline int32_t sum_i8(const int8_t *a, int32_t n) {
+    int32_t acc = 0;
+    for (int32_t i = 0; i < n; i++) {
+        acc += a[i];
+    }
+    return acc;
+}
+
+static inline int8_t requantize(const ne_op_t *op, int32_t acc, int32_t c) {
+    acc = ne_wrap_add(acc, op->bias[c]);
+    acc = ne_mbqm(acc, op->ch_mult[c], op->ch_shift[c]) + op->out_offset;
+    return (int8_t)ne_clamp(acc, op->act_min, op->act_max);
+}
+
+// First and one-past-last filter tap that lands inside [0, size).
+static inline void tap_range(int32_t origin, int32_t taps, int32_t dilation, int32_t size,
+    int32_t *first, int32_t *last) {
+    int32_t f = 0, l = taps;
+    while (f < l && origin + f * dilation < 0) {
+        f++;
+    }
+    while (l > f && origin + (l - 1) * dilation >= size) {
+        l--;
+    }
+    *first = f;
+    *last = l;
+}
+
+void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out) {
+    const int32_t in_h = op->in_h, in_w = op->in_w, in_c = op->in_c;
+    const int32_t fh = op->filter_h, fw = op->filter_w, fic = op->filter_in_c, out_c = op->out_c;
+    const int32_t per_group = out_c / (in_c / fic);
+    const int32_t dh = op->dilation_h, dw = op->dilation_w;
+    const int32_t filter_per_oc = fh * fw * fic;
+    for (int32_t b = 0; b < op->batches; b++) {
+        for (int32_t oy = 0; oy < op->out_h; oy++) {
+            const int32_t y0 = oy * op->stride_h - op->pad_h;
+            int32_t ky0, ky1;
+            tap_range(y0, fh, dh, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < op->out_w; ox++) {
+                const int32_t x0 = ox * op->stride_w - op->pad_w;
+                int32_t kx0, kx1;
+                tap_range(x0, fw, dw, in_w, &kx0, &kx1);
+                const int full = ky0 == 0 && ky1 == fh && kx0 == 0 && kx1 == fw;
+                // Channels of one filter row run on into the next tap when the
+                // whole input depth is used with unit dilation: one long dot.
+                const int contiguous = dw == 1 && fic == in_c;
+                const int32_t row_len = contiguous ? (kx1 - kx0) * fic : fic;
+                for (int32_t oc = 0; oc < out_c; oc++) {
+                    const int32_t group_offset = (oc / per_group) * fic;
+                    const int8_t *wf = filter + oc * filter_per_oc;
+                    int32_t acc = 0, wsum = 0;
+                    for (int32_t ky = ky0; ky < ky1; ky++) {
+                        const int8_t *xrow = in + ((b * in_h + y0 + ky * dh) * in_w) * in_c + group_offset;
+                        const int8_t *wrow = wf + ky * fw * fic;
+                        if (contiguous) {
+                            acc += dot_i8(wrow + kx0 * fic, xrow + (x0 + kx0) * in_c, row_len);
+                            if (!full) {
+                                wsum += sum_i8(wrow + kx0 * fic, row_len);
+                            }
+                        } else {
+                            for (int32_t kx = kx0; kx < kx1; kx++) {
+                                acc += dot_i8(wrow + kx * fic, xrow + (x0 + kx * dw) * in_c, fic);
+                                if (!full) {
+                                    wsum += sum_i8(wrow + kx * fic, fic);
+                                }
+                            }
+                        }
+                    }
+                    acc = ne_wrap_add(acc, op->in_offset * (full ? op->wsum[oc] : wsum));
+                    *out++ = requantize(op, acc, oc);
+                }
+            }
+        }
+    }
+}
+
+void ne_depthwise_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out) {
+    const int32_t in_h = op->in_h, in_w = op->in_w, in_c = op->in_c;
+    const int32_t fh = op->filter_h, fw = op->filter_w, out_c = op->out_c, dm = op->depth_multiplier;
+    const int32_t dh = op->dilation_h, dw = op->dilation_w;
+    const int32_t in_offset = op->in_offset;
+    int32_t *acc = op->scratch;
+    for (int32_t b = 0; b < op->batches; b++) {
+        for (int32_t oy = 0; oy < op->out_h; oy++) {
+            const int32_t y0 = oy * op->stride_h - op->pad_h;
+            int32_t ky0, ky1;
+            tap_range(y0, fh, dh, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < op->out_w; ox++) {
+                const int32_t x0 = ox * op->stride_w - op->pad_w;
+                int32_t kx0, kx1;
+                tap_range(x0, fw, dw, in_w, &kx0, &kx1);
+                for (int32_t oc = 0; oc < out_c; oc++) {
+                    acc[oc] = 0;
+                }
+                for (int32_t ky = ky0; ky < ky1; ky++) {
+                    for (int32_t kx = kx0; kx < kx1; kx++) {
+                        const int8_t *x = in + ((b * in_h + y0 + ky * dh) * in_w + x0 + kx * dw) * in_c;
+                        const int8_t *w = filter + (ky * fw + kx) * out_c;
+                        if (dm == 1) {
+                            for (int32_t c = 0; c < out_c; c++) {
+                                acc[c] += (int32_t)w[c] * ((int32_t)x[c] + in_offset);
+                            }
+                        } else {
+                            for (int32_t ic = 0; ic < in_c; ic++) {
+                                const int32_t xv = (int32_t)x[ic] + in_offset;
+                                for (int32_t m = 0; m < dm; m++) {
+                                    acc[ic * dm + m] += (int32_t)w[ic * dm + m] * xv;
+                                }
+                            }
+                        }
+                    }
+                }
+                for (int32_t oc = 0; oc < out_c; oc++) {
+                    *out++ = requantize(op, acc[oc], oc);
+                }
+            }
+        }
+    }
+}
+
+void ne_fully_connected(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out) {
+    const int32_t depth = op->in_c, units = op->out_c;
+    for (int32_t b = 0; b < op->batches; b++) {
+        const int8_t *x = in + b * depth;
+        for (int32_t u = 0; u < units; u++) {
+            int32_t acc = ne_wrap_add(dot_i8(filter + u * depth, x, depth), op->in_offset * op->wsum[u]);
+            *out++ = requantize(op, acc, u);
+        }
+    }
+}

@@ -36,6 +36,12 @@ def cmd_emulator(args: argparse.Namespace) -> int:
         return result.returncode
 
 
+def cmd_infer(args: argparse.Namespace) -> int:
+    from . import infer  # numpy (and tflite-micro for --reference) only here
+
+    return infer.main(args.model, args.inputs, args.out, port=args.port, reference=args.reference, heap=args.heap)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo  # numpy is only needed here
 
@@ -62,6 +68,17 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", help="folder to use as the board's filesystem (default: a temporary one)")
     p.set_defaults(func=cmd_emulator)
 
+    p = sub.add_parser("infer", help="run a batch of inputs (.npy) through edgedl, or tflite-micro with --reference")
+    p.add_argument("model", metavar="MODEL.tflite")
+    p.add_argument("inputs", metavar="INPUTS.npy", help="(batch, *input_shape) int8 (or float32) records")
+    p.add_argument("--out", required=True, metavar="OUTPUTS.npy")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--emulator", action="store_true", help="run edgedl in the emulator (default)")
+    where.add_argument("--port", help="run edgedl on the board at this serial port (app and module deployed)")
+    where.add_argument("--reference", action="store_true", help="run tflite-micro's reference kernels instead")
+    p.add_argument("--heap", type=parse_size, default=DEFAULT_HEAP, help="emulator heap (default %(default)s bytes)")
+    p.set_defaults(func=cmd_infer)
+
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -71,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (native.BuildError, EmulatorError) as exc:
+    except (native.BuildError, EmulatorError, ValueError) as exc:
         print(f"neuroedge {args.command}: {exc}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,76 @@
+# Runs a batch of inputs through edgedl.Model, file to file, on the board or in
+# the emulator (`neuroedge infer` and `neuroedge bench engine` drive it).
+import json
+import time
+
+import edgedl
+
+
+def _load(model_path):
+    with open(model_path, "rb") as f:
+        return edgedl.Model(f.read())
+
+
+def _describe(model):
+    return {
+        "input_shape": model.input_shape, "input_dtype": model.input_dtype,
+        "output_shape": model.output_shape, "output_dtype": model.output_dtype,
+        "input_quantization": model.input_quantization, "output_quantization": model.output_quantization,
+        "arena_bytes": model.arena_bytes, "meta_bytes": model.meta_bytes, "ops": model.ops, "macs": model.macs,
+    }
+
+
+def _nbytes(shape, dtype):
+    n = 1 if dtype == "int8" else 4
+    for d in shape:
+        n *= d
+    return n
+
+
+def describe(model_path):
+    print(json.dumps(_describe(_load(model_path))))
+
+
+def run(model_path, inputs_path, outputs_path):
+    """Invokes the model on every input record of inputs_path; writes outputs_path."""
+    model = _load(model_path)
+    inbuf = bytearray(_nbytes(model.input_shape, model.input_dtype))
+    outbuf = bytearray(_nbytes(model.output_shape, model.output_dtype))
+    count = 0
+    with open(inputs_path, "rb") as src, open(outputs_path, "wb") as dst:
+        while True:
+            n = src.readinto(inbuf)
+            if not n:
+                break
+            if n != len(inbuf):
+                raise ValueError("inputs file ends inside a record (%d of %d bytes)" % (n, len(inbuf)))
+            model.invoke(inbuf, outbuf)
+            dst.write(outbuf)
+            count += 1
+    report = _describe(model)
+    report["invokes"] = count
+    print(json.dumps(report))
+
+
+def bench(model_path, inputs_path, rounds):
+    """Times invoke() on the first input record: microseconds per invoke for each
+    round, a round being enough back-to-back invokes to last about 5 ms."""
+    model = _load(model_path)
+    inbuf = bytearray(_nbytes(model.input_shape, model.input_dtype))
+    outbuf = bytearray(_nbytes(model.output_shape, model.output_dtype))
+    with open(inputs_path, "rb") as src:
+        src.readinto(inbuf)
+    t0 = time.ticks_us()
+    model.invoke(inbuf, outbuf)  # also warms up
+    single = max(1, time.ticks_diff(time.ticks_us(), t0))
+    inner = max(1, 5000 // single)
+    per_invoke = []
+    for _ in range(rounds):
+        t0 = time.ticks_us()
+        for _ in range(inner):
+            model.invoke(inbuf, outbuf)
+        per_invoke.append(time.ticks_diff(time.ticks_us(), t0) / inner)
+    report = _describe(model)
+    report["us"] = per_invoke
+    report["output"] = bytes(outbuf).hex()
+    print(json.dumps(report))

@@ -1,0 +1,89 @@
+"""`neuroedge bench engine`: edgedl in the emulator against tflite-micro, same run.
+
+Both run natively on this machine: edgedl as the x64 .mpy inside MicroPython's
+unix port (timed on the board with time.ticks_us around back-to-back
+invoke() calls), tflite-micro's interpreter with its reference kernels (timed
+around invoke() from Python). Outputs for the timed input must be identical.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .emulator import Emulator
+from .project import BUILD_DIR
+
+BENCH_HEAP = 8 * 1024 * 1024  # room for the largest zoo models; speed does not depend on it
+
+
+@dataclass
+class EngineBench:
+    model: str
+    macs: int
+    edgedl_us: float
+    tflm_us: float
+    edgedl_arena_bytes: int
+    tflm_arena_bytes: int
+    identical: bool
+
+    @property
+    def speedup(self) -> float:
+        return self.tflm_us / self.edgedl_us
+
+
+def sample_input(model: bytes, seed: int = 0) -> np.ndarray:
+    from . import tflm
+
+    shape, dtype = tflm.input_signature(model)
+    rng = np.random.default_rng(seed)
+    if dtype == np.int8:
+        return rng.integers(-128, 128, size=shape, dtype=np.int8)
+    return rng.normal(size=shape).astype(np.float32)
+
+
+def bench_models(models: dict[str, bytes], rounds: int = 15) -> list[EngineBench]:
+    from . import infer, tflm
+
+    results = []
+    with Emulator(heap=BENCH_HEAP) as board:
+        for name, model in models.items():
+            x = sample_input(model)
+            edgedl_us, edgedl_out, report = infer.bench_on_emulator(model, x, rounds, board)
+            tflm_us = tflm.time_reference(model, x, repeats=max(rounds, 20)) * 1e6
+            reference = tflm.run_reference(model, x[None])[0]
+            results.append(EngineBench(
+                model=name, macs=report.macs, edgedl_us=edgedl_us, tflm_us=tflm_us,
+                edgedl_arena_bytes=report.arena_bytes, tflm_arena_bytes=tflm.reference_arena_bytes(model),
+                identical=bool(np.array_equal(edgedl_out.reshape(reference.shape), reference))))
+    return results
+
+
+def default_models() -> dict[str, bytes]:
+    """The zoo's conv-heavy models and the reference-size 192-channel CNN."""
+    from . import zoo
+
+    names = [spec.name for spec in zoo.ZOO if spec.conv_heavy or spec.name == zoo.REFERENCE_MODEL]
+    paths = zoo.build_zoo(BUILD_DIR / "zoo", names)
+    return {name: Path(path).read_bytes() for name, path in paths.items()}
+
+
+def main(model_paths: list[str], as_json: bool) -> int:
+    models = {Path(p).stem: Path(p).read_bytes() for p in model_paths} if model_paths else default_models()
+    results = bench_models(models)
+    median = float(np.median([r.speedup for r in results]))
+    if as_json:
+        print(json.dumps({"models": [asdict(r) | {"speedup": r.speedup} for r in results],
+                          "median_speedup": median}, indent=2))
+    else:
+        print(f"{'model':28} {'MACs':>10} {'edgedl us':>10} {'tflm us':>10} {'speedup':>8} "
+              f"{'arena B':>9} {'tflm arena B':>12}  outputs")
+        for r in results:
+            print(f"{r.model:28} {r.macs:>10,} {r.edgedl_us:>10.1f} {r.tflm_us:>10.1f} {r.speedup:>7.2f}x "
+                  f"{r.edgedl_arena_bytes:>9,} {r.tflm_arena_bytes:>12,}  "
+                  f"{'identical' if r.identical else 'DIFFERENT'}")
+        print(f"median speedup of edgedl (emulator, x64 .mpy) over tflite-micro reference kernels: {median:.2f}x")
+    return 0 if all(r.identical for r in results) else 1

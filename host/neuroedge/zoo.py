@@ -1,0 +1,350 @@
+"""A seeded zoo of small Keras models, converted to full-int8 .tflite.
+
+It exists to test edgedl against TFLite Micro: together the models cover every
+op and option edgedl runs (see SUPPORTED_OPS), with shapes typical of HD-EMG
+windows (10 to 400 frames, 8 to 192 channels). Models are built with a fixed
+batch of 1 so the converter emits static shapes (a dynamic batch adds SHAPE /
+STRIDED_SLICE ops that no MCU engine needs). Conversion results are cached by
+a key over this file's source, the seed and the TensorFlow version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+# The TFLite builtin ops edgedl runs (device/native/edgedl_model.c).
+SUPPORTED_OPS = (
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
+    "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE", "EXPAND_DIMS",
+)
+REFERENCE_MODEL = "neuroedge_ref_192"
+# Small, varied models the fuzz harness mutates.
+FUZZ_SEED_MODELS = ("conv_same_relu", "depthwise_dm2_valid", "residual_add_relu", "concat_channels",
+                    "float_io_conv", "mean_keepdims_broadcast_add")
+
+
+@dataclass(frozen=True)
+class ZooSpec:
+    name: str
+    input_shape: tuple          # (frames, channels) or any shape without the batch
+    layers: Callable            # (keras module, input tensor) -> output tensor
+    float_io: bool = False      # keep float32 input/output (QUANTIZE / DEQUANTIZE at the ends)
+    conv_heavy: bool = False    # used by `neuroedge bench engine`
+    dynamic_batch: bool = False  # batch None: the converter emits EXPAND_DIMS for 1-D layers
+    squeeze: bool = False       # rewrite dims-dropping RESHAPEs to SQUEEZE (see reshape_to_squeeze)
+
+
+def _chain(*make_layers):
+    """Layers applied in sequence; each item is a function of the keras module."""
+    def build(keras, x):
+        for make in make_layers:
+            x = make(keras)(x)
+        return x
+    return build
+
+
+def _residual(keras, x, act):
+    L = keras.layers
+    a = L.Conv1D(16, 3, padding="same", activation="relu")(x)
+    b = L.Conv1D(16, 3, padding="same")(a)
+    y = L.Add()([a, b])
+    if act:
+        y = L.ReLU()(y)
+    return L.Dense(5)(L.GlobalAveragePooling1D()(y))
+
+
+def _concat_channels(keras, x):
+    L = keras.layers
+    a = L.Conv1D(8, 3, padding="same", activation="relu")(x)
+    b = L.Conv1D(12, 5, padding="same", activation="relu")(x)
+    y = L.Concatenate(axis=-1)([a, b])
+    return L.Dense(7, activation="softmax")(L.GlobalAveragePooling1D()(y))
+
+
+def _concat_time(keras, x):
+    L = keras.layers
+    a = L.Conv1D(8, 3, padding="same")(x)
+    b = L.Conv1D(8, 1)(x)
+    y = L.Concatenate(axis=1)([a, b, a])
+    return L.Dense(4)(L.GlobalAveragePooling1D()(y))
+
+
+def _mean_keepdims_broadcast_add(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(12, 3, padding="same", activation="relu")(x)
+    mean = L.Lambda(lambda t: ops.mean(t, axis=1, keepdims=True))(y)   # MEAN keep_dims
+    y = L.Add()([y, L.Lambda(lambda t: ops.broadcast_to(t, (1, 24, 12)))(mean)])
+    return L.Dense(3)(L.Reshape((24 * 12,))(y))
+
+
+def _broadcast_add(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(8, 3, padding="same")(x)
+    y = L.Lambda(lambda t: t + ops.mean(t, axis=1, keepdims=True))(y)   # ADD with (1,T,C) + (1,1,C)
+    return L.Dense(4)(L.GlobalAveragePooling1D()(y))
+
+
+def _squeeze(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(1, 5, padding="same", activation="relu")(x)
+    y = L.Lambda(lambda t: ops.squeeze(t, axis=-1))(y)                 # SQUEEZE
+    return L.Dense(6, activation="softmax")(y)
+
+
+def _clip_n1_1(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(8, 3, padding="same")(x)
+    y = L.Lambda(lambda t: ops.clip(t, -1.0, 1.0))(y)                  # fuses to RELU_N1_TO_1
+    return L.Dense(4)(L.GlobalAveragePooling1D()(y))
+
+
+def _conv2d_grid(keras, x):
+    L = keras.layers
+    y = L.Reshape((20, 64, 1))(x)
+    y = L.Conv2D(4, (3, 3), strides=(1, 2), padding="same", activation="relu")(y)
+    y = L.MaxPooling2D((2, 2))(y)
+    y = L.Conv2D(8, (3, 3), padding="valid", activation="relu6")(y)
+    y = L.AveragePooling2D((2, 2), padding="same")(y)
+    return L.Dense(7, activation="softmax")(L.GlobalAveragePooling2D()(y))
+
+
+ZOO: tuple[ZooSpec, ...] = (
+    ZooSpec("conv_same_relu", (20, 16), _chain(
+        lambda k: k.layers.Conv1D(8, 3, padding="same", activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax"))),
+    ZooSpec("conv_valid_stride2", (64, 8), _chain(
+        lambda k: k.layers.Conv1D(16, 5, strides=2, padding="valid"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(4))),
+    ZooSpec("conv_stride3_relu6_maxpool", (90, 32), _chain(
+        lambda k: k.layers.Conv1D(12, 7, strides=3, padding="same", activation="relu6"),
+        lambda k: k.layers.MaxPooling1D(2), lambda k: k.layers.GlobalAveragePooling1D(),
+        lambda k: k.layers.Dense(5))),
+    ZooSpec("conv_kernel1_dense", (10, 64), _chain(
+        lambda k: k.layers.Conv1D(32, 1, activation="relu"), lambda k: k.layers.Reshape((320,)),
+        lambda k: k.layers.Dense(7))),
+    ZooSpec("conv_kernel9_avgpool_400", (400, 8), _chain(
+        lambda k: k.layers.Conv1D(8, 9, strides=4, padding="same", activation="relu"),
+        lambda k: k.layers.AveragePooling1D(4), lambda k: k.layers.GlobalAveragePooling1D(),
+        lambda k: k.layers.Dense(3))),
+    ZooSpec("depthwise_dm1_same", (50, 24), _chain(
+        lambda k: k.layers.DepthwiseConv1D(5, padding="same", activation="relu"),
+        lambda k: k.layers.Conv1D(16, 1), lambda k: k.layers.GlobalAveragePooling1D(),
+        lambda k: k.layers.Dense(7, activation="softmax"))),
+    ZooSpec("depthwise_dm2_valid", (40, 12), _chain(
+        lambda k: k.layers.DepthwiseConv1D(3, depth_multiplier=2, padding="valid"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(6))),
+    ZooSpec("depthwise_dm3_stride2_relu6", (60, 8), _chain(
+        lambda k: k.layers.DepthwiseConv1D(4, strides=2, depth_multiplier=3, padding="same", activation="relu6"),
+        lambda k: k.layers.MaxPooling1D(3), lambda k: k.layers.Reshape((10 * 24,)), lambda k: k.layers.Dense(5))),
+    ZooSpec("separable_conv", (100, 32), _chain(
+        lambda k: k.layers.SeparableConv1D(16, 5, padding="same", activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax"))),
+    ZooSpec("maxpool_same_and_valid", (32, 16), _chain(
+        lambda k: k.layers.Conv1D(8, 3), lambda k: k.layers.MaxPooling1D(3, strides=2, padding="same"),
+        lambda k: k.layers.MaxPooling1D(2, padding="valid"), lambda k: k.layers.Reshape((7 * 8,)),
+        lambda k: k.layers.Dense(4))),
+    ZooSpec("avgpool_same_and_valid", (33, 16), _chain(
+        lambda k: k.layers.Conv1D(8, 3, padding="same"),
+        lambda k: k.layers.AveragePooling1D(3, strides=2, padding="same"),
+        lambda k: k.layers.AveragePooling1D(2, strides=1, padding="valid"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(4))),
+    ZooSpec("mean_of_input_192", (20, 192), _chain(
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax"))),
+    ZooSpec("dense_stack", (10, 8), _chain(
+        lambda k: k.layers.Reshape((80,)), lambda k: k.layers.Dense(32, activation="relu"),
+        lambda k: k.layers.Dense(16, activation="relu6"), lambda k: k.layers.Dense(7, activation="softmax"))),
+    ZooSpec("dense_no_activation", (16, 16), _chain(
+        lambda k: k.layers.Reshape((256,)), lambda k: k.layers.Dense(10))),
+    ZooSpec("residual_add", (64, 16), lambda k, x: _residual(k, x, act=False)),
+    ZooSpec("residual_add_relu", (64, 16), lambda k, x: _residual(k, x, act=True)),
+    ZooSpec("concat_channels", (48, 16), _concat_channels),
+    ZooSpec("concat_time", (30, 8), _concat_time),
+    ZooSpec("mean_keepdims_broadcast_add", (24, 10), _mean_keepdims_broadcast_add),
+    ZooSpec("broadcast_add", (36, 12), _broadcast_add),
+    ZooSpec("squeeze_dense", (40, 16), _squeeze),
+    ZooSpec("clip_relu_n1_to_1", (30, 8), _clip_n1_1),
+    ZooSpec("conv2d_grid", (20, 64), _conv2d_grid),
+    ZooSpec("float_io_conv", (20, 16), _chain(
+        lambda k: k.layers.Conv1D(8, 3, padding="same", activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
+        float_io=True),
+    ZooSpec("float_io_dense", (12, 10), _chain(
+        lambda k: k.layers.Reshape((120,)), lambda k: k.layers.Dense(16, activation="relu"),
+        lambda k: k.layers.Dense(4)), float_io=True),
+    ZooSpec("window10_ch8", (10, 8), _chain(
+        lambda k: k.layers.Conv1D(4, 3, padding="valid"), lambda k: k.layers.Reshape((32,)),
+        lambda k: k.layers.Dense(3))),
+    ZooSpec(REFERENCE_MODEL, (20, 192), _chain(
+        lambda k: k.layers.Conv1D(4, 3, padding="same", activation="relu"),
+        lambda k: k.layers.Conv1D(16, 3, padding="same", activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax"))),
+    ZooSpec("neuroedge_large_192", (20, 192), _chain(
+        lambda k: k.layers.Conv1D(32, 5, padding="same", activation="relu"),
+        lambda k: k.layers.DepthwiseConv1D(3, padding="same", activation="relu"),
+        lambda k: k.layers.Conv1D(32, 1, activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
+        conv_heavy=True),
+    ZooSpec("heavy_conv_200x64", (200, 64), _chain(
+        lambda k: k.layers.Conv1D(32, 7, padding="same", activation="relu"),
+        lambda k: k.layers.DepthwiseConv1D(5, padding="same", activation="relu"),
+        lambda k: k.layers.Conv1D(32, 3, strides=2, padding="valid", activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
+        conv_heavy=True),
+    ZooSpec("heavy_conv_400x32", (400, 32), _chain(
+        lambda k: k.layers.Conv1D(32, 9, strides=2, padding="same", activation="relu"),
+        lambda k: k.layers.Conv1D(32, 5, padding="same", activation="relu"),
+        lambda k: k.layers.MaxPooling1D(2), lambda k: k.layers.Conv1D(64, 3, activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
+        conv_heavy=True),
+    ZooSpec("heavy_depthwise_200x96", (200, 96), _chain(
+        lambda k: k.layers.DepthwiseConv1D(7, padding="same", activation="relu"),
+        lambda k: k.layers.Conv1D(48, 1, activation="relu"),
+        lambda k: k.layers.DepthwiseConv1D(5, strides=2, padding="same", activation="relu6"),
+        lambda k: k.layers.Conv1D(48, 1), lambda k: k.layers.GlobalAveragePooling1D(),
+        lambda k: k.layers.Dense(7))),
+    ZooSpec("window400_ch192_strided", (400, 192), _chain(
+        lambda k: k.layers.Conv1D(8, 8, strides=8, activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
+        conv_heavy=True),
+    ZooSpec("grouped_conv", (40, 16), _chain(
+        lambda k: k.layers.Conv1D(16, 3, groups=4, padding="same", activation="relu"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(4))),
+    ZooSpec("dynamic_batch_conv", (24, 16), _chain(
+        lambda k: k.layers.Conv1D(8, 3, padding="same", activation="relu"),
+        lambda k: k.layers.DepthwiseConv1D(3, padding="valid"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(5)), dynamic_batch=True),
+    ZooSpec("squeeze_rewritten", (40, 16), _squeeze, dynamic_batch=True, squeeze=True),
+    ZooSpec("float_io_softmax_192", (20, 192), _chain(
+        lambda k: k.layers.Conv1D(8, 3, activation="relu"), lambda k: k.layers.MaxPooling1D(2),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
+        float_io=True),
+)
+SPECS = {spec.name: spec for spec in ZOO}
+
+
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import absl.logging
+    import tensorflow as tf
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def build_keras(spec: ZooSpec, seed: int):
+    tf = _quiet_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(spec.input_shape, batch_size=None if spec.dynamic_batch else 1)
+    return keras.Model(inputs, spec.layers(keras, inputs), name=spec.name), tf
+
+
+def convert_int8(model, representative, float_io: bool = False) -> bytes:
+    """Full-integer quantization: int8 activations, per-channel int8 weights, int32 bias."""
+    tf = _quiet_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([sample[None].astype("float32")] for sample in representative)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def tflite_op_names(model: bytes) -> list[str]:
+    """Builtin op names of a .tflite's first subgraph, in execution order."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    root = schema.Model.GetRootAs(model, 0)
+    graph = root.Subgraphs(0)
+    result = []
+    for i in range(graph.OperatorsLength()):
+        code = root.OperatorCodes(graph.Operators(i).OpcodeIndex())
+        result.append(names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "UNKNOWN"))
+    return result
+
+
+def reshape_to_squeeze(model: bytes) -> bytes:
+    """The converter folds every squeeze into RESHAPE, so SQUEEZE would go untested:
+    rewrite each RESHAPE that only drops size-1 dimensions into the equivalent SQUEEZE."""
+    import flatbuffers
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model, 0))
+    graph = m.subgraphs[0]
+    code = schema.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.SQUEEZE
+    code.version = 1
+    m.operatorCodes.append(code)
+    for op in graph.operators:
+        opcode = m.operatorCodes[op.opcodeIndex]
+        if max(opcode.builtinCode, opcode.deprecatedBuiltinCode) != schema.BuiltinOperator.RESHAPE:
+            continue
+        src = list(graph.tensors[op.inputs[0]].shape)
+        dst = list(graph.tensors[op.outputs[0]].shape)
+        ones = [i for i, d in enumerate(src) if d == 1]
+        fits = [c for c in itertools.combinations(ones, len(src) - len(dst))
+                if [d for i, d in enumerate(src) if i not in c] == dst]
+        if len(dst) >= len(src) or not fits:
+            continue
+        dims = list(fits[-1])
+        options = schema.SqueezeOptionsT()
+        options.squeezeDims = dims
+        op.opcodeIndex = len(m.operatorCodes) - 1
+        op.inputs = [op.inputs[0]]
+        op.builtinOptionsType = schema.BuiltinOptions.SqueezeOptions
+        op.builtinOptions = options
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def build_model(spec: ZooSpec, seed: int) -> bytes:
+    import numpy as np
+
+    model, _ = build_keras(spec, seed)
+    representative = np.random.default_rng(seed).normal(size=(32,) + spec.input_shape).astype("float32")
+    tflite = convert_int8(model, representative, spec.float_io)
+    if spec.squeeze:
+        tflite = reshape_to_squeeze(tflite)
+    unsupported = sorted(set(tflite_op_names(tflite)) - set(SUPPORTED_OPS))
+    if unsupported:
+        raise ValueError(f"zoo model {spec.name} converted to ops edgedl does not run: {', '.join(unsupported)}")
+    return tflite
+
+
+def _cache_key(spec: ZooSpec, seed: int) -> str:
+    import tensorflow as tf
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    digest.update(f"{spec.name}:{seed}:{tf.__version__}".encode())
+    return digest.hexdigest()
+
+
+def build_zoo(cache_dir: Path, names=None) -> dict[str, Path]:
+    """Path of each zoo model's .tflite, converting only what the cache lacks."""
+    _quiet_tensorflow()
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    chosen = [SPECS[n] for n in names] if names is not None else list(ZOO)
+    paths = {}
+    for spec in chosen:
+        seed = 1000 + [s.name for s in ZOO].index(spec.name)
+        path, key_path = cache_dir / f"{spec.name}.tflite", cache_dir / f"{spec.name}.key"
+        key = _cache_key(spec, seed)
+        if not (path.exists() and key_path.exists() and key_path.read_text() == key):
+            tmp = path.with_suffix(".tflite.tmp")
+            tmp.write_bytes(build_model(spec, seed))
+            tmp.replace(path)
+            key_path.write_text(key)
+        paths[spec.name] = path
+    return paths

@@ -1,0 +1,57 @@
+"""EdgeDL against TFLite Micro on a seeded zoo of Keras models: byte-for-byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroedge import infer, native, tflm, zoo
+from neuroedge.emulator import Emulator
+
+INPUTS_PER_MODEL = 100
+
+
+@pytest.fixture(scope="module")
+def zoo_models() -> dict:
+    return {name: path.read_bytes() for name, path in zoo.build_zoo(native.BUILD_DIR / "zoo").items()}
+
+
+@pytest.fixture(scope="module")
+def zoo_board(edgedl_mpy, tmp_path_factory):
+    with Emulator(tmp_path_factory.mktemp("zoo-board"), module=edgedl_mpy, heap=16 * 1024 * 1024) as board:
+        yield board
+
+
+def random_inputs(model: bytes, count: int, seed: int) -> np.ndarray:
+    shape, dtype = tflm.input_signature(model)
+    rng = np.random.default_rng(seed)
+    if dtype == np.float32:
+        x = rng.normal(0, 2, size=(count,) + shape).astype(np.float32)
+        x[0] = 0
+        x[1] = 1e3  # saturates
+        return x
+    x = rng.integers(-128, 128, size=(count,) + shape, dtype=np.int8)
+    x[0], x[1], x[2] = -128, 127, 0  # the extremes of the int8 range
+    return x
+
+
+def test_zoo_covers_every_op_and_option(zoo_models):
+    assert len(zoo_models) >= 30
+    seen = set()
+    for model in zoo_models.values():
+        seen.update(zoo.tflite_op_names(model))
+    assert set(zoo.SUPPORTED_OPS) <= seen, set(zoo.SUPPORTED_OPS) - seen
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [spec.name for spec in zoo.ZOO])
+def test_zoo_model_outputs_equal_tflite_micro(name, zoo_models, zoo_board):
+    model = zoo_models[name]
+    x = random_inputs(model, INPUTS_PER_MODEL, seed=sum(map(ord, name)))
+    got, report = infer.run_on_emulator(model, x, board=zoo_board)
+    expected = tflm.run_reference(model, x)
+    got = got.reshape(expected.shape)
+    mismatches = int(np.sum(got != expected))
+    assert mismatches == 0, f"{name}: {mismatches} of {expected.size} output values differ"
+    # The arena planned once at load is no larger than TFLM's for the same model.
+    assert report.arena_bytes <= tflm.reference_arena_bytes(model)

@@ -375,6 +375,14 @@ static float f32_from_bits(uint32_t bits) {
     return v.f;
 }
 
+// QuantizeMultiplier, refusing what the kernels cannot shift.
+static int multiplier(prep_t *P, ne_real_t value, int32_t *mult, int32_t *shift) {
+    if (!ne_quantize_multiplier(value, mult, shift)) {
+        return op_error(P, "requantization multiplier out of range (inconsistent scales)");
+    }
+    return 1;
+}
+
 // CalculateActivationRangeQuantized: float32 division, round half away.
 static int activation_range(prep_t *P, uint8_t act, const ne_tensor_t *out, ne_op_t *op) {
     ne_real_t scale = scale_of(out, 0);
@@ -460,7 +468,9 @@ static int per_channel_params(prep_t *P, ne_op_t *op, const ne_tensor_t *in, con
     ne_real_t in_s = scale_of(in, 0), out_s = scale_of(out, 0);
     for (int32_t c = 0; c < channels; c++) {
         ne_real_t eff = ne_real_div(ne_real_mul(in_s, scale_of(filter, (uint32_t)c)), out_s, 53);
-        ne_quantize_multiplier(eff, &op->ch_mult[c], &op->ch_shift[c]);
+        if (!multiplier(P, eff, &op->ch_mult[c], &op->ch_shift[c])) {
+            return 0;
+        }
         op->bias[c] = bias ? (int32_t)fb_load_u32(bias->data + 4 * c) : 0;
     }
     return 1;
@@ -615,7 +625,9 @@ static int prepare_fully_connected(prep_t *P, ne_op_t *op) {
         // GetQuantizedConvolutionMultipler: the float32 product, widened, / out.
         ne_real_t product = ne_real_round_bits(ne_real_mul(scale_of(in, 0), scale_of(filter, 0)), 24);
         int32_t mult, shift;
-        ne_quantize_multiplier(ne_real_div(product, scale_of(out, 0), 53), &mult, &shift);
+        if (!multiplier(P, ne_real_div(product, scale_of(out, 0), 53), &mult, &shift)) {
+            return 0;
+        }
         for (int32_t c = 0; c < units; c++) {
             op->ch_mult[c] = mult;
             op->ch_shift[c] = shift;
@@ -732,7 +744,9 @@ static int prepare_mean(prep_t *P, ne_op_t *op) {
         return op_error(P, "more than 2^23 values per mean (the int32 sum could overflow)");
     }
     int32_t mult, shift;
-    ne_quantize_multiplier(ne_real_div(scale_of(in, 0), scale_of(out, 0), 53), &mult, &shift);
+    if (!multiplier(P, ne_real_div(scale_of(in, 0), scale_of(out, 0), 53), &mult, &shift)) {
+        return 0;
+    }
     // QuantizedMeanOrSum folds 1/n into the multiplier.
     int s = 63;
     while (s > 0 && !((uint64_t)n >> s)) {
@@ -805,9 +819,10 @@ static int prepare_add(prep_t *P, ne_op_t *op) {
     if (ne_real_cmp(mo, one) >= 0) {
         return op_error(P, "output scale too small for the input scales");
     }
-    ne_quantize_multiplier(m1, &op->mult1, &op->shift1);
-    ne_quantize_multiplier(m2, &op->mult2, &op->shift2);
-    ne_quantize_multiplier(mo, &op->mult, &op->shift);
+    if (!multiplier(P, m1, &op->mult1, &op->shift1) || !multiplier(P, m2, &op->mult2, &op->shift2)
+        || !multiplier(P, mo, &op->mult, &op->shift)) {
+        return 0;
+    }
     if (op->shift1 > 0 || op->shift2 > 0 || op->shift > 0) {
         return op_error(P, "multiplier out of range");
     }
@@ -849,7 +864,7 @@ static int prepare_softmax(prep_t *P, ne_op_t *op) {
     if (ne_real_cmp(real, one) <= 0) {
         return op_error(P, "beta * input scale too small");
     }
-    ne_quantize_multiplier(real, &op->mult, &op->left_shift);
+    ne_quantize_multiplier(real, &op->mult, &op->left_shift);  // real <= 2^31 - 1: shift <= 31
     if (op->left_shift < 0 || op->left_shift > 31) {
         return op_error(P, "input scale out of range");
     }
@@ -876,8 +891,7 @@ static int prepare_quantize(prep_t *P, ne_op_t *op) {
         return 0;
     }
     op->in_offset = -in->zero_point;
-    ne_quantize_multiplier(ne_real_div(scale_of(in, 0), scale_of(out, 0), 53), &op->mult, &op->shift);
-    return 1;
+    return multiplier(P, ne_real_div(scale_of(in, 0), scale_of(out, 0), 53), &op->mult, &op->shift);
 }
 
 static int prepare_dequantize(prep_t *P, ne_op_t *op) {

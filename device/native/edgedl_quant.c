@@ -123,7 +123,8 @@ int ne_quantize_multiplier(ne_real_t value, int32_t *mult, int32_t *shift) {
     }
     *mult = (int32_t)q_fixed;
     *shift = s;
-    return 1;
+    // x * 2^shift must stay a defined 32-bit shift in MultiplyByQuantizedMultiplier.
+    return s <= 30;
 }
 
 int32_t ne_real_round_int(ne_real_t value) {

@@ -28,7 +28,8 @@ ne_real_t ne_real_round_bits(ne_real_t a, int bits);     // same rounding, no di
 int ne_real_cmp(ne_real_t a, ne_real_t b);
 
 // TFLite QuantizeMultiplier on a double value (given as a real already rounded
-// to 53 bits). Returns 0 when TFLM's own checks would fail.
+// to 53 bits). Returns 0 when the multiplier is out of range (shift > 30),
+// which only inconsistent scales produce.
 int ne_quantize_multiplier(ne_real_t value, int32_t *mult, int32_t *shift);
 // std::round(value) for a float32-rounded value; saturates to +-2^30.
 int32_t ne_real_round_int(ne_real_t value);

@@ -42,6 +42,12 @@ def cmd_infer(args: argparse.Namespace) -> int:
     return infer.main(args.model, args.inputs, args.out, port=args.port, reference=args.reference, heap=args.heap)
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.main(args.models, args.json)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo  # numpy is only needed here
 
@@ -78,6 +84,13 @@ def make_parser() -> argparse.ArgumentParser:
     where.add_argument("--reference", action="store_true", help="run tflite-micro's reference kernels instead")
     p.add_argument("--heap", type=parse_size, default=DEFAULT_HEAP, help="emulator heap (default %(default)s bytes)")
     p.set_defaults(func=cmd_infer)
+
+    p = sub.add_parser("bench", help="benchmarks that print ratios against a peer measured in the same run")
+    p.add_argument("what", choices=["engine"], help="engine: edgedl (emulator) vs tflite-micro reference kernels")
+    p.add_argument("models", nargs="*", metavar="MODEL.tflite",
+                   help="models to time (default: the zoo's conv-heavy models and the 192-channel reference CNN)")
+    p.add_argument("--json", action="store_true", help="machine-readable results")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)

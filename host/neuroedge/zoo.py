@@ -219,6 +219,10 @@ ZOO: tuple[ZooSpec, ...] = (
         lambda k: k.layers.DepthwiseConv1D(3, padding="valid"),
         lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(5)), dynamic_batch=True),
     ZooSpec("squeeze_rewritten", (40, 16), _squeeze, dynamic_batch=True, squeeze=True),
+    ZooSpec("dilated_conv_static", (60, 12), _chain(
+        lambda k: k.layers.Conv1D(8, 3, dilation_rate=2, padding="same", activation="relu"),
+        lambda k: k.layers.Conv1D(8, 3, dilation_rate=3, padding="valid"),
+        lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(4))),
     ZooSpec("float_io_softmax_192", (20, 192), _chain(
         lambda k: k.layers.Conv1D(8, 3, activation="relu"), lambda k: k.layers.MaxPooling1D(2),
         lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),

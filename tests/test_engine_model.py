@@ -1,0 +1,209 @@
+"""edgedl.Model in the emulator: its interface, its checks, and models it must refuse."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroedge import infer, native, tflm, zoo
+from neuroedge.emulator import Emulator
+
+
+@pytest.fixture(scope="module")
+def models():
+    names = [zoo.REFERENCE_MODEL, "float_io_conv", "window400_ch192_strided"]
+    return {n: p.read_bytes() for n, p in zoo.build_zoo(native.BUILD_DIR / "zoo", names).items()}
+
+
+@pytest.fixture(scope="module")
+def refused_models():
+    """Models edgedl must refuse, made by the real converter."""
+    from neuroedge.zoo import ZooSpec, build_keras, convert_int8
+
+    def keras_model(name, layers, dynamic_batch=False):
+        model, tf = build_keras(ZooSpec(name, (40, 8), layers, dynamic_batch=dynamic_batch), seed=1)
+        return model, tf
+
+    rep = np.random.default_rng(0).normal(size=(16, 40, 8)).astype("float32")
+    out = {}
+    dilated, _ = keras_model("dilated", lambda k, x: k.layers.Dense(3)(k.layers.GlobalAveragePooling1D()(
+        k.layers.Conv1D(4, 3, dilation_rate=2, padding="same")(x))), dynamic_batch=True)
+    out["dilated"] = convert_int8(dilated, rep)
+    tanh, _ = keras_model("tanh", lambda k, x: k.layers.Dense(3, activation="tanh")(k.layers.Reshape((320,))(x)))
+    out["tanh"] = convert_int8(tanh, rep)
+    plain, tf = keras_model("plain", lambda k, x: k.layers.Dense(3)(k.layers.Reshape((320,))(x)))
+    out["float"] = tf.lite.TFLiteConverter.from_keras_model(plain).convert()
+    converter = tf.lite.TFLiteConverter.from_keras_model(plain)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([r[None]] for r in rep)
+    converter.target_spec.supported_ops = [
+        tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    out["int16"] = converter.convert()
+    return out
+
+
+def run_lines(board, code: str) -> list[str]:
+    return board.run(code).check().stdout.strip().splitlines()
+
+
+def test_model_reports_shapes_types_quantization_and_memory(models, board):
+    model = models[zoo.REFERENCE_MODEL]
+    board.board_path("m.tflite").write_bytes(model)
+    lines = run_lines(board, "import edgedl\n"
+                             "m = edgedl.Model(open('m.tflite', 'rb').read())\n"
+                             "print(m.input_shape, m.input_dtype, m.output_shape, m.output_dtype)\n"
+                             "print(m.input_quantization[0], m.input_quantization[1], m.output_quantization)\n"
+                             "print(m.arena_bytes, m.meta_bytes, m.ops, m.macs)")
+    assert lines[0] == "(1, 20, 192) int8 (1, 7) int8"
+    scale, zp = lines[1].split()[:2]
+    from tflite_micro.python.tflite_micro import runtime
+
+    details = runtime.Interpreter.from_bytes(model).get_input_details(0)
+    assert float(scale) == pytest.approx(float(details["quantization_parameters"]["scales"][0]), rel=1e-6)
+    assert int(zp) == int(details["quantization_parameters"]["zero_points"][0])
+    assert lines[1].endswith("(0.00390625, -128)")  # softmax output
+    arena, meta, ops, macs = map(int, lines[2].split())
+    assert 0 < arena <= tflm.reference_arena(model)["head"]
+    assert ops == len(zoo.tflite_op_names(model)) and macs > 40_000 and meta > 0
+
+
+def test_model_from_any_buffer_gives_the_same_outputs(models, board):
+    """bytes, bytearray, and a memoryview at an odd offset (copied, since it could change)."""
+    model = models[zoo.REFERENCE_MODEL]
+    board.board_path("m.tflite").write_bytes(model)
+    lines = run_lines(board, "import edgedl\n"
+                             "raw = open('m.tflite', 'rb').read()\n"
+                             "x = bytes(range(256)) * 15\n"
+                             "odd = bytearray(1) + bytearray(raw)\n"
+                             "for src in (raw, bytearray(raw), memoryview(odd)[1:]):\n"
+                             "    out = bytearray(7)\n"
+                             "    edgedl.Model(src).invoke(x, out)\n"
+                             "    print(bytes(out).hex())")
+    assert len(set(lines)) == 1 and len(lines) == 3
+    x = np.frombuffer(bytes(range(256)) * 15, dtype=np.int8).reshape(1, 1, 20, 192)
+    assert bytes.fromhex(lines[0]) == tflm.run_reference(model, x).tobytes()
+
+
+def test_float_io_model_takes_and_returns_float32(models, tmp_path):
+    model = models["float_io_conv"]
+    x = np.random.default_rng(3).normal(size=(5, 20, 16)).astype(np.float32)
+    got, report = infer.run_on_emulator(model, x)
+    assert report.input_dtype == "float32" and got.dtype == np.float32
+    assert np.array_equal(got.reshape(5, -1), tflm.run_reference(model, x.reshape(5, 1, 20, 16)).reshape(5, -1))
+
+
+INVOKE_ERRORS = [
+    ("m.invoke(bytes(3839), bytearray(7))", "ValueError", "input has 3839 bytes, the model's input tensor needs 3840"),
+    ("m.invoke(bytes(3840), bytearray(8))", "ValueError", "output has 8 bytes, the model's output tensor needs 7"),
+    ("m.invoke(bytes(3840), bytes(7))", "TypeError", "output must be a writable array('b') or bytes-like"),
+    ("m.invoke('x' * 3840, bytearray(7))", "TypeError", "input must be a array('b') or bytes-like"),
+    ("m.invoke(array.array('h', bytes(3840)), bytearray(7))", "TypeError", "not an array of another type"),
+    ("m.invoke(bytes(3840), array.array('f', bytes(28)))", "TypeError", "not an array of another type"),
+    ("edgedl.Model(123)", "TypeError", "Model: expected the .tflite file's bytes"),
+    ("edgedl.Model('text')", "TypeError", "Model: expected the .tflite file's bytes"),
+    ("edgedl.Model(b'')", "ValueError", "Model: malformed model: model is shorter than a flatbuffer header"),
+    ("edgedl.Model(b'hello world, not a model')", "ValueError", "has no TFL3 identifier: not a .tflite file"),
+    ("edgedl.Model(b'\\x18\\x00\\x00\\x00TFL3')", "ValueError", "Model: malformed model: model table out of bounds"),
+]
+
+
+def test_invoke_and_constructor_errors_name_the_problem(models, board):
+    board.board_path("m.tflite").write_bytes(models[zoo.REFERENCE_MODEL])
+    code = ["import edgedl, array", "m = edgedl.Model(open('m.tflite', 'rb').read())"]
+    for expr, _, _ in INVOKE_ERRORS:
+        code += ["try:", f"    {expr}", "    print('no error')", "except Exception as e:",
+                 "    print(type(e).__name__ + ': ' + str(e))"]
+    lines = run_lines(board, "\n".join(code))
+    for (expr, kind, message), line in zip(INVOKE_ERRORS, lines, strict=True):
+        assert line.startswith(kind + ":") and message in line, f"{expr}: {line}"
+
+
+def test_truncated_and_corrupted_models_are_refused_with_a_reason(models, board):
+    model = models[zoo.REFERENCE_MODEL]
+    cases = [model[:n] for n in (8, 12, 64, len(model) // 2, len(model) - 1)]
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        bad = bytearray(model)
+        bad[rng.integers(0, 256)] ^= 0xFF  # the root table, vtables and offsets live near the start
+        cases.append(bytes(bad))
+    for i, data in enumerate(cases):
+        board.board_path(f"bad{i}.tflite").write_bytes(data)
+    lines = run_lines(board, "import edgedl\n"
+                             f"for i in range({len(cases)}):\n"
+                             "    try:\n"
+                             "        m = edgedl.Model(open('bad%d.tflite' % i, 'rb').read())\n"
+                             "        m.invoke(bytes(3840), bytearray(7))\n"
+                             "        print('ran')\n"
+                             "    except ValueError as e:\n"
+                             "        print('refused:', e)")
+    assert len(lines) == len(cases)
+    for line in lines[:5]:  # truncations are always caught
+        assert line.startswith("refused: Model: malformed model:"), line
+    assert all(line == "ran" or line.startswith("refused: Model: ") for line in lines)
+
+
+# With a dynamic batch the converter lowers a dilated Conv1D to SPACE_TO_BATCH_ND + CONV_2D +
+# BATCH_TO_SPACE_ND (refused); with a static batch it keeps CONV_2D's dilation, which edgedl
+# runs (zoo model dilated_conv_static).
+@pytest.mark.slow
+@pytest.mark.parametrize("name, message", [
+    ("dilated", "is SPACE_TO_BATCH_ND, which edgedl does not run"),
+    ("tanh", "is TANH, which edgedl does not run"),
+    ("float", "must be a quantized int8 tensor, not FLOAT32"),
+    ("int16", "has type INT16 (edgedl runs int8 models"),
+])
+def test_models_edgedl_cannot_run_are_refused_at_load(name, message, refused_models, board):
+    board.board_path("m.tflite").write_bytes(refused_models[name])
+    result = board.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
+    assert result.returncode == 1
+    assert "ValueError: Model: " in result.output and message in result.output, result.output
+
+
+def test_model_too_large_for_the_board_heap_raises_memory_error(models, board):
+    board.board_path("m.tflite").write_bytes(models["window400_ch192_strided"])  # 150 KB arena
+    result = board.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
+    assert result.returncode == 1
+    assert "MemoryError: edgedl: no memory for the tensor arena (153600 bytes)" in result.output
+
+
+def test_invoke_allocates_nothing(models, board):
+    board.board_path("m.tflite").write_bytes(models[zoo.REFERENCE_MODEL])
+    lines = run_lines(board, "import edgedl, gc\n"
+                             "def loop(m, x, out, n):\n"
+                             "    while n:\n"
+                             "        n -= 1\n"
+                             "        m.invoke(x, out)\n"
+                             "def measure():\n"
+                             "    m = edgedl.Model(open('m.tflite', 'rb').read())\n"
+                             "    x, out = bytes(3840), bytearray(7)\n"
+                             "    gc.collect(); gc.disable()\n"
+                             "    before = gc.mem_free()\n"
+                             "    loop(m, x, out, 100)\n"
+                             "    after = gc.mem_free()\n"
+                             "    gc.enable()\n"
+                             "    return before - after\n"
+                             "print(measure())")
+    assert lines == ["0"]
+
+
+@pytest.mark.slow
+def test_cli_infer_matches_reference_and_bench_reports_identical_outputs(models, tmp_path):
+    from conftest import run_neuroedge
+
+    model_path = tmp_path / "ref.tflite"
+    model_path.write_bytes(models[zoo.REFERENCE_MODEL])
+    x = np.random.default_rng(9).integers(-128, 128, size=(12, 20, 192), dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    a = run_neuroedge("infer", str(model_path), str(tmp_path / "x.npy"), "--out", str(tmp_path / "a.npy"))
+    b = run_neuroedge("infer", str(model_path), str(tmp_path / "x.npy"), "--reference", "--out",
+                      str(tmp_path / "b.npy"))
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    assert np.array_equal(np.load(tmp_path / "a.npy").reshape(12, -1), np.load(tmp_path / "b.npy").reshape(12, -1))
+    bad = run_neuroedge("infer", str(model_path), str(tmp_path / "a.npy"), "--out", str(tmp_path / "c.npy"))
+    assert bad.returncode == 2 and "expected (batch, 1, 20, 192)" in bad.stderr
+    bench = run_neuroedge("bench", "engine", str(model_path), "--json")
+    assert bench.returncode == 0, bench.stderr
+    import json
+
+    result = json.loads(bench.stdout[bench.stdout.index("{"):])
+    assert result["models"][0]["identical"] and result["median_speedup"] > 0

@@ -48,6 +48,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args.models, args.json)
 
 
+def cmd_synth(args: argparse.Namespace) -> int:
+    from . import synth
+
+    cfg = synth.SynthConfig(grids=args.grids, fs=args.fs, subjects=args.subjects, sessions=args.sessions,
+                            repetitions=args.repetitions, hold_s=args.hold, seed=args.seed)
+    for path in synth.write(cfg, args.out, args.format):
+        print(path)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo  # numpy is only needed here
 
@@ -91,6 +101,18 @@ def make_parser() -> argparse.ArgumentParser:
                    help="models to time (default: the zoo's conv-heavy models and the 192-channel reference CNN)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("synth", help="generate synthetic HD-EMG recordings (7 gestures, 8x8 grids)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--grids", type=int, default=3, help="8x8 electrode grids (default 3 = 192 channels)")
+    p.add_argument("--fs", type=float, default=2048.0, help="sampling rate in Hz (default 2048)")
+    p.add_argument("--subjects", type=int, default=2)
+    p.add_argument("--sessions", type=int, default=2)
+    p.add_argument("--repetitions", type=int, default=5)
+    p.add_argument("--hold", type=float, default=1.5, help="seconds each gesture is held (default 1.5)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=["npz", "csv"], default="npz")
+    p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)

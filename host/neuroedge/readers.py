@@ -1,0 +1,114 @@
+"""Readers for OT Bioelettronica files (see ../shared/reference/quattrocento.md).
+
+- OTBiolab+ .mat export: ``Data`` (samples x signals, float32, in the units its
+  ``Description`` names: [uV] or [mV]), ``Description``, ``SamplingFrequency``.
+  EMG channels are the signals in uV or mV; the rest (decomposition sources,
+  force references) is kept in ``extra`` by description.
+- .otb+ archive: a tar of ``*.sig`` (interleaved little-endian int16, samples x
+  DeviceTotalChannels) and the matching ``*.xml`` (Device SampleFrequency,
+  DeviceTotalChannels, ad_bits; Adapter Gain and ChannelStartIndex; Channel ID
+  and Gain). EMG channels are those of adapters whose channels are not control
+  channels (AUX*, BufferChannel, RampChannel, ...); counts are kept with their
+  scale ADC range / 2^bits / (adapter gain x channel gain).
+"""
+
+from __future__ import annotations
+
+import re
+import tarfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from .recording import Recording, RecordingError
+
+CONTROL_CHANNEL = re.compile(r"^(AUX|Buffer|Ramp|Quaternion|LoadCell)", re.IGNORECASE)
+ADC_RANGE_V = 5.0
+
+
+def load_otb_mat(path: Path) -> Recording:
+    import scipy.io
+
+    path = Path(path)
+    try:
+        mat = scipy.io.loadmat(path)
+    except (OSError, ValueError, NotImplementedError) as exc:
+        raise RecordingError(f"{path}: not a readable OTBiolab+ .mat export ({exc})") from None
+    missing = {"Data", "Description", "SamplingFrequency"} - set(mat)
+    if missing:
+        raise RecordingError(f"{path}: not an OTBiolab+ export (missing {', '.join(sorted(missing))})")
+    data = mat["Data"]
+    while data.dtype == object and data.size == 1:  # MATLAB cell wrapping
+        data = data.item()
+    data = np.asarray(data)
+    descriptions = [str(np.asarray(d).ravel()[0]) if np.asarray(d).size else "" for d in mat["Description"].ravel()]
+    if data.ndim != 2 or data.shape[1] != len(descriptions):
+        raise RecordingError(f"{path}: Data has shape {data.shape} but there are {len(descriptions)} descriptions")
+    scale = np.array([1.0 if d.endswith("[uV]") else 1000.0 if d.endswith("[mV]") else 0.0 for d in descriptions])
+    emg_columns = np.flatnonzero(scale > 0)
+    if emg_columns.size == 0:
+        raise RecordingError(f"{path}: no EMG signals (descriptions in [uV] or [mV])")
+    emg = (data[:, emg_columns] * scale[emg_columns]).astype(np.float32)
+    others = {descriptions[i]: data[:, i] for i in np.flatnonzero(scale == 0)}
+    return Recording(emg=emg, fs=float(np.asarray(mat["SamplingFrequency"]).ravel()[0]), source=str(path),
+                     extra={"channel_names": [descriptions[i] for i in emg_columns], "other_signals": others})
+
+
+def load_otb_plus(path: Path) -> Recording:
+    path = Path(path)
+    try:
+        with tarfile.open(path) as tar:
+            members = {m.name: m for m in tar.getmembers() if m.isfile()}
+            sigs = [n for n in members if n.endswith(".sig")]
+            if len(sigs) != 1:
+                raise RecordingError(f"{path}: expected one .sig signal file, found {len(sigs)}")
+            xml_name = sigs[0][:-4] + ".xml"
+            if xml_name not in members:
+                raise RecordingError(f"{path}: {sigs[0]} has no matching {xml_name}")
+            raw = tar.extractfile(members[sigs[0]]).read()
+            root = ET.fromstring(tar.extractfile(members[xml_name]).read())
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise RecordingError(f"{path}: not a readable .otb+ archive ({exc})") from None
+    except ET.ParseError as exc:
+        raise RecordingError(f"{path}: malformed XML ({exc})") from None
+    device = root if root.tag == "Device" else root.find(".//Device")
+    if device is None:
+        raise RecordingError(f"{path}: no <Device> in {xml_name}")
+    try:
+        fs = float(device.attrib["SampleFrequency"])
+        total = int(device.attrib["DeviceTotalChannels"])
+        bits = int(device.attrib.get("ad_bits", 16))
+    except (KeyError, ValueError) as exc:
+        raise RecordingError(f"{path}: <Device> lacks a valid {exc}") from None
+    if bits != 16:
+        raise RecordingError(f"{path}: {bits}-bit samples; only 16-bit (Quattrocento) files are read")
+    if len(raw) % (2 * total):
+        raise RecordingError(f"{path}: {sigs[0]} holds {len(raw)} bytes, not whole frames of {total} "
+                             f"int16 channels (truncated?)")
+    frames = np.frombuffer(raw, dtype="<i2").reshape(-1, total)
+    emg_channels, gains, names = [], [], []
+    for adapter in device.iter("Adapter"):
+        start = int(adapter.attrib.get("ChannelStartIndex", 0))
+        adapter_gain = float(adapter.attrib.get("Gain", 1))
+        for channel in adapter.iter("Channel"):
+            channel_id = channel.attrib.get("ID", "")
+            if CONTROL_CHANNEL.match(channel_id) or CONTROL_CHANNEL.match(adapter.attrib.get("ID", "")):
+                continue
+            index = start + int(channel.attrib.get("Index", 0))
+            if index >= total:
+                raise RecordingError(f"{path}: channel {channel_id} at index {index} beyond {total} channels")
+            emg_channels.append(index)
+            gains.append(adapter_gain * float(channel.attrib.get("Gain", 1)))
+            names.append(channel_id)
+    if not emg_channels:
+        raise RecordingError(f"{path}: the XML names no EMG channels")
+    if len(set(gains)) != 1:
+        raise RecordingError(f"{path}: EMG channels have different gains {sorted(set(gains))}; "
+                             "a single microvolts-per-count scale is needed")
+    uv_per_count = ADC_RANGE_V / 2**bits / gains[0] * 1e6
+    return Recording(emg=np.ascontiguousarray(frames[:, emg_channels]), fs=fs, uv_per_count=uv_per_count,
+                     source=str(path), extra={"channel_names": names})
+
+
+READERS = {".mat": load_otb_mat, ".otb+": load_otb_plus}

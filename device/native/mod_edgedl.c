@@ -13,6 +13,7 @@
 #include "py/objstr.h"
 #endif
 #include "edgedl_engine.h"
+#include "edgedl_preprocess.h"
 #include "edgedl_stream.h"
 
 #ifndef MP_NORETURN
@@ -397,6 +398,103 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
 }
 
 // ---------------------------------------------------------------------------
+// edgedl.Preprocess and edgedl.quantize
+
+typedef struct {
+    mp_obj_base_t base;
+    ne_pre_t pre;  // state block is a GC allocation referenced from here
+} edgedl_pre_obj_t;
+
+static mp_obj_t pre_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
+    enum { ARG_channels, ARG_highpass_q15, ARG_rectify, ARG_envelope_q15, ARG_decimate };
+    const mp_arg_t allowed_args[] = {
+        { MP_QSTR_channels, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
+        { MP_QSTR_highpass_q15, MP_ARG_INT, {.u_int = 0} },
+        { MP_QSTR_rectify, MP_ARG_BOOL, {.u_bool = false} },
+        { MP_QSTR_envelope_q15, MP_ARG_INT, {.u_int = 0} },
+        { MP_QSTR_decimate, MP_ARG_INT, {.u_int = 1} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
+    mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
+    mp_int_t channels = args[ARG_channels].u_int, hp = args[ARG_highpass_q15].u_int;
+    mp_int_t env = args[ARG_envelope_q15].u_int, decimate = args[ARG_decimate].u_int;
+    int err = ne_pre_check(channels < 0 ? 0 : (uint32_t)channels, (int32_t)hp, args[ARG_rectify].u_bool,
+        (int32_t)env, decimate < 0 ? 0 : (uint32_t)decimate);
+    if (err == 1) {
+        raise_formatted(&mp_type_ValueError, "Preprocess: channels must be 1..408, got %d", (int)channels);
+    } else if (err == 2) {
+        raise_formatted(&mp_type_ValueError, "Preprocess: highpass_q15 and envelope_q15 must be 0..32767");
+    } else if (err) {
+        raise_formatted(&mp_type_ValueError, "Preprocess: decimate must be 1..256, got %d", (int)decimate);
+    }
+    int32_t *state = alloc_or_raise(3 * sizeof(int32_t) * (size_t)channels, "the filter state");
+    edgedl_pre_obj_t *self = alloc_or_raise(sizeof(edgedl_pre_obj_t), "the Preprocess object");
+    self->base.type = type;
+    ne_pre_init(&self->pre, (uint32_t)channels, (int32_t)hp, args[ARG_rectify].u_bool, (int32_t)env,
+        (uint32_t)decimate, state);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+static int16_t *int16_buffer(mp_obj_t obj, int writable, size_t *items, const char *what) {
+    mp_buffer_info_t bufinfo;
+    if (!mp_get_buffer(obj, &bufinfo, writable ? MP_BUFFER_WRITE : MP_BUFFER_READ) || bufinfo.typecode != 'h') {
+        raise_formatted(&mp_type_TypeError, "%s must be a%s array('h')", what, writable ? " writable" : "n");
+    }
+    *items = bufinfo.len / sizeof(int16_t);
+    return bufinfo.buf;
+}
+
+// process(frames_in, frames_out) -> frames written. Both array('h'), time-major;
+// frames_out may be frames_in (in place).
+static mp_obj_t pre_process(mp_obj_t self_in, mp_obj_t in_obj, mp_obj_t out_obj) {
+    edgedl_pre_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    size_t n_in, n_out;
+    const int16_t *in = int16_buffer(in_obj, 0, &n_in, "Preprocess.process: frames_in");
+    int16_t *out = int16_buffer(out_obj, 1, &n_out, "Preprocess.process: frames_out");
+    uint32_t ch = self->pre.channels;
+    if (n_in % ch) {
+        raise_formatted(&mp_type_ValueError, "Preprocess.process: %d samples are not whole frames of %d channels",
+            (int)n_in, (int)ch);
+    }
+    uint32_t frames = (uint32_t)(n_in / ch);
+    uint32_t most = (frames + self->pre.decimate - 1) / self->pre.decimate;
+    if (n_out < (size_t)most * ch) {
+        raise_formatted(&mp_type_ValueError, "Preprocess.process: frames_out holds %d samples, needs %d",
+            (int)n_out, (int)(most * ch));
+    }
+    return mp_obj_new_int_from_uint(ne_pre_process(&self->pre, in, frames, out));
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(pre_process_obj, pre_process);
+
+static mp_obj_t pre_reset(mp_obj_t self_in) {
+    edgedl_pre_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_pre_reset(&self->pre);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(pre_reset_obj, pre_reset);
+
+// quantize(window_h, out_b, mult, shift, zero_point): int16 window -> int8 model input.
+static mp_obj_t edgedl_quantize(size_t n_args, const mp_obj_t *args) {
+    size_t n_in;
+    const int16_t *in = int16_buffer(args[0], 0, &n_in, "quantize: window");
+    mp_buffer_info_t bufinfo;
+    if (mp_obj_is_str(args[1]) || !mp_get_buffer(args[1], &bufinfo, MP_BUFFER_WRITE)
+        || (bufinfo.typecode != 'b' && bufinfo.typecode != 'B' && bufinfo.typecode != 1)) {
+        raise_formatted(&mp_type_TypeError, "quantize: out must be a writable array('b') or bytearray");
+    }
+    if (bufinfo.len != n_in) {
+        raise_formatted(&mp_type_ValueError, "quantize: out has %d items, window has %d", (int)bufinfo.len, (int)n_in);
+    }
+    mp_int_t mult = mp_obj_get_int(args[2]), shift = mp_obj_get_int(args[3]), zp = mp_obj_get_int(args[4]);
+    if (mult < 0 || mult > 0x7fffffff || shift < -31 || shift > 30 || zp < -128 || zp > 127) {
+        raise_formatted(&mp_type_ValueError, "quantize: multiplier, shift or zero point out of range");
+    }
+    ne_quantize_window(in, (uint32_t)n_in, (int32_t)mult, (int32_t)shift, (int32_t)zp, bufinfo.buf);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(edgedl_quantize_obj, 5, 5, edgedl_quantize);
+
+// ---------------------------------------------------------------------------
 // Registration
 
 #if MICROPY_ENABLE_DYNRUNTIME
@@ -405,6 +503,9 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
 mp_obj_full_type_t edgedl_type_Stream;
 mp_map_elem_t stream_locals_dict_table[5];  // natmod bss cannot be static (mpy_ld)
 static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
+mp_obj_full_type_t edgedl_type_Preprocess;
+mp_map_elem_t pre_locals_dict_table[2];
+static MP_DEFINE_CONST_DICT(pre_locals_dict, pre_locals_dict_table);
 mp_obj_full_type_t edgedl_type_Model;
 mp_map_elem_t model_locals_dict_table[1];
 static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
@@ -432,8 +533,18 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     model_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_invoke), MP_OBJ_FROM_PTR(&model_invoke_obj) };
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, locals_dict, (void *)&model_locals_dict, 2);
 
+    edgedl_type_Preprocess.base.type = (void *)&mp_type_type;
+    edgedl_type_Preprocess.flags = MP_TYPE_FLAG_NONE;
+    edgedl_type_Preprocess.name = MP_QSTR_Preprocess;
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, make_new, pre_make_new, 0);
+    pre_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_process), MP_OBJ_FROM_PTR(&pre_process_obj) };
+    pre_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&pre_reset_obj) };
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, locals_dict, (void *)&pre_locals_dict, 1);
+
     mp_store_global(MP_QSTR_Stream, MP_OBJ_FROM_PTR(&edgedl_type_Stream));
     mp_store_global(MP_QSTR_Model, MP_OBJ_FROM_PTR(&edgedl_type_Model));
+    mp_store_global(MP_QSTR_Preprocess, MP_OBJ_FROM_PTR(&edgedl_type_Preprocess));
+    mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&edgedl_quantize_obj));
     mp_store_global(MP_QSTR___version__, mp_obj_new_str(EDGEDL_VERSION, sizeof(EDGEDL_VERSION) - 1));
     mp_store_global(MP_QSTR_MAX_CHANNELS, MP_OBJ_NEW_SMALL_INT(NE_STREAM_MAX_CHANNELS));
 
@@ -474,12 +585,28 @@ MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &model_locals_dict
     );
 
+static const mp_rom_map_elem_t pre_locals_dict_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_process), MP_ROM_PTR(&pre_process_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&pre_reset_obj) },
+};
+static MP_DEFINE_CONST_DICT(pre_locals_dict, pre_locals_dict_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    edgedl_type_Preprocess,
+    MP_QSTR_Preprocess,
+    MP_TYPE_FLAG_NONE,
+    make_new, pre_make_new,
+    locals_dict, &pre_locals_dict
+    );
+
 static MP_DEFINE_STR_OBJ(edgedl_version_obj, EDGEDL_VERSION);
 
 static const mp_rom_map_elem_t edgedl_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_edgedl) },
     { MP_ROM_QSTR(MP_QSTR_Stream), MP_ROM_PTR(&edgedl_type_Stream) },
     { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&edgedl_type_Model) },
+    { MP_ROM_QSTR(MP_QSTR_Preprocess), MP_ROM_PTR(&edgedl_type_Preprocess) },
+    { MP_ROM_QSTR(MP_QSTR_quantize), MP_ROM_PTR(&edgedl_quantize_obj) },
     { MP_ROM_QSTR(MP_QSTR___version__), MP_ROM_PTR(&edgedl_version_obj) },
     { MP_ROM_QSTR(MP_QSTR_MAX_CHANNELS), MP_ROM_INT(NE_STREAM_MAX_CHANNELS) },
 };

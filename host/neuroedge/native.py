@@ -236,3 +236,25 @@ def compile_check_user_module(work_dir: Path, sources: list[Path], mpy_dir: Path
         run(["gcc", "-c", "-std=c99", "-Wall", "-Wextra", "-Wno-unused-parameter",
              "-Wno-missing-field-initializers", "-Werror", *includes, str(src),
              "-o", str(work_dir / (src.stem + ".o"))])
+
+
+HOST_LIBRARY = BUILD_DIR / "host" / "libedgedl_host.so"
+HOST_LIBRARY_SOURCES = ("edgedl_preprocess.c",)
+
+
+def build_host_library() -> Path:
+    """The device's preprocessing C, built for the host (loaded with ctypes), so training
+    windows are computed by the same code as on the board."""
+    sources = [NATIVE_DIR / name for name in HOST_LIBRARY_SOURCES]
+    inputs = sources + sorted(NATIVE_DIR.glob("*.h"))
+    if HOST_LIBRARY.exists() and HOST_LIBRARY.stat().st_mtime >= max(p.stat().st_mtime for p in inputs):
+        return HOST_LIBRARY
+    HOST_LIBRARY.parent.mkdir(parents=True, exist_ok=True)
+    tmp = HOST_LIBRARY.with_suffix(".tmp.so")
+    cmd = ["gcc", "-std=c99", "-O2", "-Wall", "-Werror", "-fPIC", "-shared", "-I", str(NATIVE_DIR),
+           *map(str, sources), "-o", str(tmp)]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"building the host preprocessing library failed:\n{result.stderr.strip()}")
+    tmp.replace(HOST_LIBRARY)
+    return HOST_LIBRARY

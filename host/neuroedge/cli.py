@@ -58,6 +58,47 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from . import dataset, recording, train
+    from .preprocess import PreprocessConfig
+
+    windows = dataset.WindowConfig(PreprocessConfig(highpass_hz=args.highpass, rectify=not args.no_rectify,
+                                                    envelope_hz=args.envelope, decimate=args.decimate),
+                                   args.window, args.hop)
+    cfg = train.TrainConfig(architecture=args.arch, epochs=args.epochs, seed=args.seed, split_by=args.split,
+                            windows=windows)
+    recordings = [recording.load(p) for p in expand(args.data)]
+    train.train(recordings, args.out, cfg)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import evaluate
+
+    return evaluate.main_evaluate(args.bundle, expand(args.data), args.json)
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from . import evaluate
+
+    return evaluate.main_info(args.bundle)
+
+
+def expand(paths: list[str]) -> list:
+    """Recording files; a folder stands for the recordings in it."""
+    from pathlib import Path
+
+    from .recording import RecordingError
+
+    out = []
+    for p in map(Path, paths):
+        found = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".csv", ".mat", ".otb+")) if p.is_dir() else [p]
+        if not found:
+            raise RecordingError(f"{p}: no recordings in this folder")
+        out += found
+    return out
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo  # numpy is only needed here
 
@@ -113,6 +154,32 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=["npz", "csv"], default="npz")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("train", help="train a 1-D CNN on recordings and write an int8 model bundle")
+    p.add_argument("data", nargs="+", help="recording files or folders (.npz, .csv, .mat, .otb+)")
+    p.add_argument("--out", required=True, help="bundle folder, e.g. models/NAME")
+    p.add_argument("--arch", choices=["compact", "larger"], default="compact")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", choices=["repetition", "session", "subject"], default="repetition",
+                   help="hold out the last repetition / session / subject (default repetition)")
+    p.add_argument("--window", type=int, default=16, help="frames per window after decimation (default 16)")
+    p.add_argument("--hop", type=int, default=4, help="frames between windows after decimation (default 4)")
+    p.add_argument("--highpass", type=float, default=20.0, help="high-pass corner in Hz, 0 = off (default 20)")
+    p.add_argument("--no-rectify", action="store_true", help="keep the signed signal")
+    p.add_argument("--envelope", type=float, default=8.0, help="envelope low-pass in Hz, 0 = off (default 8)")
+    p.add_argument("--decimate", type=int, default=8, help="keep one frame in N (default 8: 256 Hz)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="re-evaluate a bundle on other recordings (int8, by edgedl)")
+    p.add_argument("bundle", help="models/NAME")
+    p.add_argument("data", nargs="+", help="recording files or folders")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("info", help="what a bundle holds: gestures, input, MACs, parameters, arena")
+    p.add_argument("bundle", help="models/NAME")
+    p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)

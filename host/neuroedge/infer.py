@@ -91,7 +91,7 @@ def _board_run(board: Emulator, call: str) -> str:
 def run_on_emulator(model: bytes, inputs: np.ndarray, *, board: Emulator | None = None,
                     heap: int | None = None) -> tuple[np.ndarray, ModelReport]:
     """Outputs of edgedl for every input record, from the emulator."""
-    own = board is None
+    own = board is None  # heap applies only to a board made here
     if own:
         board = Emulator(**({} if heap is None else {"heap": heap}))
     try:

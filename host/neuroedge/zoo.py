@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-# The TFLite builtin ops edgedl runs (device/native/edgedl_model.c).
-SUPPORTED_OPS = (
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
-    "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE", "EXPAND_DIMS",
-)
+from .convert import SUPPORTED_OPS, convert_int8, quiet_tensorflow, tflite_op_names, unsupported_ops  # noqa: F401
+
 REFERENCE_MODEL = "neuroedge_ref_192"
 # Small, varied models the fuzz harness mutates.
 FUZZ_SEED_MODELS = ("conv_same_relu", "depthwise_dm2_valid", "residual_add_relu", "concat_channels",
@@ -231,50 +227,13 @@ ZOO: tuple[ZooSpec, ...] = (
 SPECS = {spec.name: spec for spec in ZOO}
 
 
-def _quiet_tensorflow():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import absl.logging
-    import tensorflow as tf
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    tf.get_logger().setLevel("ERROR")
-    return tf
-
-
 def build_keras(spec: ZooSpec, seed: int):
-    tf = _quiet_tensorflow()
+    tf = quiet_tensorflow()
     import keras
 
     keras.utils.set_random_seed(seed)
     inputs = keras.Input(spec.input_shape, batch_size=None if spec.dynamic_batch else 1)
     return keras.Model(inputs, spec.layers(keras, inputs), name=spec.name), tf
-
-
-def convert_int8(model, representative, float_io: bool = False) -> bytes:
-    """Full-integer quantization: int8 activations, per-channel int8 weights, int32 bias."""
-    tf = _quiet_tensorflow()
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([sample[None].astype("float32")] for sample in representative)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    if not float_io:
-        converter.inference_input_type = tf.int8
-        converter.inference_output_type = tf.int8
-    return converter.convert()
-
-
-def tflite_op_names(model: bytes) -> list[str]:
-    """Builtin op names of a .tflite's first subgraph, in execution order."""
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
-
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-    root = schema.Model.GetRootAs(model, 0)
-    graph = root.Subgraphs(0)
-    result = []
-    for i in range(graph.OperatorsLength()):
-        code = root.OperatorCodes(graph.Operators(i).OpcodeIndex())
-        result.append(names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "UNKNOWN"))
-    return result
 
 
 def reshape_to_squeeze(model: bytes) -> bytes:
@@ -320,7 +279,7 @@ def build_model(spec: ZooSpec, seed: int) -> bytes:
     tflite = convert_int8(model, representative, spec.float_io)
     if spec.squeeze:
         tflite = reshape_to_squeeze(tflite)
-    unsupported = sorted(set(tflite_op_names(tflite)) - set(SUPPORTED_OPS))
+    unsupported = unsupported_ops(tflite)
     if unsupported:
         raise ValueError(f"zoo model {spec.name} converted to ops edgedl does not run: {', '.join(unsupported)}")
     return tflite
@@ -336,7 +295,7 @@ def _cache_key(spec: ZooSpec, seed: int) -> str:
 
 def build_zoo(cache_dir: Path, names=None) -> dict[str, Path]:
     """Path of each zoo model's .tflite, converting only what the cache lacks."""
-    _quiet_tensorflow()
+    quiet_tensorflow()
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     chosen = [SPECS[n] for n in names] if names is not None else list(ZOO)

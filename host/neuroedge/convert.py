@@ -1,0 +1,56 @@
+"""Keras -> full-int8 .tflite, and what edgedl can run.
+
+Shared by the model zoo (tests) and training: int8 activations, per-channel
+int8 weights, int32 bias, a representative set from real training windows.
+"""
+
+from __future__ import annotations
+
+import os
+
+# The TFLite builtin ops edgedl runs (device/native/edgedl_model.c).
+SUPPORTED_OPS = (
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
+    "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE", "EXPAND_DIMS",
+)
+
+
+def quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import absl.logging
+    import tensorflow as tf
+
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def convert_int8(model, representative, float_io: bool = False) -> bytes:
+    """Full-integer quantization: int8 activations, per-channel int8 weights, int32 bias."""
+    tf = quiet_tensorflow()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = lambda: ([sample[None].astype("float32")] for sample in representative)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if not float_io:
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+def tflite_op_names(model: bytes) -> list[str]:
+    """Builtin op names of a .tflite's first subgraph, in execution order."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    root = schema.Model.GetRootAs(model, 0)
+    graph = root.Subgraphs(0)
+    result = []
+    for i in range(graph.OperatorsLength()):
+        code = root.OperatorCodes(graph.Operators(i).OpcodeIndex())
+        result.append(names.get(max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), "UNKNOWN"))
+    return result
+
+
+def unsupported_ops(model: bytes) -> list[str]:
+    return sorted(set(tflite_op_names(model)) - set(SUPPORTED_OPS))

@@ -1,0 +1,126 @@
+"""Training windows, computed as the device computes them, and leak-free splits.
+
+The device sees int16 amplifier counts: it selects channels, runs
+edgedl.Preprocess (high-pass, rectify, envelope, decimate) continuously, cuts
+windows of `window` frames every `hop` frames, and quantizes each window to the
+model's int8 input. `make_windows` does exactly that with the same C code
+(neuroedge.preprocess), over each recording as one continuous stream.
+
+A window's label is the cue at its last frame (what a real-time decision is
+scored against); windows that straddle a change of cue are kept out of training
+and offline scoring, since no single label is right for them.
+
+Splits never shuffle frames: whole repetitions, sessions or subjects are held
+out, so no window of the test set shares samples with one used for training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .preprocess import PreprocessConfig, Preprocessor
+from .recording import QUATTROCENTO_UV_PER_COUNT, Recording
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    window: int = 16            # frames after decimation
+    hop: int = 4                # frames after decimation
+    channels: tuple | None = None  # channel indices kept (None: all)
+
+    def to_json(self, fs: float) -> dict:
+        return {"window": self.window, "hop": self.hop, "channels": None if self.channels is None
+                else list(self.channels), "preprocess": self.preprocess.to_json(fs)}
+
+    def latency_ms(self, fs: float) -> float:
+        """Signal time one window spans."""
+        return 1000 * self.window * self.preprocess.decimate / fs
+
+
+@dataclass
+class Windows:
+    x: np.ndarray          # (n, window, channels) int16, preprocessed
+    y: np.ndarray          # (n,) label index
+    repetition: np.ndarray
+    session: np.ndarray    # (n,) str
+    subject: np.ndarray    # (n,) str
+    label_names: tuple
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, mask: np.ndarray) -> "Windows":
+        return Windows(self.x[mask], self.y[mask], self.repetition[mask], self.session[mask],
+                       self.subject[mask], self.label_names)
+
+    @staticmethod
+    def concat(parts: list["Windows"]) -> "Windows":
+        names = {p.label_names for p in parts}
+        if len(names) != 1:
+            raise ValueError(f"recordings disagree on gesture names: {sorted(names)}")
+        return Windows(*(np.concatenate([getattr(p, f) for p in parts]) for f in
+                         ("x", "y", "repetition", "session", "subject")), label_names=parts[0].label_names)
+
+
+def device_counts(rec: Recording) -> np.ndarray:
+    """int16 counts as the amplifier sends them (float microvolts are converted at its LSB)."""
+    if rec.uv_per_count > 0:
+        return rec.emg
+    return np.clip(np.round(rec.emg / QUATTROCENTO_UV_PER_COUNT), -32768, 32767).astype(np.int16)
+
+
+def make_windows(rec: Recording, cfg: WindowConfig) -> Windows:
+    if rec.labels is None:
+        raise ValueError(f"{rec.source}: training and evaluation need per-sample labels")
+    counts = device_counts(rec)
+    if cfg.channels is not None:
+        if max(cfg.channels) >= rec.channels:
+            raise ValueError(f"{rec.source}: channel selection up to {max(cfg.channels)} but the recording "
+                             f"has {rec.channels} channels")
+        counts = counts[:, list(cfg.channels)]
+    pre = Preprocessor(counts.shape[1], cfg.preprocess.coefficients(rec.fs))
+    frames = pre.process(counts)
+    d = cfg.preprocess.decimate
+    labels = rec.labels[::d][:len(frames)]
+    reps = rec.repetition[::d][:len(frames)] if rec.repetition is not None else np.zeros(len(frames), int)
+    starts = np.arange(0, len(frames) - cfg.window + 1, cfg.hop)
+    ends = starts + cfg.window - 1
+    idx = starts[:, None] + np.arange(cfg.window)
+    same = (labels[idx] == labels[ends][:, None]).all(axis=1) & (reps[idx] == reps[ends][:, None]).all(axis=1)
+    same &= labels[ends] >= 0
+    keep = starts[same]
+    x = frames[keep[:, None] + np.arange(cfg.window)]
+    n = len(keep)
+    return Windows(x, labels[keep + cfg.window - 1].astype(np.int64), reps[keep + cfg.window - 1].astype(np.int64),
+                   np.full(n, rec.session), np.full(n, rec.subject), rec.label_names)
+
+
+def split(w: Windows, by: str = "repetition", test: tuple | None = None) -> tuple[Windows, Windows, dict]:
+    """(train, test, description). By default the last repetition / session / subject is held out."""
+    key = {"repetition": w.repetition, "session": w.session, "subject": w.subject}.get(by)
+    if key is None:
+        raise ValueError(f"unknown split {by!r}: use repetition, session or subject")
+    values = sorted(set(key.tolist()))
+    if len(values) < 2:
+        raise ValueError(f"cannot split by {by}: the data has only {values}")
+    held = tuple(test) if test else (values[-1],)
+    mask = np.isin(key, held)
+    return w.subset(~mask), w.subset(mask), {"by": by, "test": [str(v) for v in held],
+                                              "train": [str(v) for v in values if v not in held]}
+
+
+def summary(w: Windows) -> dict:
+    return {"windows": len(w), "per_class": {name: int((w.y == i).sum()) for i, name in enumerate(w.label_names)},
+            "subjects": sorted(set(w.subject.tolist())), "sessions": sorted(set(w.session.tolist()))}
+
+
+def config_from_json(meta: dict) -> WindowConfig:
+    """The WindowConfig a bundle's model.json records."""
+    p = meta["preprocess"]
+    pre = PreprocessConfig(highpass_hz=p["highpass_hz"], rectify=bool(p["rectify"]), envelope_hz=p["envelope_hz"],
+                           decimate=p["decimate"])
+    select = meta["channels"]["select"]
+    return WindowConfig(pre, meta["window"], meta["hop"], None if select is None else tuple(select))

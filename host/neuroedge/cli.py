@@ -106,6 +106,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from .dataset import WindowConfig  # light modules: numpy only
+    from .preprocess import PreprocessConfig
+
     parser = argparse.ArgumentParser(prog="neuroedge", description="HD-EMG gesture recognition on MicroPython boards.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -163,12 +166,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=["repetition", "session", "subject"], default="repetition",
                    help="hold out the last repetition / session / subject (default repetition)")
-    p.add_argument("--window", type=int, default=16, help="frames per window after decimation (default 16)")
-    p.add_argument("--hop", type=int, default=4, help="frames between windows after decimation (default 4)")
-    p.add_argument("--highpass", type=float, default=20.0, help="high-pass corner in Hz, 0 = off (default 20)")
+    w, pre = WindowConfig(), PreprocessConfig()
+    p.add_argument("--window", type=int, default=w.window, help="frames per window after decimation (default %(default)s)")
+    p.add_argument("--hop", type=int, default=w.hop, help="frames between windows after decimation (default %(default)s)")
+    p.add_argument("--highpass", type=float, default=pre.highpass_hz, help="high-pass corner in Hz, 0 = off (default %(default)s)")
     p.add_argument("--no-rectify", action="store_true", help="keep the signed signal")
-    p.add_argument("--envelope", type=float, default=8.0, help="envelope low-pass in Hz, 0 = off (default 8)")
-    p.add_argument("--decimate", type=int, default=8, help="keep one frame in N (default 8: 256 Hz)")
+    p.add_argument("--envelope", type=float, default=pre.envelope_hz, help="envelope low-pass in Hz, 0 = off (default %(default)s)")
+    p.add_argument("--decimate", type=int, default=pre.decimate, help="keep one frame in N (default %(default)s)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="re-evaluate a bundle on other recordings (int8, by edgedl)")

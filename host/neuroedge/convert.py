@@ -6,13 +6,41 @@ int8 weights, int32 bias, a representative set from real training windows.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import sys
+import tempfile
 
 # The TFLite builtin ops edgedl runs (device/native/edgedl_model.c).
 SUPPORTED_OPS = (
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
     "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE", "EXPAND_DIMS",
 )
+
+
+@contextlib.contextmanager
+def captured_output():
+    """Collects what C/C++ code prints to fds 1 and 2 (TensorFlow's converter, TFLM's
+    allocation report); yields a list that receives the text."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    text: list[str] = []
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        for fd in saved:
+            os.dup2(capture.fileno(), fd)
+        try:
+            yield text
+        finally:
+            ctypes.CDLL(None).fflush(None)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            capture.seek(0)
+            text.append(capture.read().decode(errors="replace"))
 
 
 def quiet_tensorflow():
@@ -35,7 +63,12 @@ def convert_int8(model, representative, float_io: bool = False) -> bytes:
     if not float_io:
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
-    return converter.convert()
+    log: list[str] = []
+    try:
+        with captured_output() as log:  # the converter prints pages of diagnostics
+            return converter.convert()
+    except Exception as exc:
+        raise RuntimeError(f"TFLite conversion failed: {exc}\n{''.join(log)[-3000:]}") from exc
 
 
 def tflite_op_names(model: bytes) -> list[str]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import native
+from .project import BUILD_DIR, MODELS_DIR
 from .emulator import Emulator
 
 FS = 2048
@@ -82,6 +83,25 @@ def run_stream_demo(seconds: float = 10.0, window: int = 20, hop: int = 10,
         and report["windows"] == windows)
 
 
+DEMO_DATA = BUILD_DIR / "demo" / "synthetic"
+DEMO_BUNDLE = MODELS_DIR / "synthetic-default"
+
+
+def train_default_model() -> dict:
+    """Synthetic HD-EMG (cached) -> the default compact CNN -> an int8 bundle."""
+    from . import recording, synth, train
+
+    cfg = synth.SynthConfig()
+    marker = DEMO_DATA / f"seed{cfg.seed}.done"
+    if not marker.exists():
+        print(f"synthesising {cfg.subjects} subjects x {cfg.sessions} sessions x {cfg.repetitions} repetitions "
+              f"of {len(synth.GESTURES)} gestures, {cfg.grids * 64} channels at {cfg.fs:g} Hz -> {DEMO_DATA}")
+        synth.write(cfg, DEMO_DATA)
+        marker.write_text("ok\n")
+    recordings = [recording.load(p) for p in sorted(DEMO_DATA.glob("*.npz"))]
+    return train.train(recordings, DEMO_BUNDLE, train.TrainConfig(), log=lambda *a: None)
+
+
 def main() -> int:
     module = native.build("x64")
     print(f"edgedl module: {module}")
@@ -94,4 +114,11 @@ def main() -> int:
     print(f"  windows match numpy reference: {'yes' if r.last_window_ok else 'NO'}")
     print(f"  throughput        {r.frames / r.total_s:,.0f} frames/s = {r.realtime_factor:.0f}x real time "
           f"(file reads included); {r.stream_realtime_factor:.0f}x inside edgedl")
+    print("Training the default model on synthetic HD-EMG (held out: the last repetition)...")
+    meta = train_default_model()
+    m = meta["metrics"]
+    print(f"  {meta['architecture']} CNN, {meta['parameters']} parameters, window {meta['window_ms']:.1f} ms: "
+          f"float accuracy {m['float_accuracy']:.1%}, int8 accuracy on edgedl {m['int8_accuracy']:.1%} "
+          f"(RMS+LDA baseline {m['lda_rms_baseline_accuracy']:.1%}); trained in {m['train_seconds']:.0f} s")
+    print(f"  bundle: {DEMO_BUNDLE} (model.tflite, model.json, report.md, confusion.png)")
     return 0 if r.last_window_ok and r.frames_dropped == 0 else 1

@@ -20,10 +20,12 @@ from . import native
 
 @dataclass(frozen=True)
 class PreprocessConfig:
+    # Defaults: the envelope of the 20 Hz high-passed, rectified signal at 256 Hz
+    # (see the README for how they were chosen).
     highpass_hz: float = 20.0     # 0: off
     rectify: bool = True
-    envelope_hz: float = 0.0      # 0: off (raw or rectified samples)
-    decimate: int = 1
+    envelope_hz: float = 8.0      # 0: off (raw or rectified samples)
+    decimate: int = 8
 
     def coefficients(self, fs: float) -> dict:
         """Q15 integers for ne_pre_init at sampling rate fs."""

@@ -8,11 +8,7 @@ before every invoke.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import re
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -74,23 +70,13 @@ def _time_one(interp, record) -> float:
 
 
 def _allocation_report(model: bytes) -> str:
-    """What TFLM's RecordingMicroAllocator prints (from C++, so fds 1 and 2 are captured)."""
+    """What TFLM's RecordingMicroAllocator prints (from C++, so it is captured at the fd level)."""
+    from .convert import captured_output
+
     interp = _interpreter(model)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        for fd in saved:
-            os.dup2(capture.fileno(), fd)
-        try:
-            interp.print_allocations()
-        finally:
-            ctypes.CDLL(None).fflush(None)  # C stdio may buffer the report
-            for fd, copy in saved.items():
-                os.dup2(copy, fd)
-                os.close(copy)
-        capture.seek(0)
-        return capture.read().decode(errors="replace")
+    with captured_output() as text:
+        interp.print_allocations()
+    return text[0]
 
 
 def reference_arena(model: bytes) -> dict[str, int]:

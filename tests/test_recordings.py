@@ -171,3 +171,18 @@ def test_reads_otb_plus_archives_and_refuses_truncated_ones(tmp_path):
     broken.write_bytes(path.read_bytes()[:700])
     with pytest.raises(RecordingError, match="broken.otb\\+"):
         recording.load(broken)
+
+
+def test_reads_wfdb_records_as_hyser_stores_them(tmp_path):
+    import wfdb
+
+    counts = np.random.default_rng(1).integers(-3000, 3000, size=(4096, 6)).astype(np.int16)
+    # Hyser: 16-bit samples, gain in digital units per mV, zero baseline.
+    wfdb.wrsamp("hyser", fs=2048, units=["mV"] * 6, sig_name=[f"ch{i}" for i in range(6)], d_signal=counts,
+                fmt=["16"] * 6, adc_gain=[1966.08] * 6, baseline=[0] * 6, write_dir=str(tmp_path))
+    r = recording.load(tmp_path / "hyser.hea")
+    assert np.array_equal(r.emg, counts) and r.fs == 2048
+    assert r.uv_per_count == pytest.approx(1000 / 1966.08)
+    (tmp_path / "broken.hea").write_text("not a header\n")
+    with pytest.raises(RecordingError, match="broken.hea: not a readable WFDB record"):
+        recording.load(tmp_path / "broken.hea")

@@ -92,7 +92,7 @@ def expand(paths: list[str]) -> list:
 
     out = []
     for p in map(Path, paths):
-        found = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".csv", ".mat", ".otb+")) if p.is_dir() else [p]
+        found = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".csv", ".mat", ".otb+", ".hea")) if p.is_dir() else [p]
         if not found:
             raise RecordingError(f"{p}: no recordings in this folder")
         out += found
@@ -159,7 +159,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("train", help="train a 1-D CNN on recordings and write an int8 model bundle")
-    p.add_argument("data", nargs="+", help="recording files or folders (.npz, .csv, .mat, .otb+)")
+    p.add_argument("data", nargs="+", help="recording files or folders (.npz, .csv, .mat, .otb+, WFDB .hea)")
     p.add_argument("--out", required=True, help="bundle folder, e.g. models/NAME")
     p.add_argument("--arch", choices=["compact", "larger"], default="compact")
     p.add_argument("--epochs", type=int, default=30)

@@ -1,4 +1,4 @@
-"""Readers for OT Bioelettronica files (see ../shared/reference/quattrocento.md).
+"""Readers for OT Bioelettronica files (see ../shared/reference/quattrocento.md) and WFDB.
 
 - OTBiolab+ .mat export: ``Data`` (samples x signals, float32, in the units its
   ``Description`` names: [uV] or [mV]), ``Description``, ``SamplingFrequency``.
@@ -10,6 +10,8 @@
   and Gain). EMG channels are those of adapters whose channels are not control
   channels (AUX*, BufferChannel, RampChannel, ...); counts are kept with their
   scale ADC range / 2^bits / (adapter gain x channel gain).
+- WFDB records (PhysioNet; the Hyser HD-sEMG dataset's format), through the
+  `wfdb` package.
 """
 
 from __future__ import annotations
@@ -111,4 +113,34 @@ def load_otb_plus(path: Path) -> Recording:
                      source=str(path), extra={"channel_names": names})
 
 
-READERS = {".mat": load_otb_mat, ".otb+": load_otb_plus}
+def load_wfdb(path: Path) -> Recording:
+    """A WFDB record (Hyser's format): give the .hea header; the .dat sits beside it.
+    Digital samples are kept as int16 counts when every channel shares one gain and a
+    zero baseline (as Hyser's do); otherwise they are converted to float microvolts."""
+    import wfdb
+
+    path = Path(path)
+    try:
+        rec = wfdb.rdrecord(str(path.with_suffix("")), physical=False)
+    except (OSError, ValueError, IndexError, TypeError) as exc:
+        raise RecordingError(f"{path}: not a readable WFDB record ({exc})") from None
+    if rec.d_signal is None or rec.d_signal.ndim != 2:
+        raise RecordingError(f"{path}: the record holds no signal samples")
+    to_uv = []
+    for unit, gain in zip(rec.units, rec.adc_gain):
+        factor = {"uv": 1.0, "mv": 1e3, "v": 1e6}.get(str(unit).lower())
+        if factor is None or not gain:
+            raise RecordingError(f"{path}: channel unit {unit!r} with gain {gain} is not a voltage")
+        to_uv.append(factor / gain)
+    to_uv = np.array(to_uv)
+    digital = rec.d_signal
+    baseline = np.asarray(rec.baseline)
+    names = list(rec.sig_name)
+    if np.allclose(to_uv, to_uv[0]) and not baseline.any() and digital.min() >= -32768 and digital.max() <= 32767:
+        return Recording(emg=digital.astype(np.int16), fs=float(rec.fs), uv_per_count=float(to_uv[0]),
+                         source=str(path), extra={"channel_names": names})
+    uv = ((digital - baseline) * to_uv).astype(np.float32)
+    return Recording(emg=uv, fs=float(rec.fs), source=str(path), extra={"channel_names": names})
+
+
+READERS = {".mat": load_otb_mat, ".otb+": load_otb_plus, ".hea": load_wfdb}

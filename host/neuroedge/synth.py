@@ -53,6 +53,8 @@ class SynthConfig:
     drift_uv: float = 25.0
     session_shift_mm: float = 4.0
     artifacts_per_minute: float = 3.0
+    effort_min: float = 0.45       # plateau effort is drawn from [effort_min, 1]
+    style_jitter: float = 0.0      # per-repetition lognormal spread of each unit's drive
     seed: int = 0
 
 
@@ -103,7 +105,7 @@ def _timeline(cfg: SynthConfig, rng: np.random.Generator):
         for g in order:
             labels.append(np.full(hold, g))
             reps.append(np.full(hold, rep))
-            segments.append((g, sum(len(x) for x in labels) - hold, hold, rng.uniform(0.45, 1.0)))
+            segments.append((g, sum(len(x) for x in labels) - hold, hold, rng.uniform(cfg.effort_min, 1.0)))
             if g:
                 labels.append(np.zeros(gap, int))
                 reps.append(np.full(gap, rep))
@@ -121,9 +123,15 @@ def _timeline(cfg: SynthConfig, rng: np.random.Generator):
     return labels, reps, effort
 
 
-def _spike_trains(cfg: SynthConfig, sub: _Subject, effort: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _spike_trains(cfg: SynthConfig, sub: _Subject, effort: np.ndarray, reps: np.ndarray,
+                  rng: np.random.Generator) -> np.ndarray:
     """(samples, M) 0/1 firings from each MU's drive."""
-    drive = effort.T @ sub.gesture_weight.clip(0, None)           # (samples, M)
+    weight = sub.gesture_weight.clip(0, None)
+    drive = np.empty((effort.shape[1], weight.shape[1]))
+    for rep in np.unique(reps):  # each repetition is performed a little differently
+        style = rng.lognormal(0, cfg.style_jitter, weight.shape) if cfg.style_jitter else 1.0
+        at = reps == rep
+        drive[at] = effort[:, at].T @ (weight * style)
     excess = (drive - sub.threshold) / (1 - sub.threshold)
     rate = np.where(excess > 0, 8 + 27 * np.clip(excess, 0, 1), 0.0)
     jitter = 1 + 0.2 * rng.standard_normal(rate.shape)            # inter-spike variability
@@ -182,7 +190,7 @@ def generate(cfg: SynthConfig, subject: int, session: int) -> Recording:
     sub = _subject(cfg, subject)
     rng = np.random.default_rng([cfg.seed, subject, session, 2])
     labels, reps, effort = _timeline(cfg, rng)
-    spikes = _spike_trains(cfg, sub, effort, rng)
+    spikes = _spike_trains(cfg, sub, effort, reps, rng)
     # Electrodes shift relative to the muscles between sessions (the grid is re-applied).
     shift = rng.normal(0, cfg.session_shift_mm, 2) if session else np.zeros(2)
     electrodes = electrode_positions(cfg.grids) + shift

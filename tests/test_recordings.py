@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import subprocess
 import sys
@@ -45,13 +46,14 @@ def test_synth_gestures_have_distinct_spatial_patterns_and_sessions_shift(small_
 
     maps = rms_maps(small_recording)
     rest = np.sqrt((small_recording.microvolts()[small_recording.labels == 0] ** 2).mean())
-    assert maps.max(axis=1).min() > 3 * rest  # every gesture stands out of the rest level somewhere
+    assert maps.max(axis=1).min() > 2 * rest  # every gesture stands out of the rest level somewhere
     corr = np.corrcoef(maps)
     assert corr[np.triu_indices(6, 1)].max() < 0.95  # no two gestures look alike
     shifted = rms_maps(synth.generate(SMALL, 0, 1))
     same = [np.corrcoef(maps[g], shifted[g])[0, 1] for g in range(6)]
     assert 0.3 < np.mean(same) < 0.999  # the same muscles, seen through shifted electrodes
-    assert small_recording.extra["artifacts"] or synth.generate(SMALL, 1, 0).extra["artifacts"]
+    frequent = synth.generate(dataclasses.replace(SMALL, artifacts_per_minute=60), 0, 0).extra["artifacts"]
+    assert {a["kind"] for a in frequent} == {"motion", "lost contact"}
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".csv"])

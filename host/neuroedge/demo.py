@@ -9,8 +9,9 @@ windows of 20 frames with hop 10 (the reference system's window).
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -92,8 +93,12 @@ def train_default_model() -> dict:
     from . import recording, synth, train
 
     cfg = synth.SynthConfig()
-    marker = DEMO_DATA / f"seed{cfg.seed}.done"
+    # The cache is keyed by the generator's settings: changing a default regenerates.
+    key = hashlib.sha256(json.dumps(asdict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    marker = DEMO_DATA / f"{key}.done"
     if not marker.exists():
+        for old in DEMO_DATA.glob("*"):
+            old.unlink()
         print(f"synthesising {cfg.subjects} subjects x {cfg.sessions} sessions x {cfg.repetitions} repetitions "
               f"of {len(synth.GESTURES)} gestures, {cfg.grids * 64} channels at {cfg.fs:g} Hz -> {DEMO_DATA}")
         synth.write(cfg, DEMO_DATA)

@@ -8,7 +8,8 @@ A physiologically shaped generator, seeded and deterministic:
   depth, recruitment threshold, and a size that grows with the threshold (size
   principle); each gesture drives the MUs near its own muscle centres on the
   forearm sheet (subject-specific perturbations of a shared layout);
-- effort follows a trapezoid per repetition with a random plateau; an MU fires
+- effort follows a trapezoid per repetition with a random plateau (down to 10 %
+  of maximum), and each repetition drives the units a little differently; an MU fires
   once its drive passes its threshold, at 8-35 Hz rising with the excess drive,
   with physiological inter-spike jitter;
 - each firing adds a motor-unit action potential (Hermite-Rodriguez waveform,
@@ -47,14 +48,16 @@ class SynthConfig:
     hold_s: float = 1.5
     gap_s: float = 0.5
     motor_units: int = 90
-    noise_uv: float = 6.0
+    noise_uv: float = 20.0
     powerline_hz: float = 50.0
-    powerline_uv: float = 10.0
+    powerline_uv: float = 30.0
     drift_uv: float = 25.0
     session_shift_mm: float = 4.0
     artifacts_per_minute: float = 3.0
-    effort_min: float = 0.45       # plateau effort is drawn from [effort_min, 1]
-    style_jitter: float = 0.0      # per-repetition lognormal spread of each unit's drive
+    # Weak contractions and repetitions performed differently make the task hard
+    # enough that the model matters (see the README: RMS+LDA vs the CNN).
+    effort_min: float = 0.1        # plateau effort is drawn from [effort_min, 1]
+    style_jitter: float = 0.5      # per-repetition lognormal spread of each unit's drive
     seed: int = 0
 
 

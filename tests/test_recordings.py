@@ -188,3 +188,35 @@ def test_reads_wfdb_records_as_hyser_stores_them(tmp_path):
     (tmp_path / "broken.hea").write_text("not a header\n")
     with pytest.raises(RecordingError, match="broken.hea: not a readable WFDB record"):
         recording.load(tmp_path / "broken.hea")
+
+
+def otb4_archive(frames: np.ndarray, tracks: list[tuple[str, float, int]], cut: int = 0) -> bytes:
+    body = "".join(f"<TrackInfo><Device>QUATTROCENTO</Device><Gain>{gain}</Gain><ADC_Nbits>16</ADC_Nbits>"
+                   f"<ADC_Range>5</ADC_Range><SamplingFrequency>2048</SamplingFrequency>"
+                   f"<SignalStreamPath>rec.sig</SignalStreamPath><NumberOfChannels>{n}</NumberOfChannels>"
+                   f"<AcquisitionChannel>0</AcquisitionChannel><SubTitle>{title}</SubTitle></TrackInfo>"
+                   for title, gain, n in tracks)
+    files = {"Tracks_000.xml": f"<ArrayOfTrackInfo>{body}</ArrayOfTrackInfo>".encode(),
+             "DeviceParameters.xml": b"<DeviceParameters/>",
+             "rec.sig": frames.astype("<i2").tobytes()[:len(frames.astype("<i2").tobytes()) - cut]}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_reads_otb4_archives(tmp_path):
+    frames = np.random.default_rng(2).integers(-3000, 3000, size=(300, 20), dtype=np.int16)
+    tracks = [("GR10MM0808 grid 1", 150, 8), ("GR10MM0808 grid 2", 150, 8), ("AUX 1", 0.5, 4)]
+    path = tmp_path / "rec.otb4"
+    path.write_bytes(otb4_archive(frames, tracks))
+    r = recording.load(path)
+    assert np.array_equal(r.emg, frames[:, :16]) and r.fs == 2048
+    assert r.uv_per_count == pytest.approx(recording.QUATTROCENTO_UV_PER_COUNT)
+    cut = tmp_path / "cut.otb4"
+    cut.write_bytes(otb4_archive(frames, tracks, cut=5))
+    with pytest.raises(RecordingError, match="not whole frames of 20 int16 channels"):
+        recording.load(cut)

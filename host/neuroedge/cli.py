@@ -58,13 +58,24 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_channels(text: str) -> tuple:
+    """'96:288' (a range) or '0,2,5' (a list)."""
+    try:
+        if ":" in text:
+            start, stop = map(int, text.split(":"))
+            return tuple(range(start, stop))
+        return tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a channel selection (e.g. 96:288 or 0,2,5)") from None
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from . import dataset, recording, train
     from .preprocess import PreprocessConfig
 
     windows = dataset.WindowConfig(PreprocessConfig(highpass_hz=args.highpass, rectify=not args.no_rectify,
                                                     envelope_hz=args.envelope, decimate=args.decimate),
-                                   args.window, args.hop)
+                                   args.window, args.hop, args.channels)
     cfg = train.TrainConfig(architecture=args.arch, epochs=args.epochs, seed=args.seed, split_by=args.split,
                             windows=windows)
     recordings = [recording.load(p) for p in expand(args.data)]
@@ -92,7 +103,7 @@ def expand(paths: list[str]) -> list:
 
     out = []
     for p in map(Path, paths):
-        found = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".csv", ".mat", ".otb+", ".hea")) if p.is_dir() else [p]
+        found = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".csv", ".mat", ".otb+", ".otb4", ".hea")) if p.is_dir() else [p]
         if not found:
             raise RecordingError(f"{p}: no recordings in this folder")
         out += found
@@ -173,6 +184,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rectify", action="store_true", help="keep the signed signal")
     p.add_argument("--envelope", type=float, default=pre.envelope_hz, help="envelope low-pass in Hz, 0 = off (default %(default)s)")
     p.add_argument("--decimate", type=int, default=pre.decimate, help="keep one frame in N (default %(default)s)")
+    p.add_argument("--channels", type=parse_channels, default=None,
+                   help="channels to keep, e.g. 96:288 (the grids of a 312-channel Quattrocento recording)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="re-evaluate a bundle on other recordings (int8, by edgedl)")

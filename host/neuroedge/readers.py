@@ -10,6 +10,10 @@
   and Gain). EMG channels are those of adapters whose channels are not control
   channels (AUX*, BufferChannel, RampChannel, ...); counts are kept with their
   scale ADC range / 2^bits / (adapter gain x channel gain).
+- .otb4 archive: a tar of ``Tracks_000.xml`` (one ``<TrackInfo>`` per group of
+  channels: Device, Gain, ADC_Nbits, ADC_Range, SamplingFrequency,
+  SignalStreamPath, NumberOfChannels, SubTitle) and the interleaved int16 ``.sig``
+  stream the tracks share, in order; scale ADC_Range / 2^bits / Gain.
 - WFDB records (PhysioNet; the Hyser HD-sEMG dataset's format), through the
   `wfdb` package.
 """
@@ -113,6 +117,76 @@ def load_otb_plus(path: Path) -> Recording:
                      source=str(path), extra={"channel_names": names})
 
 
+def _otb4_tracks(root: ET.Element, path: Path) -> list[dict]:
+    tracks = []
+    for info in root.iter("TrackInfo"):
+        def field(tag, default=None, cast=str):
+            el = info.find(tag)
+            text = el.text.strip() if el is not None and el.text else default
+            if text is None:
+                raise RecordingError(f"{path}: a <TrackInfo> lacks <{tag}>")
+            try:
+                return cast(text)
+            except ValueError:
+                raise RecordingError(f"{path}: <{tag}> is {text!r}") from None
+        tracks.append({"device": field("Device", "unknown"), "gain": field("Gain", cast=float),
+                       "bits": field("ADC_Nbits", "16", int), "range": field("ADC_Range", "5", float),
+                       "fs": field("SamplingFrequency", cast=float), "stream": field("SignalStreamPath", ""),
+                       "channels": field("NumberOfChannels", cast=int), "title": field("SubTitle", "")})
+    if not tracks:
+        raise RecordingError(f"{path}: Tracks_000.xml lists no <TrackInfo>")
+    return tracks
+
+
+def load_otb4(path: Path) -> Recording:
+    """OT .otb4 archive: Tracks_000.xml describes tracks (groups of channels with their
+    gain, ADC bits and range) that share one interleaved int16 .sig stream, in order."""
+    path = Path(path)
+    try:
+        with tarfile.open(path) as tar:
+            members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
+            if "Tracks_000.xml" not in members:
+                raise RecordingError(f"{path}: no Tracks_000.xml: not an .otb4 archive")
+            root = ET.fromstring(tar.extractfile(members["Tracks_000.xml"]).read())
+            tracks = _otb4_tracks(root, path)
+            if any(t["device"].lower().startswith("novecento") or t["bits"] != 16 for t in tracks):
+                raise RecordingError(f"{path}: only 16-bit recordings are read (this one is from "
+                                     f"{tracks[0]['device']} with {tracks[0]['bits']}-bit samples)")
+            streams = {t["stream"] for t in tracks}
+            sig = next((n for n in members if n.endswith(".sig") and (n in streams or len(streams) == 1)), None)
+            if sig is None:
+                raise RecordingError(f"{path}: no .sig signal file in the archive")
+            raw = tar.extractfile(members[sig]).read()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise RecordingError(f"{path}: not a readable .otb4 archive ({exc})") from None
+    except ET.ParseError as exc:
+        raise RecordingError(f"{path}: malformed Tracks_000.xml ({exc})") from None
+    total = sum(t["channels"] for t in tracks)
+    if total < 1 or len(raw) % (2 * total):
+        raise RecordingError(f"{path}: {sig} holds {len(raw)} bytes, not whole frames of {total} int16 "
+                             f"channels (truncated?)")
+    frames = np.frombuffer(raw, dtype="<i2").reshape(-1, total)
+    if len({t["fs"] for t in tracks}) != 1:
+        raise RecordingError(f"{path}: tracks have different sampling rates")
+    columns, scales, names, start = [], [], [], 0
+    for t in tracks:
+        if not CONTROL_CHANNEL.match(t["title"]) and t["gain"] > 0:
+            uv = t["range"] / 2 ** t["bits"] * 1e6 / t["gain"]
+            columns += range(start, start + t["channels"])
+            scales += [uv] * t["channels"]
+            names += [f"{t['title']} {i + 1}" for i in range(t["channels"])]
+        start += t["channels"]
+    if not columns:
+        raise RecordingError(f"{path}: no EMG tracks")
+    emg = frames[:, columns]
+    fs = tracks[0]["fs"]
+    if len(set(scales)) == 1:
+        return Recording(emg=np.ascontiguousarray(emg), fs=fs, uv_per_count=scales[0], source=str(path),
+                         extra={"channel_names": names})
+    return Recording(emg=(emg * np.array(scales)).astype(np.float32), fs=fs, source=str(path),
+                     extra={"channel_names": names})
+
+
 def load_wfdb(path: Path) -> Recording:
     """A WFDB record (Hyser's format): give the .hea header; the .dat sits beside it.
     Digital samples are kept as int16 counts when every channel shares one gain and a
@@ -143,4 +217,4 @@ def load_wfdb(path: Path) -> Recording:
     return Recording(emg=uv, fs=float(rec.fs), source=str(path), extra={"channel_names": names})
 
 
-READERS = {".mat": load_otb_mat, ".otb+": load_otb_plus, ".hea": load_wfdb}
+READERS = {".mat": load_otb_mat, ".otb+": load_otb_plus, ".otb4": load_otb4, ".hea": load_wfdb}

@@ -110,6 +110,13 @@ def expand(paths: list[str]) -> list:
     return out
 
 
+def cmd_quattrocento_sim(args: argparse.Namespace) -> int:
+    from . import quattrocento_sim
+
+    speed = None if args.speed == "max" else float(args.speed)
+    return quattrocento_sim.main(args.recording, args.host, args.port, speed)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo  # numpy is only needed here
 
@@ -197,6 +204,13 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="what a bundle holds: gestures, input, MACs, parameters, arena")
     p.add_argument("bundle", help="models/NAME")
     p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("quattrocento-sim", help="a TCP server that streams a recording like an OT Quattrocento")
+    p.add_argument("recording", help="recording file (.npz, .csv, .mat, .otb+, .otb4, WFDB .hea)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=23456)
+    p.add_argument("--speed", default="1.0", help="multiple of real time, or 'max' (default 1.0)")
+    p.set_defaults(func=cmd_quattrocento_sim)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)

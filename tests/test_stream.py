@@ -175,8 +175,9 @@ def test_reset_forgets_frames_and_counters(board):
         "s.push(bytes(4 * 10 + 1))\n"
         "s.reset()\n"
         "print(sorted(s.stats().items()))\n").check()
-    assert result.stdout.strip() == ("[('bytes_pending', 0), ('frames_dropped', 0), ('frames_held', 0), "
-                                     "('frames_pushed', 0), ('windows', 0), ('windows_ready', 0)]")
+    assert result.stdout.strip() == ("[('bytes_pending', 0), ('counter_gaps', 0), ('frames_dropped', 0), "
+                                     "('frames_held', 0), ('frames_lost', 0), ('frames_pushed', 0), "
+                                     "('windows', 0), ('windows_ready', 0)]")
 
 
 ERROR_CASES = [
@@ -224,3 +225,21 @@ def test_bad_arguments_raise_errors_that_name_the_problem(board):
     for (expr, kind, message), line in zip(ERROR_CASES, lines):
         assert line.startswith(kind + ":"), f"{expr}: {line}"
         assert message in line, f"{expr}: {line}"
+
+
+def test_counter_channel_reveals_frames_lost_before_the_stream(board):
+    """The Quattrocento's accessory counter: a jump means frames never arrived."""
+    counters = list(range(65530, 65536)) + list(range(0, 5)) + list(range(8, 12))  # wraps, then 3 lost
+    frames = np.zeros((len(counters), 6), dtype="<i2")
+    frames[:, 4] = np.array(counters, dtype=np.uint16).view(np.int16)
+    frames.tofile(board.board_path("c.bin"))
+    out = board.run("import edgedl\n"
+                    "s = edgedl.Stream(6, 2, select=range(0, 4), counter=4)\n"
+                    "data = open('c.bin', 'rb').read()\n"
+                    "for i in range(0, len(data), 5): s.push(data[i:i + 5])\n"
+                    "st = s.stats(); print(st['counter_gaps'], st['frames_lost'], st['frames_pushed'])\n"
+                    "try:\n"
+                    "    edgedl.Stream(6, 2, counter=6)\n"
+                    "except ValueError as e:\n"
+                    "    print(e)\n").check().stdout.splitlines()
+    assert out == [f"1 3 {len(counters)}", "Stream: counter channel 6 is outside 0..5"]

@@ -57,7 +57,17 @@ void ne_stream_init(ne_stream_t *s, uint32_t in_channels, uint32_t out_channels,
     s->hop = hop;
     s->ring = ring;
     s->partial = partial;
+    s->counter_channel = -1;
     ne_stream_reset(s);
+}
+
+int ne_stream_set_counter(ne_stream_t *s, int32_t channel) {
+    if (channel < -1 || channel >= (int32_t)s->in_channels) {
+        return 0;
+    }
+    s->counter_channel = channel;
+    s->have_counter = 0;
+    return 1;
 }
 
 void ne_stream_reset(ne_stream_t *s) {
@@ -68,6 +78,9 @@ void ne_stream_reset(ne_stream_t *s) {
     s->frames_pushed = 0;
     s->frames_dropped = 0;
     s->windows = 0;
+    s->have_counter = 0;
+    s->counter_gaps = 0;
+    s->frames_lost = 0;
 }
 
 static inline int16_t load_le16(const uint8_t *p) {
@@ -78,6 +91,17 @@ static inline int16_t load_le16(const uint8_t *p) {
 // Stores one complete incoming frame into the ring.
 static void ingest_frame(ne_stream_t *s, const uint8_t *frame) {
     s->frames_pushed++;
+    if (s->counter_channel >= 0) {
+        const uint8_t *c = frame + 2u * (uint32_t)s->counter_channel;
+        uint32_t value = (uint32_t)c[0] | ((uint32_t)c[1] << 8);
+        uint32_t missing = (value - s->last_counter - 1u) & 0xffffu;
+        if (s->have_counter && missing) {
+            s->counter_gaps++;
+            s->frames_lost += missing;
+        }
+        s->last_counter = value;
+        s->have_counter = 1;
+    }
     if (s->skip) {
         // Between windows when hop > window: passed over on purpose, not dropped.
         s->skip--;

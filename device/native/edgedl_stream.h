@@ -54,6 +54,15 @@ typedef struct {
     uint64_t frames_pushed;
     uint64_t frames_dropped;
     uint64_t windows;
+
+    // Source-side loss accounting from a sample counter inside each frame
+    // (the Quattrocento's accessory counter): a jump of the 16-bit counter
+    // means frames were lost before they reached us.
+    int32_t counter_channel;    // -1: none
+    uint32_t last_counter;
+    uint32_t have_counter;
+    uint64_t counter_gaps;
+    uint64_t frames_lost;
 } ne_stream_t;
 
 // Validates a configuration. `select` is NULL for a contiguous range
@@ -69,6 +78,10 @@ void ne_stream_init(ne_stream_t *s, uint32_t in_channels, uint32_t out_channels,
     uint32_t select_first, const uint16_t *select,
     uint32_t window, uint32_t hop, uint32_t capacity,
     int16_t *ring, uint8_t *partial);
+
+// Watches channel `channel` (0..in_channels-1) of every incoming frame as a
+// uint16 sample counter; -1 turns it off. Returns 0 if the channel is invalid.
+int ne_stream_set_counter(ne_stream_t *s, int32_t channel);
 
 // Forgets all frames and zeroes the counters; the configuration stays.
 void ne_stream_reset(ne_stream_t *s);

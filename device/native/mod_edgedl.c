@@ -93,7 +93,7 @@ static mp_int_t int_arg(mp_obj_t value, const char *name, mp_int_t min) {
 }
 
 static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
-    enum { ARG_channels, ARG_window, ARG_hop, ARG_capacity, ARG_select };
+    enum { ARG_channels, ARG_window, ARG_hop, ARG_capacity, ARG_select, ARG_counter };
     // Not static: in a natmod, qstrs are only known at load time.
     const mp_arg_t allowed_args[] = {
         { MP_QSTR_channels, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
@@ -101,6 +101,7 @@ static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t
         { MP_QSTR_hop, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_capacity, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_select, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_counter, MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
     };
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
     mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
@@ -174,6 +175,14 @@ static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t
     self->base.type = type;
     ne_stream_init(&self->stream, in_channels, out_channels, select_first, select,
         window, hop, capacity, ring, partial);
+    mp_obj_t counter = args[ARG_counter].u_obj;
+    if (counter != MP_OBJ_NULL && counter != mp_const_none) {
+        mp_int_t ch = mp_obj_get_int(counter);
+        if (!ne_stream_set_counter(&self->stream, (int32_t)ch)) {
+            raise_formatted(&mp_type_ValueError, "Stream: counter channel %d is outside 0..%d", (int)ch,
+                (int)(in_channels - 1));
+        }
+    }
     return MP_OBJ_FROM_PTR(self);
 }
 
@@ -220,13 +229,15 @@ static MP_DEFINE_CONST_FUN_OBJ_1(stream_ready_obj, stream_ready);
 static mp_obj_t stream_stats(mp_obj_t self_in) {
     edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
     ne_stream_t *s = &self->stream;
-    mp_obj_t d = mp_obj_new_dict(6);
+    mp_obj_t d = mp_obj_new_dict(8);
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_pushed), new_int_u64(s->frames_pushed));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_dropped), new_int_u64(s->frames_dropped));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_windows), new_int_u64(s->windows));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_windows_ready), mp_obj_new_int_from_uint(ne_stream_windows_ready(s)));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_held), mp_obj_new_int_from_uint(s->held));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_bytes_pending), mp_obj_new_int_from_uint(s->partial_len));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_counter_gaps), new_int_u64(s->counter_gaps));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_lost), new_int_u64(s->frames_lost));
     return d;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(stream_stats_obj, stream_stats);

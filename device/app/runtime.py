@@ -1,0 +1,129 @@
+# The real-time gesture runtime: frames -> preprocessing -> windows -> int8
+# model -> vote -> gesture events. MicroPython; runs unchanged on a board and
+# in the emulator.
+#
+#   rt = Runtime('model')            # a bundle folder: model.json + model.tflite
+#   rt.feed(block)                   # array('h') of raw frames (the model's channels)
+#   rt.last_event                    # the latest decision (also printed as a JSON line / sent)
+#
+# All buffers are allocated here, once; feed() allocates only for the event
+# it emits. A bundle the device cannot honour is refused with a reason.
+import array
+import json
+
+import edgedl
+
+SCHEMA = "neuroedge-bundle"
+VERSION = 1
+
+
+class BundleError(ValueError):
+    pass
+
+
+def load_bundle(path):
+    try:
+        with open(path + "/model.json") as f:
+            meta = json.load(f)
+    except OSError:
+        raise BundleError("%s: no model.json" % path)
+    except ValueError:
+        raise BundleError("%s/model.json: not valid JSON" % path)
+    if meta.get("schema") != SCHEMA or meta.get("version") != VERSION:
+        raise BundleError("%s: bundle schema %r version %r; this runtime reads %s version %d"
+                          % (path, meta.get("schema"), meta.get("version"), SCHEMA, VERSION))
+    try:
+        with open(path + "/model.tflite", "rb") as f:
+            model = edgedl.Model(f.read())
+    except OSError:
+        raise BundleError("%s: no model.tflite" % path)
+    return meta, model
+
+
+class Runtime:
+    def __init__(self, bundle, vote=5, threshold=0.5, fs=None, channels=None, on_event=None, echo=False):
+        self.meta, self.model = load_bundle(bundle)
+        meta = self.meta
+        self.labels = meta["labels"]
+        self.window, self.hop = meta["window"], meta["hop"]
+        self.channels = meta["channels"]["count"]
+        if fs is not None and fs != meta["fs"]:
+            raise BundleError("the stream runs at %s Hz, the model was trained at %s Hz" % (fs, meta["fs"]))
+        if channels is not None and channels != self.channels:
+            raise BundleError("the stream delivers %d channels, the model expects %d" % (channels, self.channels))
+        shape = tuple(self.model.input_shape)
+        if self.model.input_dtype != "int8" or shape[-2:] != (self.window, self.channels):
+            raise BundleError("model input %s %s does not match window %d x %d channels"
+                              % (self.model.input_dtype, shape, self.window, self.channels))
+        p = meta["preprocess"]
+        self.pre = edgedl.Preprocess(self.channels, highpass_q15=p["highpass_q15"], rectify=bool(p["rectify"]),
+                                     envelope_q15=p["envelope_q15"], decimate=p["decimate"])
+        self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=4 * self.window)
+        q = meta["input"]["from_counts"]
+        self.q_mult, self.q_shift, self.q_zp = q["mult"], q["shift"], q["zero_point"]
+        out_scale, self.out_zp = self.model.output_quantization
+        self.out_scale = out_scale
+        classes = self.model.output_shape[-1]
+        self.win = array.array("h", bytes(2 * self.window * self.channels))
+        self.qin = bytearray(self.window * self.channels)
+        self.scores = bytearray(classes)
+        self.block = array.array("h", bytes(2 * 64 * self.channels))
+        self.vote = vote
+        self.threshold = threshold
+        self.recent = []
+        self.rest = self.labels.index("rest") if "rest" in self.labels else 0
+        self.windows = 0
+        self.last_event = None
+        self.on_event = on_event
+        self.echo = echo
+
+    def set(self, vote=None, threshold=None):
+        """Live tuning: the vote length and the confidence threshold."""
+        if vote is not None:
+            if not 1 <= vote <= 50:
+                raise ValueError("vote must be 1..50 windows")
+            self.vote = vote
+            self.recent = self.recent[-vote:]
+        if threshold is not None:
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError("threshold must be 0..1")
+            self.threshold = threshold
+
+    def feed(self, frames):
+        """Raw frames (array('h'), time-major, the model's channels) in; decisions out."""
+        n = len(frames) // self.channels
+        done = 0
+        while done < n:
+            take = min(64, n - done)
+            piece = memoryview(frames)[done * self.channels:(done + take) * self.channels]
+            kept = self.pre.process(piece, self.block)
+            self.frames.push(memoryview(self.block)[:kept * self.channels])
+            while self.frames.read(self.win):
+                self._classify()
+            done += take
+
+    def _classify(self):
+        edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
+        self.model.invoke(self.qin, self.scores)
+        best, top = 0, -129
+        for i in range(len(self.scores)):
+            v = self.scores[i] - 256 if self.scores[i] > 127 else self.scores[i]
+            if v > top:
+                best, top = i, v
+        confidence = (top - self.out_zp) * self.out_scale
+        choice = best if confidence >= self.threshold else self.rest
+        self.recent.append(choice)
+        if len(self.recent) > self.vote:
+            self.recent.pop(0)
+        counts = {}
+        for c in self.recent:
+            counts[c] = counts.get(c, 0) + 1
+        decided = max(counts, key=lambda c: (counts[c], c == choice))
+        event = {"window": self.windows, "gesture": self.labels[decided], "index": decided,
+                 "confidence": round(confidence, 3)}
+        self.windows += 1
+        self.last_event = event
+        if self.echo:
+            print(json.dumps(event))
+        if self.on_event:
+            self.on_event(event)

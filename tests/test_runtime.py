@@ -1,0 +1,101 @@
+"""The device runtime on the emulated board: bundle in, raw frames in, gesture events out,
+with the same arithmetic as training (no train/serve skew)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from neuroedge import bundle, dataset, synth, tflm, train
+from neuroedge.preprocess import Preprocessor, quantize
+
+TINY = synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=3, hold_s=1.0, gap_s=0.3, motor_units=40)
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(tmp_path_factory):
+    rec = synth.generate(TINY, 0, 0)
+    out = tmp_path_factory.mktemp("rt") / "model"
+    train.train([rec], out, train.TrainConfig(epochs=12), log=lambda *a: None)
+    return out, rec
+
+
+def install(board, bundle_dir):
+    shutil.copytree(bundle_dir, board.board_path("model"))
+
+
+RUN = """
+import array, runtime
+rt = runtime.Runtime('model', vote={vote}, threshold={threshold}, fs=2048, channels=64, echo=True)
+data = open('raw.bin', 'rb').read()
+step = 2 * 64 * 100
+for i in range(0, len(data), step):
+    rt.feed(array.array('h', data[i:i + step]))
+"""
+
+
+def test_runtime_decisions_equal_the_host_pipeline_exactly(tiny_bundle, big_board):
+    bundle_dir, rec = tiny_bundle
+    install(big_board, bundle_dir)
+    raw = rec.emg[:20000]
+    raw.astype("<i2").tofile(big_board.board_path("raw.bin"))
+    out = big_board.run(RUN.format(vote=1, threshold=0.0), timeout=120).check().stdout
+    events = [json.loads(line) for line in out.splitlines()]
+    # The host: the same C preprocessing, every window, the same int8 quantization, TFLM.
+    tflite, meta = bundle.load(bundle_dir)
+    frames = Preprocessor(64, dataset.config_from_json(meta).preprocess.coefficients(2048)).process(raw)
+    starts = range(0, len(frames) - meta["window"] + 1, meta["hop"])
+    q = meta["input"]["from_counts"]
+    x = np.stack([quantize(frames[s:s + meta["window"]], q["mult"], q["shift"], q["zero_point"]) for s in starts])
+    expected = tflm.run_reference(tflite, x[:, None]).reshape(len(x), -1).argmax(1)
+    assert len(events) == len(expected)
+    assert [e["index"] for e in events] == expected.tolist()
+
+
+def test_runtime_vote_steadies_decisions_and_tracks_the_gestures(tiny_bundle, big_board):
+    bundle_dir, rec = tiny_bundle
+    install(big_board, bundle_dir)
+    rec.emg.astype("<i2").tofile(big_board.board_path("raw.bin"))
+    _, meta = bundle.load(bundle_dir)
+    d, w, h = meta["preprocess"]["decimate"], meta["window"], meta["hop"]
+
+    def decisions(vote, threshold):
+        out = big_board.run(RUN.format(vote=vote, threshold=threshold), timeout=120).check().stdout
+        got = np.array([json.loads(line)["index"] for line in out.splitlines()])
+        truth = rec.labels[::d][np.arange(len(got)) * h + w - 1]
+        return got, (got == truth).mean()
+
+    raw, raw_accuracy = decisions(1, 0.0)
+    voted, voted_accuracy = decisions(7, 0.4)
+    flips = lambda seq: int(np.sum(seq[1:] != seq[:-1]))  # noqa: E731
+    assert flips(voted) < flips(raw)            # fewer spurious gesture changes
+    assert voted_accuracy >= raw_accuracy - 0.02 and voted_accuracy > 0.65
+
+
+def test_runtime_refuses_a_bundle_it_cannot_honour(tiny_bundle, board):
+    bundle_dir, _ = tiny_bundle
+    install(board, bundle_dir)
+    code = ("import runtime\n"
+            "for kw in ({'fs': 1000}, {'channels': 192}):\n"
+            "    try:\n"
+            "        runtime.Runtime('model', **kw)\n"
+            "    except runtime.BundleError as e:\n"
+            "        print(e)\n"
+            "try:\n"
+            "    runtime.Runtime('nowhere')\n"
+            "except runtime.BundleError as e:\n"
+            "    print(e)\n")
+    meta = json.loads(board.board_path("model/model.json").read_text())
+    assert board.run(code).check().stdout.splitlines() == [
+        "the stream runs at 1000 Hz, the model was trained at 2048.0 Hz",
+        "the stream delivers 192 channels, the model expects 64",
+        "nowhere: no model.json",
+    ]
+    meta["version"] = 2
+    board.board_path("model/model.json").write_text(json.dumps(meta))
+    result = board.run("import runtime\nruntime.Runtime('model')")
+    assert "bundle schema 'neuroedge-bundle' version 2; this runtime reads neuroedge-bundle version 1" \
+        in result.output

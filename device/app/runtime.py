@@ -67,7 +67,7 @@ class Runtime:
         self.win = array.array("h", bytes(2 * self.window * self.channels))
         self.qin = bytearray(self.window * self.channels)
         self.scores = bytearray(classes)
-        self.block = array.array("h", bytes(2 * 64 * self.channels))
+        self.block = array.array("h", bytes(2 * 32 * self.channels))
         self.vote = vote
         self.threshold = threshold
         self.recent = []
@@ -94,7 +94,7 @@ class Runtime:
         n = len(frames) // self.channels
         done = 0
         while done < n:
-            take = min(64, n - done)
+            take = min(32, n - done)
             piece = memoryview(frames)[done * self.channels:(done + take) * self.channels]
             kept = self.pre.process(piece, self.block)
             self.frames.push(memoryview(self.block)[:kept * self.channels])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import native
 from .emulator import DEFAULT_HEAP, Emulator, EmulatorError
@@ -117,6 +118,13 @@ def cmd_quattrocento_sim(args: argparse.Namespace) -> int:
     return quattrocento_sim.main(args.recording, args.host, args.port, speed)
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from . import replay
+
+    speed = None if args.speed == "max" else float(args.speed)
+    return replay.main(args.recording, args.model, speed, args.json, args.png)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo  # numpy is only needed here
 
@@ -211,6 +219,16 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=23456)
     p.add_argument("--speed", default="1.0", help="multiple of real time, or 'max' (default 1.0)")
     p.set_defaults(func=cmd_quattrocento_sim)
+
+    p = sub.add_parser("replay", help="stream a labelled recording through the device runtime and score it")
+    p.add_argument("recording")
+    p.add_argument("--model", required=True, help="bundle folder, e.g. models/NAME")
+    p.add_argument("--via-quattrocento", action="store_true", default=True,
+                   help="through the Quattrocento simulator over loopback TCP into the emulator (default)")
+    p.add_argument("--speed", default="1.0", help="multiple of real time, or 'max' (default 1.0)")
+    p.add_argument("--png", type=Path, help="timeline plot path (default: next to the bundle)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)

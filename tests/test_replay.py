@@ -1,0 +1,46 @@
+"""neuroedge replay: the Quattrocento simulator feeds the emulated board's app over loopback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_neuroedge
+from neuroedge import recording, replay, synth, train
+
+TINY = synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=3, hold_s=1.0, gap_s=0.3, motor_units=40)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("replay")
+    (path,) = synth.write(TINY, folder / "data")
+    out = folder / "model"
+    train.train([recording.load(path)], out, train.TrainConfig(epochs=12), log=lambda *a: None)
+    return path, out
+
+
+@pytest.mark.slow
+def test_replay_in_real_time_scores_events_against_the_labels(trained):
+    path, model = trained
+    rec = recording.load(path)
+    short = recording.Recording(emg=rec.emg[:8192], fs=rec.fs, uv_per_count=rec.uv_per_count,
+                                labels=rec.labels[:8192], label_names=rec.label_names, source="first 4 s")
+    result = replay.replay_via_quattrocento(short, model, speed=1.0)  # real time, ESP32-sized heap
+    assert result.events > 100 and result.frames_dropped == 0 and result.frames_lost == 0
+    assert 0 <= result.latency_ms["median"] < 20 and result.latency_ms["max"] < 200
+    assert result.accuracy > 0.5
+
+
+def test_cli_replay_at_max_speed_writes_the_timeline(trained, tmp_path):
+    path, model = trained
+    png = tmp_path / "timeline.png"
+    result = run_neuroedge("replay", str(path), "--model", str(model), "--speed", "max", "--json", "--png", str(png))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["events"] > 1000 and summary["accuracy"] > 0.7
+    assert set(summary["per_class"]) == set(synth.GESTURES)
+    assert png.stat().st_size > 10_000
+    wrong = run_neuroedge("replay", str(path), "--model", str(path.parent))
+    assert wrong.returncode == 2 and "not a model bundle" in wrong.stderr

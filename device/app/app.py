@@ -27,7 +27,6 @@ class App:
         self.decimate = meta["preprocess"]["decimate"]
         self.bridge = None
         self.arrivals = []          # (raw frames received so far, ticks_us) after each socket read
-        self.latencies_us = []
         self.stage_us = {"receive": 0, "process": 0}
 
     def _arrival_time(self, frame):
@@ -42,7 +41,6 @@ class App:
         t_in = self._arrival_time(last_raw)
         now = time.ticks_us()
         latency = time.ticks_diff(now, t_in) if t_in is not None else -1
-        self.latencies_us.append(latency)
         event["latency_us"] = latency
         event["t_us"] = now
         if self.echo:
@@ -52,13 +50,15 @@ class App:
             self.arrivals.pop(0)
 
     def run_quattrocento(self, host, port=23456, seconds=None, frames=None):
+        """Streams until `seconds` pass, `frames` arrived, or the amplifier goes away."""
         rt = self.runtime
         grids = tuple(range(1, rt.channels // 64 + 1))
         self.bridge = streambridge.StreamBridge(host, port, grids=grids, window=BLOCK, hop=BLOCK,
-                                                capacity=4 * BLOCK)
+                                                capacity=2 * BLOCK)
         raw = array.array("h", bytes(2 * BLOCK * rt.channels))
         self.bridge.connect()
         start = time.ticks_ms()
+        self.started_us = time.ticks_us()
         stream = self.bridge.stream
         try:
             while True:
@@ -77,11 +77,13 @@ class App:
                 if frames is not None and stream.stats()["frames_pushed"] >= frames:
                     break
         finally:
+            self.elapsed_us = time.ticks_diff(time.ticks_us(), self.started_us)
             self.bridge.close()
 
     def stats(self):
         st = self.bridge.stats() if self.bridge else {}
         st["model_windows"] = self.runtime.windows
         st["stage_us"] = self.stage_us
+        st["elapsed_us"] = getattr(self, "elapsed_us", 0)
         st["current"] = self.runtime.last_event["gesture"] if self.runtime.last_event else None
         return st

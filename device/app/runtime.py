@@ -9,11 +9,14 @@
 # All buffers are allocated here, once; feed() allocates only for the event
 # it emits. A bundle the device cannot honour is refused with a reason.
 import array
+import gc
 import json
+import time
 
 import edgedl
 
 SCHEMA = "neuroedge-bundle"
+CHUNK = 32  # raw frames preprocessed at a time
 VERSION = 1
 
 
@@ -32,6 +35,9 @@ def load_bundle(path):
     if meta.get("schema") != SCHEMA or meta.get("version") != VERSION:
         raise BundleError("%s: bundle schema %r version %r; this runtime reads %s version %d"
                           % (path, meta.get("schema"), meta.get("version"), SCHEMA, VERSION))
+    # Keep what the board uses; the training summary and metrics would only take heap.
+    meta = {k: meta[k] for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input")}
+    gc.collect()
     try:
         with open(path + "/model.tflite", "rb") as f:
             model = edgedl.Model(f.read())
@@ -58,7 +64,10 @@ class Runtime:
         p = meta["preprocess"]
         self.pre = edgedl.Preprocess(self.channels, highpass_q15=p["highpass_q15"], rectify=bool(p["rectify"]),
                                      envelope_q15=p["envelope_q15"], decimate=p["decimate"])
-        self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=4 * self.window)
+        # feed() pushes at most ceil(CHUNK / decimate) frames before reading every ready window.
+        self.decimate = p["decimate"]
+        kept = (CHUNK + self.decimate - 1) // self.decimate
+        self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=self.window + kept)
         q = meta["input"]["from_counts"]
         self.q_mult, self.q_shift, self.q_zp = q["mult"], q["shift"], q["zero_point"]
         out_scale, self.out_zp = self.model.output_quantization
@@ -67,7 +76,7 @@ class Runtime:
         self.win = array.array("h", bytes(2 * self.window * self.channels))
         self.qin = bytearray(self.window * self.channels)
         self.scores = bytearray(classes)
-        self.block = array.array("h", bytes(2 * 32 * self.channels))
+        self.block = array.array("h", bytes(2 * kept * self.channels))
         self.vote = vote
         self.threshold = threshold
         self.recent = []
@@ -94,7 +103,7 @@ class Runtime:
         n = len(frames) // self.channels
         done = 0
         while done < n:
-            take = min(32, n - done)
+            take = min(CHUNK, n - done)
             piece = memoryview(frames)[done * self.channels:(done + take) * self.channels]
             kept = self.pre.process(piece, self.block)
             self.frames.push(memoryview(self.block)[:kept * self.channels])
@@ -103,6 +112,7 @@ class Runtime:
             done += take
 
     def _classify(self):
+        t0 = time.ticks_us()
         edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
         self.model.invoke(self.qin, self.scores)
         best, top = 0, -129
@@ -120,7 +130,7 @@ class Runtime:
             counts[c] = counts.get(c, 0) + 1
         decided = max(counts, key=lambda c: (counts[c], c == choice))
         event = {"window": self.windows, "gesture": self.labels[decided], "index": decided,
-                 "confidence": round(confidence, 3)}
+                 "confidence": round(confidence, 3), "process_us": time.ticks_diff(time.ticks_us(), t0)}
         self.windows += 1
         self.last_event = event
         if self.echo:

@@ -46,6 +46,8 @@ def cmd_infer(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
 
+    if args.what == "stream":
+        return bench.bench_stream(args.json)
     return bench.main(args.models, args.json)
 
 
@@ -166,7 +168,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("bench", help="benchmarks that print ratios against a peer measured in the same run")
-    p.add_argument("what", choices=["engine"], help="engine: edgedl (emulator) vs tflite-micro reference kernels")
+    p.add_argument("what", choices=["engine", "stream"],
+                   help="engine: edgedl (emulator) vs tflite-micro reference kernels; "
+                        "stream: the whole board loop vs real time")
     p.add_argument("models", nargs="*", metavar="MODEL.tflite",
                    help="models to time (default: the zoo's conv-heavy models and the 192-channel reference CNN)")
     p.add_argument("--json", action="store_true", help="machine-readable results")

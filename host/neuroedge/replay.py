@@ -35,6 +35,7 @@ class ReplayResult:
     predicted: np.ndarray = field(repr=False)
     truth: np.ndarray = field(repr=False)
     event_sample: np.ndarray = field(repr=False)
+    process_us: list = field(repr=False, default_factory=list)
 
 
 APP_RUN = """
@@ -71,7 +72,8 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
         if len(lat) else {}
     return ReplayResult(len(events), float((predicted == truth).mean()) if len(events) else 0.0, per_class,
                         latency, stats.get("frames_dropped", 0), stats.get("frames_lost", 0),
-                        stats.get("counter_gaps", 0), stats, predicted, truth, sample)
+                        stats.get("counter_gaps", 0), stats, predicted, truth, sample,
+                        [e["process_us"] for e in events])
 
 
 def timeline_png(path: Path, rec: recording.Recording, result: ReplayResult, labels) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -107,6 +108,27 @@ def train_default_model() -> dict:
     return train.train(recordings, DEMO_BUNDLE, train.TrainConfig(), log=lambda *a: None)
 
 
+def replay_held_out() -> None:
+    """The held-out repetition of the last recording, in real time: Quattrocento simulator
+    (312 channels over loopback TCP) -> StreamBridge -> runtime on the emulated board."""
+    from . import recording, replay
+
+    rec = recording.load(sorted(DEMO_DATA.glob("*.npz"))[-1])
+    held = rec.repetition == rec.repetition.max()
+    part = recording.Recording(emg=rec.emg[held], fs=rec.fs, uv_per_count=rec.uv_per_count, labels=rec.labels[held],
+                               label_names=rec.label_names, repetition=rec.repetition[held],
+                               source=f"{rec.source} (held-out repetition)")
+    print(f"Replaying {part.samples / part.fs:.1f} s held out ({Path(rec.source).name}, last repetition) in real "
+          "time: Quattrocento simulator -> loopback TCP -> StreamBridge -> edgedl on the emulated board...")
+    result = replay.replay_via_quattrocento(part, DEMO_BUNDLE, speed=1.0)
+    png = replay.timeline_png(DEMO_BUNDLE / "replay-held-out.png", part, result, rec.label_names)
+    lat = result.latency_ms
+    print(f"  {result.events} gesture events, accuracy after the vote {result.accuracy:.1%}; event latency (last "
+          f"sample in -> event out) median {lat['median']:.2f} ms, p95 {lat['p95']:.2f} ms, max {lat['max']:.2f} ms; "
+          f"frames dropped {result.frames_dropped}, lost upstream {result.frames_lost}")
+    print(f"  timeline: {png}")
+
+
 def main() -> int:
     module = native.build("x64")
     print(f"edgedl module: {module}")
@@ -126,4 +148,5 @@ def main() -> int:
           f"float accuracy {m['float_accuracy']:.1%}, int8 accuracy on edgedl {m['int8_accuracy']:.1%} "
           f"(RMS+LDA baseline {m['lda_rms_baseline_accuracy']:.1%}); trained in {m['train_seconds']:.0f} s")
     print(f"  bundle: {DEMO_BUNDLE} (model.tflite, model.json, report.md, confusion.png)")
+    replay_held_out()
     return 0 if r.last_window_ok and r.frames_dropped == 0 else 1

@@ -44,3 +44,35 @@ def test_cli_replay_at_max_speed_writes_the_timeline(trained, tmp_path):
     assert png.stat().st_size > 10_000
     wrong = run_neuroedge("replay", str(path), "--model", str(path.parent))
     assert wrong.returncode == 2 and "not a model bundle" in wrong.stderr
+
+
+def test_app_sends_events_over_udp_and_to_a_callback(trained, big_board):
+    import shutil
+    import socket as pysocket
+
+    from neuroedge.quattrocento_sim import QuattrocentoSimulator
+
+    path, model = trained
+    shutil.copytree(model, big_board.board_path("model"))
+    listener = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_DGRAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.settimeout(5)
+    rec = recording.load(path)
+    with QuattrocentoSimulator(rec, port=0, speed=None, loop=False) as sim:
+        out = big_board.run(
+            "import app\n"
+            "seen = []\n"
+            f"a = app.App('model', echo=False, udp=('127.0.0.1', {listener.getsockname()[1]}), "
+            "callback=lambda e: seen.append(e['gesture']))\n"
+            f"a.run_quattrocento('127.0.0.1', {sim.port}, frames=4096)\n"
+            "print(len(seen), a.stats()['model_windows'], a.stats()['current'])\n").check().stdout.split()
+    datagrams = []
+    try:
+        while True:
+            datagrams.append(json.loads(listener.recv(2048)))
+            listener.settimeout(0.5)
+    except pysocket.timeout:
+        pass
+    listener.close()
+    assert int(out[0]) == int(out[1]) > 50 and len(datagrams) == int(out[0])
+    assert {"window", "gesture", "confidence", "latency_us"} <= set(datagrams[0])

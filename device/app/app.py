@@ -11,6 +11,7 @@
 # window arrived from the socket (what the board itself can measure).
 import array
 import json
+import socket
 import time
 
 import runtime
@@ -20,8 +21,15 @@ BLOCK = 16  # raw frames handed to the runtime at a time
 
 
 class App:
-    def __init__(self, bundle="model", vote=5, threshold=0.5, echo=True):
+    def __init__(self, bundle="model", vote=5, threshold=0.5, echo=True, udp=None, callback=None):
+        """echo: JSON lines on the console; udp: (host, port) to send each event to as a
+        datagram; callback: a function called with each event (a prosthesis driver, GPIO)."""
         self.echo = echo
+        self.callback = callback
+        self.udp = None
+        if udp:
+            self.udp_addr = socket.getaddrinfo(udp[0], udp[1])[0][-1]
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.runtime = runtime.Runtime(bundle, vote=vote, threshold=threshold, on_event=self._event)
         meta = self.runtime.meta
         self.decimate = meta["preprocess"]["decimate"]
@@ -43,8 +51,16 @@ class App:
         latency = time.ticks_diff(now, t_in) if t_in is not None else -1
         event["latency_us"] = latency
         event["t_us"] = now
+        line = json.dumps(event)
         if self.echo:
-            print(json.dumps(event))
+            print(line)
+        if self.udp:
+            try:
+                self.udp.sendto(line, self.udp_addr)
+            except OSError:
+                pass  # a missing listener must not stop the classifier
+        if self.callback:
+            self.callback(event)
         # Arrival records older than this window are no longer needed.
         while len(self.arrivals) > 2 and self.arrivals[1][0] <= last_raw:
             self.arrivals.pop(0)

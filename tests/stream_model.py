@@ -60,4 +60,5 @@ class StreamModel:
             "bytes_pending": self.bytes_in - self.pushed * self.frame_bytes,
             "counter_gaps": 0,  # the randomized scenarios watch no counter channel
             "frames_lost": 0,
+            "bytes_discarded": 0,
         }

@@ -175,7 +175,8 @@ def test_reset_forgets_frames_and_counters(board):
         "s.push(bytes(4 * 10 + 1))\n"
         "s.reset()\n"
         "print(sorted(s.stats().items()))\n").check()
-    assert result.stdout.strip() == ("[('bytes_pending', 0), ('counter_gaps', 0), ('frames_dropped', 0), "
+    assert result.stdout.strip() == ("[('bytes_discarded', 0), ('bytes_pending', 0), ('counter_gaps', 0), "
+                                     "('frames_dropped', 0), "
                                      "('frames_held', 0), ('frames_lost', 0), ('frames_pushed', 0), "
                                      "('windows', 0), ('windows_ready', 0)]")
 

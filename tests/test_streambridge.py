@@ -52,3 +52,23 @@ def test_bridge_counts_frames_lost_upstream_and_survives_a_disconnect(big_board)
         stats = run_bridge(big_board, sim, 5000)
     assert stats["disconnects"] == 1 and stats["frames_pushed"] == 1000
     assert stats["bytes_pending"] == 7  # the torn frame is held, never pushed as data
+
+
+def test_app_reconnects_after_a_disconnect_and_drops_only_the_torn_frame(big_board, tmp_path):
+    import shutil
+
+    from neuroedge import train
+
+    rec64 = synth.generate(synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=2, hold_s=0.5,
+                                             motor_units=30), 0, 0)
+    train.train([rec64], tmp_path / "model", train.TrainConfig(epochs=2), log=lambda *a: None)
+    shutil.copytree(tmp_path / "model", big_board.board_path("model"))
+    with QuattrocentoSimulator(rec64, port=0, speed=None, faults=Faults(disconnect_at=1000)) as sim:
+        out = big_board.run("import app, json\n"
+                            "a = app.App('model', echo=False)\n"
+                            f"a.run_quattrocento('127.0.0.1', {sim.port}, frames=2500)\n"
+                            "print(json.dumps(a.stats()))\n", timeout=60).check().stdout
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["disconnects"] == 2 and stats["reconnects"] == 2
+    assert stats["bytes_discarded"] == 14 and stats["frames_pushed"] >= 2500
+    assert stats["model_windows"] > 50 and stats["frames_lost"] == 0

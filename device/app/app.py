@@ -65,8 +65,9 @@ class App:
         while len(self.arrivals) > 2 and self.arrivals[1][0] <= last_raw:
             self.arrivals.pop(0)
 
-    def run_quattrocento(self, host, port=23456, seconds=None, frames=None):
-        """Streams until `seconds` pass, `frames` arrived, or the amplifier goes away."""
+    def run_quattrocento(self, host, port=23456, seconds=None, frames=None, reconnect=3):
+        """Streams until `seconds` pass or `frames` arrived; after a disconnect it
+        reconnects (up to `reconnect` times in a row) and goes on."""
         rt = self.runtime
         grids = tuple(range(1, rt.channels // 64 + 1))
         self.bridge = streambridge.StreamBridge(host, port, grids=grids, window=BLOCK, hop=BLOCK,
@@ -80,7 +81,9 @@ class App:
             while True:
                 t0 = time.ticks_us()
                 if not self.bridge.poll():
-                    break
+                    if not reconnect or not self.bridge.reconnect(attempts=reconnect):
+                        break
+                    continue
                 t1 = time.ticks_us()
                 self.arrivals.append((stream.stats()["frames_pushed"], t1))
                 while stream.read(raw):

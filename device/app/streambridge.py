@@ -7,6 +7,7 @@
 # frames lost upstream, and counts what it must drop itself when the consumer
 # lags. Runs unchanged on an ESP32 (after WiFi is up) and in the emulator.
 import socket
+import time
 
 import edgedl
 import quattrocento as q
@@ -28,6 +29,7 @@ class StreamBridge:
         self.sock = None
         self.bytes_received = 0
         self.disconnects = 0
+        self.reconnects = 0
 
     def connect(self, timeout=5.0):
         addr = socket.getaddrinfo(self.host, self.port)[0][-1]
@@ -38,6 +40,18 @@ class StreamBridge:
         sock.write(q.stop_command(self.start_command))
         sock.write(self.start_command)
         self.sock = sock
+
+    def reconnect(self, attempts=3, backoff_ms=100):
+        """After a disconnect: drop the torn frame and connect again. True on success."""
+        self.stream.resync()
+        for attempt in range(attempts):
+            try:
+                self.connect()
+                self.reconnects += 1
+                return True
+            except OSError:
+                time.sleep_ms(backoff_ms * (attempt + 1))
+        return False
 
     def poll(self):
         """Moves what the socket has into the Stream; returns the bytes received (0: closed)."""
@@ -68,4 +82,5 @@ class StreamBridge:
         st = self.stream.stats()
         st["bytes_received"] = self.bytes_received
         st["disconnects"] = self.disconnects
+        st["reconnects"] = self.reconnects
         return st

@@ -81,6 +81,15 @@ void ne_stream_reset(ne_stream_t *s) {
     s->have_counter = 0;
     s->counter_gaps = 0;
     s->frames_lost = 0;
+    s->bytes_discarded = 0;
+}
+
+uint32_t ne_stream_resync(ne_stream_t *s) {
+    uint32_t dropped = s->partial_len;
+    s->bytes_discarded += dropped;
+    s->partial_len = 0;
+    s->have_counter = 0;
+    return dropped;
 }
 
 static inline int16_t load_le16(const uint8_t *p) {

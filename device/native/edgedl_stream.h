@@ -63,6 +63,7 @@ typedef struct {
     uint32_t have_counter;
     uint64_t counter_gaps;
     uint64_t frames_lost;
+    uint64_t bytes_discarded;   // torn frames thrown away at a resync
 } ne_stream_t;
 
 // Validates a configuration. `select` is NULL for a contiguous range
@@ -82,6 +83,11 @@ void ne_stream_init(ne_stream_t *s, uint32_t in_channels, uint32_t out_channels,
 // Watches channel `channel` (0..in_channels-1) of every incoming frame as a
 // uint16 sample counter; -1 turns it off. Returns 0 if the channel is invalid.
 int ne_stream_set_counter(ne_stream_t *s, int32_t channel);
+
+// After a broken connection: drops the bytes of an incomplete frame (they can
+// never be completed) and counts them; the next byte starts a new frame. The
+// counter check restarts too. Returns the bytes dropped.
+uint32_t ne_stream_resync(ne_stream_t *s);
 
 // Forgets all frames and zeroes the counters; the configuration stays.
 void ne_stream_reset(ne_stream_t *s);

@@ -238,6 +238,7 @@ static mp_obj_t stream_stats(mp_obj_t self_in) {
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_bytes_pending), mp_obj_new_int_from_uint(s->partial_len));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_counter_gaps), new_int_u64(s->counter_gaps));
     mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_frames_lost), new_int_u64(s->frames_lost));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_bytes_discarded), new_int_u64(s->bytes_discarded));
     return d;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(stream_stats_obj, stream_stats);
@@ -249,6 +250,13 @@ static mp_obj_t stream_reset(mp_obj_t self_in) {
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(stream_reset_obj, stream_reset);
+
+// resync(): after a broken connection, drop the torn frame; returns its bytes.
+static mp_obj_t stream_resync(mp_obj_t self_in) {
+    edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    return mp_obj_new_int_from_uint(ne_stream_resync(&self->stream));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(stream_resync_obj, stream_resync);
 
 // Read-only configuration attributes; methods fall through to locals_dict.
 static void stream_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
@@ -512,7 +520,7 @@ static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(edgedl_quantize_obj, 5, 5, edgedl_qua
 
 // A natmod builds its types in RAM at import time.
 mp_obj_full_type_t edgedl_type_Stream;
-mp_map_elem_t stream_locals_dict_table[5];  // natmod bss cannot be static (mpy_ld)
+mp_map_elem_t stream_locals_dict_table[6];  // natmod bss cannot be static (mpy_ld)
 static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
 mp_obj_full_type_t edgedl_type_Preprocess;
 mp_map_elem_t pre_locals_dict_table[2];
@@ -534,6 +542,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     stream_locals_dict_table[2] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_ready), MP_OBJ_FROM_PTR(&stream_ready_obj) };
     stream_locals_dict_table[3] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_stats), MP_OBJ_FROM_PTR(&stream_stats_obj) };
     stream_locals_dict_table[4] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&stream_reset_obj) };
+    stream_locals_dict_table[5] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_resync), MP_OBJ_FROM_PTR(&stream_resync_obj) };
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, locals_dict, (void *)&stream_locals_dict, 2);
 
     edgedl_type_Model.base.type = (void *)&mp_type_type;
@@ -570,6 +579,7 @@ static const mp_rom_map_elem_t stream_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_ready), MP_ROM_PTR(&stream_ready_obj) },
     { MP_ROM_QSTR(MP_QSTR_stats), MP_ROM_PTR(&stream_stats_obj) },
     { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&stream_reset_obj) },
+    { MP_ROM_QSTR(MP_QSTR_resync), MP_ROM_PTR(&stream_resync_obj) },
 };
 static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
 

@@ -13,6 +13,7 @@
 #include "py/objstr.h"
 #endif
 #include "edgedl_engine.h"
+#include "edgedl_link.h"
 #include "edgedl_preprocess.h"
 #include "edgedl_stream.h"
 
@@ -514,6 +515,84 @@ static mp_obj_t edgedl_quantize(size_t n_args, const mp_obj_t *args) {
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(edgedl_quantize_obj, 5, 5, edgedl_quantize);
 
 // ---------------------------------------------------------------------------
+// edgedl.LinkDecoder and edgedl.link_encode (framed UART/SPI/USB-serial link)
+
+#if MICROPY_ENABLE_DYNRUNTIME
+extern mp_obj_full_type_t edgedl_type_Stream;
+#define EDGEDL_STREAM_TYPE ((const mp_obj_type_t *)&edgedl_type_Stream)
+#else
+extern const mp_obj_type_t edgedl_type_Stream;
+#define EDGEDL_STREAM_TYPE (&edgedl_type_Stream)
+#endif
+
+typedef struct {
+    mp_obj_base_t base;
+    ne_link_t link;  // reassembly buffer is a GC block referenced from here
+} edgedl_link_obj_t;
+
+static mp_obj_t link_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 0, 1, false);
+    mp_int_t max_payload = n_args ? mp_obj_get_int(args[0]) : 2048;
+    if (max_payload < 1 || max_payload > 65535) {
+        raise_formatted(&mp_type_ValueError, "LinkDecoder: max_payload must be 1..65535, got %d", (int)max_payload);
+    }
+    uint32_t cap = 2 * ((uint32_t)max_payload + NE_LINK_OVERHEAD);
+    uint8_t *buf = alloc_or_raise(cap, "the link reassembly buffer");
+    edgedl_link_obj_t *self = alloc_or_raise(sizeof(edgedl_link_obj_t), "the LinkDecoder object");
+    self->base.type = type;
+    ne_link_init(&self->link, buf, cap, (uint32_t)max_payload);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+static void push_to_stream(void *ctx, const uint8_t *payload, uint32_t len) {
+    ne_stream_push(ctx, payload, len);
+}
+
+// feed(data, stream) -> packets decoded; their payloads go into the edgedl.Stream.
+static mp_obj_t link_feed(mp_obj_t self_in, mp_obj_t data, mp_obj_t stream_obj) {
+    edgedl_link_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_buffer_info_t bufinfo;
+    if (mp_obj_is_str(data) || !mp_get_buffer(data, &bufinfo, MP_BUFFER_READ)) {
+        raise_formatted(&mp_type_TypeError, "LinkDecoder.feed: data must be bytes-like");
+    }
+    if (mp_obj_get_type(stream_obj) != EDGEDL_STREAM_TYPE) {
+        raise_formatted(&mp_type_TypeError, "LinkDecoder.feed: stream must be an edgedl.Stream");
+    }
+    edgedl_stream_obj_t *stream = MP_OBJ_TO_PTR(stream_obj);
+    return mp_obj_new_int_from_uint(ne_link_feed(&self->link, bufinfo.buf, bufinfo.len, push_to_stream,
+        &stream->stream));
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(link_feed_obj, link_feed);
+
+static mp_obj_t link_stats(mp_obj_t self_in) {
+    edgedl_link_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_link_t *l = &self->link;
+    mp_obj_t d = mp_obj_new_dict(4);
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_packets), new_int_u64(l->packets));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_crc_errors), new_int_u64(l->crc_errors));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_bytes_skipped), new_int_u64(l->bytes_skipped));
+    mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_packets_lost), new_int_u64(l->packets_lost));
+    return d;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(link_stats_obj, link_stats);
+
+// link_encode(seq, payload, out) -> bytes written to out (len(payload) + 8).
+static mp_obj_t edgedl_link_encode(mp_obj_t seq_obj, mp_obj_t payload_obj, mp_obj_t out_obj) {
+    mp_buffer_info_t payload, out;
+    if (mp_obj_is_str(payload_obj) || !mp_get_buffer(payload_obj, &payload, MP_BUFFER_READ)
+        || !mp_get_buffer(out_obj, &out, MP_BUFFER_WRITE)) {
+        raise_formatted(&mp_type_TypeError, "link_encode: payload must be bytes-like and out writable");
+    }
+    if (payload.len > 65535 || out.len < payload.len + NE_LINK_OVERHEAD) {
+        raise_formatted(&mp_type_ValueError, "link_encode: out needs %d bytes for a %d-byte payload",
+            (int)(payload.len + NE_LINK_OVERHEAD), (int)payload.len);
+    }
+    uint32_t n = ne_link_encode((uint16_t)mp_obj_get_int(seq_obj), payload.buf, (uint32_t)payload.len, out.buf);
+    return mp_obj_new_int_from_uint(n);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(edgedl_link_encode_obj, edgedl_link_encode);
+
+// ---------------------------------------------------------------------------
 // Registration
 
 #if MICROPY_ENABLE_DYNRUNTIME
@@ -525,6 +604,9 @@ static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
 mp_obj_full_type_t edgedl_type_Preprocess;
 mp_map_elem_t pre_locals_dict_table[2];
 static MP_DEFINE_CONST_DICT(pre_locals_dict, pre_locals_dict_table);
+mp_obj_full_type_t edgedl_type_LinkDecoder;
+mp_map_elem_t link_locals_dict_table[2];
+static MP_DEFINE_CONST_DICT(link_locals_dict, link_locals_dict_table);
 mp_obj_full_type_t edgedl_type_Model;
 mp_map_elem_t model_locals_dict_table[1];
 static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
@@ -561,7 +643,17 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     pre_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&pre_reset_obj) };
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, locals_dict, (void *)&pre_locals_dict, 1);
 
+    edgedl_type_LinkDecoder.base.type = (void *)&mp_type_type;
+    edgedl_type_LinkDecoder.flags = MP_TYPE_FLAG_NONE;
+    edgedl_type_LinkDecoder.name = MP_QSTR_LinkDecoder;
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_LinkDecoder, make_new, link_make_new, 0);
+    link_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_feed), MP_OBJ_FROM_PTR(&link_feed_obj) };
+    link_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_stats), MP_OBJ_FROM_PTR(&link_stats_obj) };
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_LinkDecoder, locals_dict, (void *)&link_locals_dict, 1);
+
     mp_store_global(MP_QSTR_Stream, MP_OBJ_FROM_PTR(&edgedl_type_Stream));
+    mp_store_global(MP_QSTR_LinkDecoder, MP_OBJ_FROM_PTR(&edgedl_type_LinkDecoder));
+    mp_store_global(MP_QSTR_link_encode, MP_OBJ_FROM_PTR(&edgedl_link_encode_obj));
     mp_store_global(MP_QSTR_Model, MP_OBJ_FROM_PTR(&edgedl_type_Model));
     mp_store_global(MP_QSTR_Preprocess, MP_OBJ_FROM_PTR(&edgedl_type_Preprocess));
     mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&edgedl_quantize_obj));
@@ -620,6 +712,20 @@ MP_DEFINE_CONST_OBJ_TYPE(
     locals_dict, &pre_locals_dict
     );
 
+static const mp_rom_map_elem_t link_locals_dict_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&link_feed_obj) },
+    { MP_ROM_QSTR(MP_QSTR_stats), MP_ROM_PTR(&link_stats_obj) },
+};
+static MP_DEFINE_CONST_DICT(link_locals_dict, link_locals_dict_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    edgedl_type_LinkDecoder,
+    MP_QSTR_LinkDecoder,
+    MP_TYPE_FLAG_NONE,
+    make_new, link_make_new,
+    locals_dict, &link_locals_dict
+    );
+
 static MP_DEFINE_STR_OBJ(edgedl_version_obj, EDGEDL_VERSION);
 
 static const mp_rom_map_elem_t edgedl_module_globals_table[] = {
@@ -627,6 +733,8 @@ static const mp_rom_map_elem_t edgedl_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_Stream), MP_ROM_PTR(&edgedl_type_Stream) },
     { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&edgedl_type_Model) },
     { MP_ROM_QSTR(MP_QSTR_Preprocess), MP_ROM_PTR(&edgedl_type_Preprocess) },
+    { MP_ROM_QSTR(MP_QSTR_LinkDecoder), MP_ROM_PTR(&edgedl_type_LinkDecoder) },
+    { MP_ROM_QSTR(MP_QSTR_link_encode), MP_ROM_PTR(&edgedl_link_encode_obj) },
     { MP_ROM_QSTR(MP_QSTR_quantize), MP_ROM_PTR(&edgedl_quantize_obj) },
     { MP_ROM_QSTR(MP_QSTR___version__), MP_ROM_PTR(&edgedl_version_obj) },
     { MP_ROM_QSTR(MP_QSTR_MAX_CHANNELS), MP_ROM_INT(NE_STREAM_MAX_CHANNELS) },

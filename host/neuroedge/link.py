@@ -1,0 +1,27 @@
+"""The framed link of device/native/edgedl_link.c, on the host: packets for replay into a
+board over its USB serial, and for tests of the two-MCU (bridge -> inference) layout.
+
+Packet: A5 5A | seq u16 | len u16 | payload | CRC-16/CCITT-FALSE u16 over seq, len, payload.
+"""
+
+from __future__ import annotations
+
+import struct
+
+MAGIC = b"\xa5\x5a"
+OVERHEAD = 8
+
+
+def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+    return crc
+
+
+def encode(seq: int, payload: bytes) -> bytes:
+    if len(payload) > 65535:
+        raise ValueError(f"a link packet carries at most 65535 bytes, not {len(payload)}")
+    body = struct.pack("<HH", seq & 0xFFFF, len(payload)) + payload
+    return MAGIC + body + struct.pack("<H", crc16_ccitt(body))

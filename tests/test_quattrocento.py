@@ -3,25 +3,16 @@ same file runs on the board (MicroPython) and on the host (CPython)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from neuroedge.project import DEVICE_APP_DIR
+from neuroedge.quattrocento_sim import protocol
 
 # The NeuroEdge-like start command from shared/reference/quattrocento.md: 2048 Hz, 312 channels,
 # MULTIPLE IN1-3 as 1A 04 94 (Ext. Dig. Communis, AD1x64, right, HPF 10 Hz, LPF 500 Hz).
 NEUROEDGE_START = "8d10" + "00" * 25 + "1a04941a04941a04940000007d"
 
 
-def load_protocol():
-    spec = importlib.util.spec_from_file_location("quattrocento", DEVICE_APP_DIR / "quattrocento.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-q = load_protocol()
+q = protocol()  # device/app/quattrocento.py, the file the board runs
 NEUROEDGE_KW = dict(fs=2048, nch=2, an_out=0x10, multiple_in_conf=[(0x1A, 0x04, 0x94)] * 3 + [(0, 0, 0)])
 
 

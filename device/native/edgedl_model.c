@@ -965,29 +965,38 @@ static int prepare_reshape(prep_t *P, ne_op_t *op) {
 // ---------------------------------------------------------------------------
 // Measuring, loading, planning
 
-// Per-op output channels (conv, depthwise, FC) and scratch needs, from shapes only.
-static int op_needs(loader_t *L, uint32_t i, uint32_t *channels, uint32_t *scratch) {
-    fb_table_t opt, oc;
-    fb_vec_t outs;
+// Operator i's table, its OperatorCode table, and its builtin code
+// (max of builtin_code and deprecated_builtin_code, as TFLite's GetBuiltinCode).
+static int read_operator(loader_t *L, uint32_t i, fb_table_t *opt, fb_table_t *oc, int32_t *code) {
     uint32_t opcode_index;
     uint8_t dep;
-    int32_t code;
-    *channels = *scratch = 0;
-    if (!fb_vector_table(&L->fb, &L->operators, i, &opt, "Operator")
-        || !fb_u32(&L->fb, &opt, OP_OPCODE_INDEX, 0, &opcode_index, "Operator.opcode_index")) {
+    if (!fb_vector_table(&L->fb, &L->operators, i, opt, "Operator")
+        || !fb_u32(&L->fb, opt, OP_OPCODE_INDEX, 0, &opcode_index, "Operator.opcode_index")) {
         return 0;
     }
     if (opcode_index >= L->opcodes.len) {
         ne_errorf(L->err, "malformed model: op %u uses operator code %u of %u", i, opcode_index, L->opcodes.len);
         return 0;
     }
-    if (!fb_vector_table(&L->fb, &L->opcodes, opcode_index, &oc, "OperatorCode")
-        || !fb_u8(&L->fb, &oc, OC_DEPRECATED_CODE, 0, &dep, "OperatorCode.deprecated_builtin_code")
-        || !fb_i32(&L->fb, &oc, OC_BUILTIN_CODE, 0, &code, "OperatorCode.builtin_code")) {
+    if (!fb_vector_table(&L->fb, &L->opcodes, opcode_index, oc, "OperatorCode")
+        || !fb_u8(&L->fb, oc, OC_DEPRECATED_CODE, 0, &dep, "OperatorCode.deprecated_builtin_code")
+        || !fb_i32(&L->fb, oc, OC_BUILTIN_CODE, 0, code, "OperatorCode.builtin_code")) {
         return 0;
     }
-    if ((int32_t)(int8_t)dep > code) {
-        code = (int8_t)dep;
+    if ((int32_t)(int8_t)dep > *code) {
+        *code = (int8_t)dep;
+    }
+    return 1;
+}
+
+// Per-op output channels (conv, depthwise, FC) and scratch needs, from shapes only.
+static int op_needs(loader_t *L, uint32_t i, uint32_t *channels, uint32_t *scratch) {
+    fb_table_t opt, oc;
+    fb_vec_t outs;
+    int32_t code;
+    *channels = *scratch = 0;
+    if (!read_operator(L, i, &opt, &oc, &code)) {
+        return 0;
     }
     if (code != OP_CONV_2D && code != OP_DEPTHWISE_CONV_2D && code != OP_FULLY_CONNECTED && code != OP_MEAN) {
         return 1;
@@ -1054,25 +1063,10 @@ static int read_op(prep_t *P, uint32_t i) {
     ne_op_t *op = &m->ops[i];
     fb_table_t opt, oc;
     fb_vec_t ins, outs;
-    uint32_t opcode_index;
-    uint8_t dep;
     int32_t code;
     P->index = i;
-    if (!fb_vector_table(&L->fb, &L->operators, i, &opt, "Operator")
-        || !fb_u32(&L->fb, &opt, OP_OPCODE_INDEX, 0, &opcode_index, "Operator.opcode_index")) {
+    if (!read_operator(L, i, &opt, &oc, &code)) {
         return 0;
-    }
-    if (opcode_index >= L->opcodes.len) {
-        ne_errorf(L->err, "malformed model: op %u uses operator code %u of %u", i, opcode_index, L->opcodes.len);
-        return 0;
-    }
-    if (!fb_vector_table(&L->fb, &L->opcodes, opcode_index, &oc, "OperatorCode")
-        || !fb_u8(&L->fb, &oc, OC_DEPRECATED_CODE, 0, &dep, "OperatorCode.deprecated_builtin_code")
-        || !fb_i32(&L->fb, &oc, OC_BUILTIN_CODE, 0, &code, "OperatorCode.builtin_code")) {
-        return 0;
-    }
-    if ((int32_t)(int8_t)dep > code) {
-        code = (int8_t)dep;
     }
     fb_vec_t custom_code;
     if (fb_vector(&L->fb, &oc, OC_CUSTOM_CODE, 1, &custom_code, "OperatorCode.custom_code") || code == 32) {

@@ -28,6 +28,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
+    if args.pty:
+        from . import board
+
+        return board.main(args.sandbox, args.heap, blank=not args.with_app, link=args.link)
     with Emulator(args.sandbox, heap=args.heap) as board:
         if args.code is None and args.run is None:
             return board.repl()
@@ -151,6 +155,11 @@ def make_parser() -> argparse.ArgumentParser:
     what = p.add_mutually_exclusive_group()
     what.add_argument("-c", dest="code", metavar="CODE", help="run CODE on the board")
     what.add_argument("--run", metavar="FILE", help="run FILE (a board path or a host file) on the board")
+    what.add_argument("--pty", action="store_true",
+                      help="serve a virtual board on a pseudo-terminal (REPL, raw REPL, soft reset) for mpremote, "
+                           "deploy and tune; starts with an empty flash like a fresh board")
+    p.add_argument("--link", metavar="PATH", help="with --pty: also make PATH a symlink to the pty")
+    p.add_argument("--with-app", action="store_true", help="with --pty: put device/app and edgedl.mpy on the flash")
     p.add_argument("--heap", type=parse_size, default=DEFAULT_HEAP,
                    help=f"MicroPython heap, like an ESP32 without PSRAM (default {DEFAULT_HEAP // 1024}k)")
     p.add_argument("--sandbox", help="folder to use as the board's filesystem (default: a temporary one)")

@@ -62,7 +62,7 @@ def test_app_sends_events_over_udp_and_to_a_callback(trained, big_board):
         out = big_board.run(
             "import app\n"
             "seen = []\n"
-            f"a = app.App('model', echo=False, udp=('127.0.0.1', {listener.getsockname()[1]}), "
+            f"a = app.App(model='model', output='udp', destination=['127.0.0.1', {listener.getsockname()[1]}], "
             "callback=lambda e: seen.append(e['gesture']))\n"
             f"a.run_quattrocento('127.0.0.1', {sim.port}, frames=4096)\n"
             "print(len(seen), a.stats()['model_windows'], a.stats()['current'])\n").check().stdout.split()

@@ -65,7 +65,7 @@ def test_app_reconnects_after_a_disconnect_and_drops_only_the_torn_frame(big_boa
     shutil.copytree(tmp_path / "model", big_board.board_path("model"))
     with QuattrocentoSimulator(rec64, port=0, speed=None, faults=Faults(disconnect_at=1000)) as sim:
         out = big_board.run("import app, json\n"
-                            "a = app.App('model', echo=False)\n"
+                            "a = app.App(model='model', output='quiet')\n"
                             f"a.run_quattrocento('127.0.0.1', {sim.port}, frames=2500)\n"
                             "print(json.dumps(a.stats()))\n", timeout=60).check().stdout
     stats = json.loads(out.strip().splitlines()[-1])

@@ -1,41 +1,91 @@
-# The gesture app: StreamBridge (Quattrocento over TCP) -> Runtime -> events,
-# with live counters and event latency. MicroPython; the same on a board and
+# The gesture app: a source -> edgedl.Stream -> Runtime -> events, with live
+# counters, event latency and live tuning. MicroPython; the same on a board and
 # in the emulator.
 #
-#   import app
-#   a = app.App('model')
-#   a.run_quattrocento('192.168.1.50', seconds=60)
-#   a.stats()
+# Two threads, so ingestion never waits on inference: a receiver moves bytes from
+# the source into the native ring buffer (holding a lock only for the copy), and
+# the processor reads blocks of frames and runs preprocessing, the model and the
+# vote. On a board, main.py calls start(): both run in the background and the
+# REPL stays free for tuning by hand or with `neuroedge tune`:
+#
+#   >>> app.get()                      the tunable settings
+#   >>> app.set(vote=3, threshold=0.6) checked with config.py's rules, applied between blocks
+#   >>> app.stats()                    counters: frames, drops, windows/s, latency, gesture
+#   >>> app.save()                     config.json, atomically
 #
 # Latency of an event = time it is emitted - time the last raw sample of its
-# window arrived from the socket (what the board itself can measure).
+# window arrived from the source (what the board itself can measure).
 import array
 import json
 import socket
+import sys
 import time
 
+import _thread
+
+import config
 import runtime
-import streambridge
+import sources
 
 BLOCK = 16  # raw frames handed to the runtime at a time
+# How long a thread with nothing to do waits before looking again. A board's
+# scheduler ticks every millisecond (a block of 16 frames at 2048 Hz takes 7.8 ms
+# to arrive); the emulator, far faster than real time in benchmarks, looks more often.
+if sys.platform == "linux":
+    def idle():
+        time.sleep_us(50)
+else:
+    def idle():
+        time.sleep_ms(1)  # yields to the other task (and WiFi) until the next tick
 
 
 class App:
-    def __init__(self, bundle="model", vote=5, threshold=0.5, echo=True, udp=None, callback=None):
-        """echo: JSON lines on the console; udp: (host, port) to send each event to as a
-        datagram; callback: a function called with each event (a prosthesis driver, GPIO)."""
-        self.echo = echo
+    def __init__(self, cfg=None, base=".", callback=None, **overrides):
+        """cfg: a config dict, or None for base/config.json; overrides: settings to use instead
+        (e.g. vote=3, source={...}); callback: called with each event (a prosthesis driver, GPIO)."""
+        self.base = base
+        self.config_path = base + "/config.json"
+        if cfg is None:
+            cfg = config.load(self.config_path)
+        cfg = dict(cfg)
+        cfg.update(overrides)
+        self.cfg = config.check_all(cfg)
+        self.runtime = runtime.Runtime(base + "/" + self.cfg["model"], vote=self.cfg["vote"],
+                                       threshold=self.cfg["threshold"], on_event=self._event)
+        rt = self.runtime
+        self.cfg = config.check_all(self.cfg, rt.channels, rt.window)  # channel_mask and hop in range
+        rt.set(hop=self.cfg["hop"], channel_mask=self.cfg["channel_mask"])
         self.callback = callback
-        self.udp = None
-        if udp:
-            self.udp_addr = socket.getaddrinfo(udp[0], udp[1])[0][-1]
-            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.runtime = runtime.Runtime(bundle, vote=vote, threshold=threshold, on_event=self._event)
-        meta = self.runtime.meta
-        self.decimate = meta["preprocess"]["decimate"]
-        self.bridge = None
-        self.arrivals = []          # (raw frames received so far, ticks_us) after each socket read
+        self.decimate = rt.decimate
+        self.source = None
+        self.lock = _thread.allocate_lock()    # the Stream, between receiver and processor
+        self.tuning = _thread.allocate_lock()  # the Runtime, between processor and set()
+        self.running = False
+        self.threads = 0
+        self.error = None
+        self._incoming = []         # (frames pushed so far, ticks_us) from the receiver
+        self.arrivals = []          # the processor's copy, trimmed as windows complete
         self.stage_us = {"receive": 0, "process": 0}
+        self.latency_us = {"last": -1, "max": -1, "sum": 0, "n": 0}
+        self.out = None
+        self._open_output()
+
+    # -- events ---------------------------------------------------------------------------
+    def _open_output(self):
+        if self.out is not None:
+            self.out.close()
+            self.out = None
+        mode, dest = self.cfg["output"], self.cfg["destination"]
+        if mode in ("udp", "tcp"):
+            self.out_addr = socket.getaddrinfo(dest[0], dest[1])[0][-1]
+            self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if mode == "udp" else socket.SOCK_STREAM)
+            if mode == "tcp":
+                try:
+                    self.out.connect(self.out_addr)
+                except OSError:
+                    self.out.close()
+                    self.out = None  # no listener: events stay on the board (counted as unsent)
+        self.unsent = 0
 
     def _arrival_time(self, frame):
         for count, t in self.arrivals:
@@ -44,65 +94,183 @@ class App:
         return None
 
     def _event(self, event):
-        rt = self.runtime
-        last_raw = ((event["window"] * rt.hop + rt.window) * self.decimate) - 1
+        last_raw = event["raw_frame"]
         t_in = self._arrival_time(last_raw)
         now = time.ticks_us()
         latency = time.ticks_diff(now, t_in) if t_in is not None else -1
         event["latency_us"] = latency
         event["t_us"] = now
-        line = json.dumps(event)
-        if self.echo:
-            print(line)
-        if self.udp:
-            try:
-                self.udp.sendto(line, self.udp_addr)
-            except OSError:
-                pass  # a missing listener must not stop the classifier
+        if latency >= 0:
+            lat = self.latency_us
+            lat["last"] = latency
+            lat["max"] = max(lat["max"], latency)
+            lat["sum"] += latency
+            lat["n"] += 1
+        mode = self.cfg["output"]
+        if mode != "quiet":
+            line = json.dumps(event)
+            if mode == "console":
+                print(line)
+            else:
+                try:
+                    if mode == "udp":
+                        self.out.sendto(line, self.out_addr)
+                    elif self.out is not None:
+                        self.out.write(line + "\n")
+                    else:
+                        self.unsent += 1
+                except OSError:
+                    self.unsent += 1  # a missing listener must not stop the classifier
         if self.callback:
             self.callback(event)
         # Arrival records older than this window are no longer needed.
         while len(self.arrivals) > 2 and self.arrivals[1][0] <= last_raw:
             self.arrivals.pop(0)
 
-    def run_quattrocento(self, host, port=23456, seconds=None, frames=None, reconnect=3):
-        """Streams until `seconds` pass or `frames` arrived; after a disconnect it
-        reconnects (up to `reconnect` times in a row) and goes on."""
-        rt = self.runtime
-        grids = tuple(range(1, rt.channels // 64 + 1))
-        self.bridge = streambridge.StreamBridge(host, port, grids=grids, window=BLOCK, hop=BLOCK,
-                                                capacity=2 * BLOCK)
-        raw = array.array("h", bytes(2 * BLOCK * rt.channels))
-        self.bridge.connect()
-        start = time.ticks_ms()
-        self.started_us = time.ticks_us()
-        stream = self.bridge.stream
+    # -- the two loops ------------------------------------------------------------------------
+    def _receiver(self):
+        src, stream, lock = self.source, self.source.stream, self.lock
+        frame_bytes = 2 * stream.in_channels
         try:
-            while True:
+            while self.running:
                 t0 = time.ticks_us()
-                if not self.bridge.poll():
-                    if not reconnect or not self.bridge.reconnect(attempts=reconnect):
+                n = src.receive()
+                if n is None:
+                    continue
+                if n == 0:
+                    if not src.reopen():
                         break
                     continue
+                # Never overwrite unread frames: while the processor catches up, bytes wait
+                # upstream (socket buffers, TCP flow control, the host's credit), and whatever
+                # a source loses there is counted by its counter or sequence numbers.
+                while self.running and stream.room <= n // frame_bytes:
+                    idle()
                 t1 = time.ticks_us()
-                self.arrivals.append((stream.stats()["frames_pushed"], t1))
-                while stream.read(raw):
-                    rt.feed(raw)
-                t2 = time.ticks_us()
+                with lock:
+                    src.deliver(n)
+                    self._incoming.append((stream.frames_pushed, t1))
                 self.stage_us["receive"] += time.ticks_diff(t1, t0)
-                self.stage_us["process"] += time.ticks_diff(t2, t1)
-                if seconds is not None and time.ticks_diff(time.ticks_ms(), start) > seconds * 1000:
-                    break
-                if frames is not None and stream.stats()["frames_pushed"] >= frames:
-                    break
+        except Exception as exc:  # noqa: BLE001 - recorded, reported by stats() and run()
+            self.error = "receiver: %r" % (exc,)
         finally:
+            self.receiving = False
+            with lock:
+                self.threads -= 1
+
+    def run(self, frames=None, seconds=None):
+        """Receives in a second thread and processes here until the source ends, `frames`
+        raw frames arrived, `seconds` passed or stop() is called."""
+        rt = self.runtime
+        if self.source is None:
+            self.source = sources.open_source(self.cfg["source"], rt.channels, BLOCK, BLOCK, 2 * BLOCK)
+        src = self.source
+        stream = src.stream
+        raw = array.array("h", bytes(2 * BLOCK * rt.channels))
+        src.open()
+        self.running = self.receiving = True
+        self.started_us = time.ticks_us()
+        start_ms = time.ticks_ms()
+        with self.lock:
+            self.threads += 1
+        _thread.start_new_thread(self._receiver, ())
+        try:
+            while self.running:
+                with self.lock:
+                    got = stream.read(raw)
+                    pushed = stream.frames_pushed
+                    if self._incoming:
+                        self.arrivals.extend(self._incoming)
+                        self._incoming = []
+                if got:
+                    t0 = time.ticks_us()
+                    with self.tuning:
+                        rt.feed(raw)
+                    self.stage_us["process"] += time.ticks_diff(time.ticks_us(), t0)
+                    continue
+                if not self.receiving:
+                    break
+                if frames is not None and pushed >= frames:
+                    break
+                if seconds is not None and time.ticks_diff(time.ticks_ms(), start_ms) > seconds * 1000:
+                    break
+                idle()  # nothing to do: let the receiver run
+        finally:
+            self.stop()
             self.elapsed_us = time.ticks_diff(time.ticks_us(), self.started_us)
-            self.bridge.close()
+            src.close()
+        if self.error:
+            raise RuntimeError(self.error)
+
+    def start(self):
+        """Runs the app in the background (the board's main.py); returns at once."""
+        _thread.stack_size(16 * 1024)
+        _thread.start_new_thread(self._run_background, ())
+        return self
+
+    def _run_background(self):
+        try:
+            self.run()
+        except Exception as exc:  # noqa: BLE001
+            self.error = "app: %r" % (exc,)
+
+    def stop(self, wait_ms=2000):
+        self.running = False
+        deadline = time.ticks_add(time.ticks_ms(), wait_ms)
+        while self.threads and time.ticks_diff(deadline, time.ticks_ms()) > 0:
+            time.sleep_ms(5)
+
+    # -- tuning ---------------------------------------------------------------------------------
+    def get(self):
+        """The tunable settings, as config.json holds them."""
+        return {k: self.cfg[k] for k in config.TUNABLE}
+
+    def set(self, **settings):
+        """Change settings while the app runs; all are checked before any is applied."""
+        rt = self.runtime
+        new = dict(self.cfg)
+        for key, value in settings.items():
+            if key not in config.TUNABLE:
+                raise config.ConfigError("%s cannot be changed while running (tunable: %s)"
+                                         % (key, ", ".join(config.TUNABLE)))
+            new[key] = value
+        new = config.check_all(new, rt.channels, rt.window)
+        with self.tuning:  # between two blocks: the processor never sees half a change
+            rt.set(vote=new["vote"], threshold=new["threshold"], hop=new["hop"], channel_mask=new["channel_mask"])
+            self.cfg = new
+            if "output" in settings or "destination" in settings:
+                self._open_output()
+        return self.get()
+
+    def save(self):
+        """Persist the current settings to config.json (atomically), to boot with them."""
+        config.save(self.config_path, self.cfg)
+        return self.config_path
 
     def stats(self):
-        st = self.bridge.stats() if self.bridge else {}
-        st["model_windows"] = self.runtime.windows
-        st["stage_us"] = self.stage_us
-        st["elapsed_us"] = getattr(self, "elapsed_us", 0)
-        st["current"] = self.runtime.last_event["gesture"] if self.runtime.last_event else None
+        st = self.source.stats() if self.source else {}
+        rt = self.runtime
+        elapsed = time.ticks_diff(time.ticks_us(), self.started_us) if self.running else getattr(self, "elapsed_us", 0)
+        lat = self.latency_us
+        st.update(model_windows=rt.windows, stage_us=self.stage_us, elapsed_us=elapsed, running=self.running,
+                  windows_per_s=round(rt.windows * 1e6 / elapsed, 1) if elapsed > 0 else 0.0,
+                  latency_us={"last": lat["last"], "max": lat["max"],
+                              "mean": lat["sum"] // lat["n"] if lat["n"] else -1},
+                  current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
+                  error=self.error)
         return st
+
+    # -- compatibility: the Quattrocento loop in the foreground ----------------------------------
+    def run_quattrocento(self, host, port=23456, seconds=None, frames=None, nch=2):
+        self.cfg["source"] = config.check_source({"kind": "quattrocento", "host": host, "port": port, "nch": nch})
+        self.source = None
+        self.run(frames=frames, seconds=seconds)
+
+
+def start(base=".", **overrides):
+    """main.py: build the app from config.json and run it in the background. With a usb
+    source it waits instead: the host starts it (`neuroedge replay --port`)."""
+    a = App(base=base, **overrides)
+    if a.cfg["source"]["kind"] != "usb":
+        a.start()
+    return a

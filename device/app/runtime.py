@@ -67,7 +67,12 @@ class Runtime:
         # feed() pushes at most ceil(CHUNK / decimate) frames before reading every ready window.
         self.decimate = p["decimate"]
         kept = (CHUNK + self.decimate - 1) // self.decimate
-        self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=self.window + kept)
+        self.capacity = self.window + kept
+        self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=self.capacity)
+        self.pushed = 0        # preprocessed frames pushed so far
+        self.origin = 0        # ... when self.frames was made (a hop change makes a new one)
+        self.stream_windows = 0
+        self.mask = ()
         q = meta["input"]["from_counts"]
         self.q_mult, self.q_shift, self.q_zp = q["mult"], q["shift"], q["zero_point"]
         out_scale, self.out_zp = self.model.output_quantization
@@ -86,17 +91,23 @@ class Runtime:
         self.on_event = on_event
         self.echo = echo
 
-    def set(self, vote=None, threshold=None):
-        """Live tuning: the vote length and the confidence threshold."""
+    def set(self, vote=None, threshold=None, hop=None, channel_mask=None):
+        """Live tuning (values checked by config.check): vote length, confidence threshold,
+        hop between windows (preprocessed frames; None = the model's), channels to silence."""
         if vote is not None:
-            if not 1 <= vote <= 50:
-                raise ValueError("vote must be 1..50 windows")
             self.vote = vote
             self.recent = self.recent[-vote:]
         if threshold is not None:
-            if not 0.0 <= threshold <= 1.0:
-                raise ValueError("threshold must be 0..1")
             self.threshold = threshold
+        hop = hop or self.meta["hop"]
+        if hop != self.hop:
+            # A new ring with the new hop; the frames of a window in progress are skipped.
+            self.frames = None
+            gc.collect()
+            self.frames = edgedl.Stream(self.channels, self.window, hop=hop, capacity=self.capacity)
+            self.hop, self.origin, self.stream_windows = hop, self.pushed, 0
+        if channel_mask is not None:
+            self.mask = tuple(channel_mask)
 
     def feed(self, frames):
         """Raw frames (array('h'), time-major, the model's channels) in; decisions out."""
@@ -107,12 +118,18 @@ class Runtime:
             piece = memoryview(frames)[done * self.channels:(done + take) * self.channels]
             kept = self.pre.process(piece, self.block)
             self.frames.push(memoryview(self.block)[:kept * self.channels])
+            self.pushed += kept
             while self.frames.read(self.win):
                 self._classify()
             done += take
 
     def _classify(self):
         t0 = time.ticks_us()
+        if self.mask:  # silenced channels read 0 uV (a bad electrode, a lifted grid)
+            win, ch = self.win, self.channels
+            for c in self.mask:
+                for i in range(c, len(win), ch):
+                    win[i] = 0
         edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
         self.model.invoke(self.qin, self.scores)
         best, top = 0, -129
@@ -129,7 +146,9 @@ class Runtime:
         for c in self.recent:
             counts[c] = counts.get(c, 0) + 1
         decided = max(counts, key=lambda c: (counts[c], c == choice))
-        event = {"window": self.windows, "gesture": self.labels[decided], "index": decided,
+        last = self.origin + self.stream_windows * self.hop + self.window - 1  # preprocessed frame
+        self.stream_windows += 1
+        event = {"window": self.windows, "raw_frame": (last + 1) * self.decimate - 1, "gesture": self.labels[decided], "index": decided,
                  "confidence": round(confidence, 3), "process_us": time.ticks_diff(time.ticks_us(), t0)}
         self.windows += 1
         self.last_event = event

@@ -6,16 +6,19 @@
 # (MULTIPLE IN 1..3 by default), watches the accessory sample counter for
 # frames lost upstream, and counts what it must drop itself when the consumer
 # lags. Runs unchanged on an ESP32 (after WiFi is up) and in the emulator.
+import errno
 import socket
 import time
 
 import edgedl
 import quattrocento as q
 
+POLL_MS = 250  # socket wait per receive(), so a receiver thread can notice a stop
+
 
 class StreamBridge:
     def __init__(self, host, port=q.PORT, fs=2048, nch=2, grids=(1, 2, 3), window=32, hop=32,
-                 capacity=None, recv_bytes=2048, conf=(0x1A, 0x04, 0x94)):
+                 capacity=None, recv_bytes=2048, conf=(0x1A, 0x04, 0x94), stall_ms=3000):
         self.host, self.port = host, port
         self.channels = q.channels_for(nch)
         select = [c for m in grids for c in q.grid_channels(nch, m)]
@@ -28,6 +31,8 @@ class StreamBridge:
         self.view = memoryview(self.buf)
         self.sock = None
         self.bytes_received = 0
+        self.stall_ms, self.stalled_ms = stall_ms, 0
+        self.stalls = 0
         self.disconnects = 0
         self.reconnects = 0
 
@@ -39,6 +44,7 @@ class StreamBridge:
         # OT: always stop before a new start, or the amplifier loses synchronisation.
         sock.write(q.stop_command(self.start_command))
         sock.write(self.start_command)
+        sock.settimeout(POLL_MS / 1000)
         self.sock = sock
 
     def reconnect(self, attempts=3, backoff_ms=100):
@@ -53,18 +59,42 @@ class StreamBridge:
                 time.sleep_ms(backoff_ms * (attempt + 1))
         return False
 
-    def poll(self):
-        """Moves what the socket has into the Stream; returns the bytes received (0: closed)."""
+    # The source interface of sources.py: open / receive / deliver / reopen / close / stats.
+    open = connect
+    reopen = reconnect
+
+    def receive(self):
+        """Waits up to POLL_MS for bytes from the socket into self.buf; returns how many,
+        None when none came yet, 0 when the socket closed or stalled for stall_ms (a
+        stall counts as a disconnect: the amplifier or the network is gone)."""
         try:
             n = self.sock.readinto(self.buf)
-        except OSError:
+        except OSError as exc:
+            if exc.errno == errno.ETIMEDOUT and self.stalled_ms < self.stall_ms:
+                self.stalled_ms += POLL_MS
+                return None  # nothing yet: the caller may check whether to stop
+            if exc.errno == errno.ETIMEDOUT:
+                self.stalls += 1
             n = 0
+        self.stalled_ms = 0
         if not n:
             self.disconnects += 1
             self.close(send_stop=False)
             return 0
         self.bytes_received += n
+        return n
+
+    def deliver(self, n):
+        """Hands received bytes to the Stream (the caller may hold the Stream's lock)."""
         self.stream.push(self.buf if n == len(self.buf) else self.view[:n])
+
+    def poll(self):
+        """receive() then deliver(), in one thread; returns the bytes received (0: closed)."""
+        n = self.receive()
+        while n is None:
+            n = self.receive()
+        if n:
+            self.deliver(n)
         return n
 
     def close(self, send_stop=True):
@@ -83,4 +113,5 @@ class StreamBridge:
         st["bytes_received"] = self.bytes_received
         st["disconnects"] = self.disconnects
         st["reconnects"] = self.reconnects
+        st["stalls"] = self.stalls
         return st

@@ -40,7 +40,7 @@ class ReplayResult:
 
 APP_RUN = """
 import json, app
-a = app.App('model', vote={vote}, threshold={threshold})
+a = app.App(model='model', vote={vote}, threshold={threshold})
 a.run_quattrocento('127.0.0.1', {port}, frames={frames})
 print('STATS ' + json.dumps(a.stats()))
 """
@@ -61,8 +61,7 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
     lines = result.stdout.strip().splitlines()
     stats = json.loads(next(line for line in reversed(lines) if line.startswith("STATS "))[6:])
     events = [json.loads(line) for line in lines if line.startswith("{")]
-    d, w, h = meta["preprocess"]["decimate"], meta["window"], meta["hop"]
-    sample = (np.array([e["window"] for e in events]) * h + w) * d - 1
+    sample = np.array([e["raw_frame"] for e in events], dtype=np.int64)
     predicted = np.array([e["index"] for e in events])
     truth = rec.labels[np.clip(sample, 0, rec.samples - 1)]
     per_class = {name: float((predicted[truth == i] == i).mean()) if np.any(truth == i) else None

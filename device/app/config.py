@@ -1,0 +1,125 @@
+# config.json: what the gesture app runs, and the one set of rules that checks it.
+#
+# The same rules apply to the file at boot, to app.set(...) at the REPL and to
+# `neuroedge tune set` (which calls app.set on the board), so a value that a
+# running app accepts is a value it can boot with after `save`.
+#
+#   {"model": "model",                            bundle folder, relative to this app
+#    "source": {"kind": "quattrocento", "host": "192.168.1.50", "port": 23456, "nch": 2},
+#    "vote": 5, "threshold": 0.5, "hop": 4, "channel_mask": [],
+#    "output": "console", "destination": null}
+#
+# Source kinds: quattrocento (TCP client to the amplifier), tcp (the board listens
+# for raw int16 frames), udp (the board listens for framed-link datagrams),
+# serial (framed link on a UART: {"uart": 1, "baudrate": 2000000, "rx": 16, "tx": 17}),
+# usb (framed link on the USB serial; the host starts it: `neuroedge replay --port`).
+import json
+import os
+
+SOURCES = ("quattrocento", "tcp", "udp", "serial", "usb")
+OUTPUTS = ("console", "udp", "tcp", "quiet")
+TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination")
+DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": 5, "threshold": 0.5, "hop": None,
+            "channel_mask": [], "output": "console", "destination": None}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _int(key, value, lo, hi):
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise ConfigError("%s must be an integer %d..%d, got %r" % (key, lo, hi, value))
+    return value
+
+
+def check(key, value, channels=None, window=None):
+    """The checked value of one setting; ConfigError names the key and the rule."""
+    if key == "vote":
+        return _int(key, value, 1, 50)
+    if key == "threshold":
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+            raise ConfigError("threshold must be a number 0..1, got %r" % (value,))
+        return float(value)
+    if key == "hop":
+        return None if value is None else _int(key, value, 1, window or 1024)
+    if key == "channel_mask":
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError("channel_mask must be a list of channel numbers, got %r" % (value,))
+        top = (channels or 65536) - 1
+        return sorted(set(_int("channel_mask entry", c, 0, top) for c in value))
+    if key == "output":
+        if value not in OUTPUTS:
+            raise ConfigError("output must be one of %s, got %r" % (", ".join(OUTPUTS), value))
+        return value
+    if key == "destination":
+        if value is None:
+            return None
+        if not (isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], str)):
+            raise ConfigError("destination must be [host, port], got %r" % (value,))
+        return [value[0], _int("destination port", value[1], 1, 65535)]
+    if key == "model":
+        if not isinstance(value, str) or not value:
+            raise ConfigError("model must be a bundle folder name, got %r" % (value,))
+        return value
+    if key == "source":
+        return check_source(value)
+    raise ConfigError("unknown setting %r (settings: %s)" % (key, ", ".join(sorted(DEFAULTS))))
+
+
+def check_source(src):
+    if not isinstance(src, dict) or src.get("kind") not in SOURCES:
+        raise ConfigError("source must be {\"kind\": one of %s, ...}, got %r" % (", ".join(SOURCES), src))
+    kind = src["kind"]
+    out = dict(src)
+    if kind == "quattrocento":
+        if not isinstance(src.get("host"), str):
+            raise ConfigError("a quattrocento source needs \"host\" (the amplifier's address)")
+        out["port"] = _int("source port", src.get("port", 23456), 1, 65535)
+        out["nch"] = _int("source nch", src.get("nch", 2), 0, 3)
+    elif kind in ("tcp", "udp"):
+        out["port"] = _int("source port", src.get("port", 9000), 1, 65535)
+    elif kind == "serial":
+        out["uart"] = _int("source uart", src.get("uart", 1), 0, 3)
+        out["baudrate"] = _int("source baudrate", src.get("baudrate", 2000000), 9600, 5000000)
+    return out
+
+
+def check_all(cfg, channels=None, window=None):
+    if not isinstance(cfg, dict):
+        raise ConfigError("config must be a JSON object")
+    out = {}
+    for key in DEFAULTS:
+        out[key] = check(key, cfg.get(key, DEFAULTS[key]), channels, window)
+    for key in cfg:
+        if key not in DEFAULTS:
+            check(key, None)  # raises: unknown setting
+    if out["output"] in ("udp", "tcp") and out["destination"] is None:
+        raise ConfigError("output %r needs a destination [host, port]" % out["output"])
+    return out
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            cfg = json.load(f)
+    except OSError:
+        return dict(DEFAULTS)
+    except ValueError:
+        raise ConfigError("%s: not valid JSON" % path)
+    try:
+        return check_all(cfg)
+    except ConfigError as exc:
+        raise ConfigError("%s: %s" % (path, exc))
+
+
+def save(path, cfg):
+    """Write atomically: a power cut leaves the old file or the new one, never half of one."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cfg, f)
+    try:
+        os.rename(tmp, path)   # littlefs (ESP32's default) and POSIX replace in one step
+    except OSError:
+        os.remove(path)        # FAT refuses to rename over a file
+        os.rename(tmp, path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,22 @@ def require_tool(name: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"{name} is not installed, but CI must run this test (.ci/run installs it)")
         pytest.skip(f"{name} not installed")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A labelled 64-channel recording (3 repetitions of 7 gestures, 2048 Hz) and a compact
+    int8 model trained on it: small enough to stream through the emulated board quickly."""
+    from neuroedge import recording, synth, train
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    cfg = synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=3, hold_s=1.0, gap_s=0.3, motor_units=40)
+    (path,) = synth.write(cfg, folder / "data")
+    train.train([recording.load(path)], folder / "model", train.TrainConfig(epochs=12), log=lambda *a: None)
+    return path, folder / "model"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

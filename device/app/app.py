@@ -261,8 +261,9 @@ class App:
         return st
 
     # -- compatibility: the Quattrocento loop in the foreground ----------------------------------
-    def run_quattrocento(self, host, port=23456, seconds=None, frames=None, nch=2):
-        self.cfg["source"] = config.check_source({"kind": "quattrocento", "host": host, "port": port, "nch": nch})
+    def run_quattrocento(self, host, port=23456, seconds=None, frames=None, nch=2, stall_ms=3000):
+        self.cfg["source"] = config.check_source({"kind": "quattrocento", "host": host, "port": port, "nch": nch,
+                                                  "stall_ms": stall_ms})
         self.source = None
         self.run(frames=frames, seconds=seconds)
 

@@ -5,7 +5,8 @@
 # running app accepts is a value it can boot with after `save`.
 #
 #   {"model": "model",                            bundle folder, relative to this app
-#    "source": {"kind": "quattrocento", "host": "192.168.1.50", "port": 23456, "nch": 2},
+#    "source": {"kind": "quattrocento", "host": "192.168.1.50", "port": 23456, "nch": 2,
+#               "stall_ms": 3000},                 no bytes this long: reconnect
 #    "vote": 5, "threshold": 0.5, "hop": 4, "channel_mask": [],
 #    "output": "console", "destination": null}
 #
@@ -77,6 +78,7 @@ def check_source(src):
             raise ConfigError("a quattrocento source needs \"host\" (the amplifier's address)")
         out["port"] = _int("source port", src.get("port", 23456), 1, 65535)
         out["nch"] = _int("source nch", src.get("nch", 2), 0, 3)
+        out["stall_ms"] = _int("source stall_ms", src.get("stall_ms", 3000), 250, 60000)
     elif kind in ("tcp", "udp"):
         out["port"] = _int("source port", src.get("port", 9000), 1, 65535)
     elif kind == "serial":

@@ -35,7 +35,7 @@ def open_source(cfg, channels, window, hop, capacity):
             raise ValueError("a model of %d channels cannot be fed from MULTIPLE IN grids at nch=%d"
                              % (channels, cfg["nch"]))
         return streambridge.StreamBridge(cfg["host"], cfg["port"], nch=cfg["nch"], grids=grids, window=window,
-                                         hop=hop, capacity=capacity)
+                                         hop=hop, capacity=capacity, stall_ms=cfg["stall_ms"])
     stream = edgedl.Stream(channels, window, hop=hop, capacity=capacity)
     if kind == "tcp":
         return TcpFrames(stream, cfg["port"])
@@ -107,7 +107,7 @@ class TcpFrames:
 class _LinkSource:
     def __init__(self, stream, channels, max_frames=64):
         self.stream = stream
-        self.decoder = edgedl.LinkDecoder(max_payload=2 * channels * max_frames)
+        self.decoder = edgedl.LinkDecoder(2 * channels * max_frames)  # the largest payload
         self.bytes_received = 0
 
     def deliver(self, n):
@@ -130,8 +130,8 @@ class UdpLink(_LinkSource):
     def __init__(self, stream, port, channels):
         _LinkSource.__init__(self, stream, channels)
         self.port = port
-        self.buf = bytearray(2 * channels * 64 + 8)
-        self.view = memoryview(self.buf)
+        self.buf = bytearray(2 * channels * 64 + 8)  # only its size: the largest datagram
+        self.datagram = b""
         self.sock = None
 
     def open(self):
@@ -140,12 +140,17 @@ class UdpLink(_LinkSource):
         self.sock.settimeout(POLL_MS / 1000)
 
     def receive(self):
+        # recv, not readinto: a stream read would gather several datagrams and cut the last.
         try:
-            n = self.sock.readinto(self.buf)
+            self.datagram = self.sock.recv(len(self.buf))
         except OSError:
             return None
+        n = len(self.datagram)
         self.bytes_received += n
         return n or None
+
+    def deliver(self, n):
+        self.decoder.feed(self.datagram, self.stream)
 
     def close(self):
         if self.sock is not None:

@@ -14,6 +14,7 @@ import edgedl
 import quattrocento as q
 
 POLL_MS = 250  # socket wait per receive(), so a receiver thread can notice a stop
+LAYOUT_CHECK_FRAMES = 256
 
 
 class StreamBridge:
@@ -33,6 +34,9 @@ class StreamBridge:
         self.bytes_received = 0
         self.stall_ms, self.stalled_ms = stall_ms, 0
         self.stalls = 0
+        self.layout_errors = 0
+        self.checked_at = self.gaps_at = self.lost_at = 0
+        self.misread_gaps = self.misread_lost = 0
         self.disconnects = 0
         self.reconnects = 0
 
@@ -67,6 +71,8 @@ class StreamBridge:
         """Waits up to POLL_MS for bytes from the socket into self.buf; returns how many,
         None when none came yet, 0 when the socket closed or stalled for stall_ms (a
         stall counts as a disconnect: the amplifier or the network is gone)."""
+        if self.sock is None:
+            return 0  # dropped after a layout error: reconnect
         try:
             n = self.sock.readinto(self.buf)
         except OSError as exc:
@@ -86,7 +92,28 @@ class StreamBridge:
 
     def deliver(self, n):
         """Hands received bytes to the Stream (the caller may hold the Stream's lock)."""
-        self.stream.push(self.buf if n == len(self.buf) else self.view[:n])
+        stream = self.stream
+        stream.push(self.buf if n == len(self.buf) else self.view[:n])
+        if stream.frames_pushed - self.checked_at >= LAYOUT_CHECK_FRAMES:
+            self._check_layout()
+
+    def _check_layout(self):
+        # The accessory counter goes up by one per frame. If it is "gapped" in most frames,
+        # the frames are not the width we configured (wrong channel count): the bytes are
+        # sliced at the wrong places, so every sample is wrong. Drop the connection; the
+        # reconnect sends stop + our configuration again and starts on a frame boundary.
+        st = self.stream.stats()
+        frames = st["frames_pushed"] - self.checked_at
+        gaps = st["counter_gaps"] - self.gaps_at
+        lost = st["frames_lost"] - self.lost_at
+        self.checked_at, self.gaps_at, self.lost_at = st["frames_pushed"], st["counter_gaps"], st["frames_lost"]
+        if gaps * 2 > frames:
+            self.layout_errors += 1
+            # What the "counter" said in misread frames is noise, not frames lost upstream.
+            self.misread_gaps += gaps
+            self.misread_lost += lost
+            self.close(send_stop=True)
+            self.sock = None
 
     def poll(self):
         """receive() then deliver(), in one thread; returns the bytes received (0: closed)."""
@@ -114,4 +141,7 @@ class StreamBridge:
         st["disconnects"] = self.disconnects
         st["reconnects"] = self.reconnects
         st["stalls"] = self.stalls
+        st["layout_errors"] = self.layout_errors
+        st["counter_gaps"] -= self.misread_gaps
+        st["frames_lost"] -= self.misread_lost
         return st

@@ -46,10 +46,11 @@ BLOCK_FRAMES = 32  # frames per send: 15.6 ms at 2048 Hz
 class Faults:
     drop_every: int = 0         # drop 1..drop_count frames after every N frames sent (0: never)
     drop_count: int = 1
-    stall_at: int = -1          # frame number at which the stream stalls
+    stall_at: int = -1          # frame number at which the first connection's stream stalls
     stall_s: float = 0.0
     corrupt_every: int = 0      # flip a byte in every Nth block (0: never)
     disconnect_at: int = -1     # close the connection after this many frames
+    wrong_nch: int = -1         # on the first connection, stream this NCH layout whatever was asked
 
 
 @dataclass
@@ -170,6 +171,8 @@ class QuattrocentoSimulator:
             cmd = self._read_command(conn, pending, 0 if acquiring else 0.2)
             if cmd is not None:
                 fs, nch, acquiring = cmd
+                if f.wrong_nch >= 0 and self.stats.connections == 1:
+                    nch = f.wrong_nch  # e.g. another program reconfigured the amplifier
                 next_time = time.monotonic()
             if not acquiring:
                 continue
@@ -181,7 +184,7 @@ class QuattrocentoSimulator:
             if f.drop_every and sent // f.drop_every != (sent + BLOCK_FRAMES) // f.drop_every:
                 block = block[f.drop_count:]     # lost in the amplifier: the counter skips
                 self.stats.frames_dropped += f.drop_count
-            if 0 <= f.stall_at < sent + len(block) and f.stall_at >= sent:
+            if 0 <= f.stall_at < sent + len(block) and f.stall_at >= sent and self.stats.connections == 1:
                 time.sleep(f.stall_s)
             payload = bytearray(block.astype("<i2").tobytes())
             blocks += 1

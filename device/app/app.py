@@ -16,6 +16,7 @@
 # Latency of an event = time it is emitted - time the last raw sample of its
 # window arrived from the source (what the board itself can measure).
 import array
+import gc
 import json
 import socket
 import sys
@@ -27,7 +28,7 @@ import config
 import runtime
 import sources
 
-BLOCK = 16  # raw frames handed to the runtime at a time
+BLOCK = 8  # raw frames handed to the runtime at a time (the ring holds two blocks)
 # How long a thread with nothing to do waits before looking again. A board's
 # scheduler ticks every millisecond (a block of 16 frames at 2048 Hz takes 7.8 ms
 # to arrive); the emulator, far faster than real time in benchmarks, looks more often.
@@ -57,10 +58,13 @@ class App:
         rt.set(hop=self.cfg["hop"], channel_mask=self.cfg["channel_mask"])
         self.callback = callback
         self.decimate = rt.decimate
-        self.source = None
+        # The big buffers are made now, one after another, while the heap is still in one
+        # piece: made later, next to small objects, they may not find a contiguous block.
+        self.raw = array.array("h", bytes(2 * BLOCK * rt.channels))
+        self.source = self._make_source(self.cfg["source"])
         self.lock = _thread.allocate_lock()    # the Stream, between receiver and processor
         self.tuning = _thread.allocate_lock()  # the Runtime, between processor and set()
-        self.running = False
+        self.running = self.background = False
         self.threads = 0
         self.error = None
         self._incoming = []         # (frames pushed so far, ticks_us) from the receiver
@@ -69,6 +73,11 @@ class App:
         self.latency_us = {"last": -1, "max": -1, "sum": 0, "n": 0}
         self.out = None
         self._open_output()
+
+    def _make_source(self, cfg):
+        self.source = None
+        gc.collect()  # the old source's buffers go before the new one's are made
+        return sources.open_source(cfg, self.runtime.channels, BLOCK, BLOCK, 2 * BLOCK)
 
     # -- events ---------------------------------------------------------------------------
     def _open_output(self):
@@ -110,7 +119,7 @@ class App:
         if mode != "quiet":
             line = json.dumps(event)
             if mode == "console":
-                print(line)
+                sys.stdout.write(line + "\n")  # one write: the receiver may print ACK lines meanwhile
             else:
                 try:
                     if mode == "udp":
@@ -163,10 +172,14 @@ class App:
         raw frames arrived, `seconds` passed or stop() is called."""
         rt = self.runtime
         if self.source is None:
-            self.source = sources.open_source(self.cfg["source"], rt.channels, BLOCK, BLOCK, 2 * BLOCK)
+            self.source = self._make_source(self.cfg["source"])
         src = self.source
         stream = src.stream
-        raw = array.array("h", bytes(2 * BLOCK * rt.channels))
+        raw = self.raw
+        # A run is a new signal: frames, windows and events are numbered from 0 again.
+        stream.reset()
+        rt.reset()
+        self.arrivals, self._incoming = [], []
         src.open()
         self.running = self.receiving = True
         self.started_us = time.ticks_us()
@@ -205,6 +218,7 @@ class App:
     def start(self):
         """Runs the app in the background (the board's main.py); returns at once."""
         _thread.stack_size(16 * 1024)
+        self.background = True
         _thread.start_new_thread(self._run_background, ())
         return self
 
@@ -213,6 +227,8 @@ class App:
             self.run()
         except Exception as exc:  # noqa: BLE001
             self.error = "app: %r" % (exc,)
+        finally:
+            self.background = False
 
     def stop(self, wait_ms=2000):
         self.running = False
@@ -259,6 +275,30 @@ class App:
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
                   error=self.error)
         return st
+
+    def serve_usb(self, frames=None):
+        """A replay from the host over the USB serial console (`neuroedge replay --port`): the
+        configured source pauses, frames arrive as framed-link packets, events go back as JSON
+        lines; ends when the host goes quiet. Returns the stats of the replay."""
+        resume = self.background
+        if resume:
+            self.stop()
+            while self.background:
+                time.sleep_ms(10)
+        output = self.cfg["output"]
+        configured = self.cfg["source"]["kind"] == "usb"
+        if not configured:
+            self.source = self._make_source({"kind": "usb"})
+        self.cfg["output"] = "console"
+        try:
+            self.run(frames=frames)
+            return self.stats()
+        finally:
+            self.cfg["output"] = output
+            if not configured:
+                self.source = None  # the next run makes the configured source again
+            if resume:
+                self.start()
 
     # -- compatibility: the Quattrocento loop in the foreground ----------------------------------
     def run_quattrocento(self, host, port=23456, seconds=None, frames=None, nch=2, stall_ms=3000):

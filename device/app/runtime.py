@@ -91,6 +91,15 @@ class Runtime:
         self.on_event = on_event
         self.echo = echo
 
+    def reset(self):
+        """A new signal begins (a new replay, a new connection): filters, windows, votes and
+        frame numbers start again."""
+        self.pre.reset()
+        self.frames.reset()
+        self.pushed = self.origin = self.stream_windows = self.windows = 0
+        self.recent = []
+        self.last_event = None
+
     def set(self, vote=None, threshold=None, hop=None, channel_mask=None):
         """Live tuning (values checked by config.check): vote length, confidence threshold,
         hop between windows (preprocessed frames; None = the model's), channels to silence."""

@@ -21,7 +21,8 @@ import sys
 import edgedl
 
 POLL_MS = 250
-USB_CHUNK = 4096
+USB_CHUNK = 2048
+LINK_FRAMES = 8  # frames a link packet carries at most (the decoder's buffer is sized for it)
 
 
 def open_source(cfg, channels, window, hop, capacity):
@@ -105,9 +106,13 @@ class TcpFrames:
 
 
 class _LinkSource:
-    def __init__(self, stream, channels, max_frames=64):
+    def __init__(self, stream, channels):
         self.stream = stream
-        self.decoder = edgedl.LinkDecoder(2 * channels * max_frames)  # the largest payload
+        self.decoder = edgedl.LinkDecoder(2 * channels * LINK_FRAMES)  # the largest payload
+        self.bytes_received = 0
+
+    def open(self):
+        self.decoder.reset()  # a new sender numbers its packets from 0
         self.bytes_received = 0
 
     def deliver(self, n):
@@ -130,11 +135,12 @@ class UdpLink(_LinkSource):
     def __init__(self, stream, port, channels):
         _LinkSource.__init__(self, stream, channels)
         self.port = port
-        self.buf = bytearray(2 * channels * 64 + 8)  # only its size: the largest datagram
+        self.buf = bytearray(2 * channels * LINK_FRAMES + 8)  # only its size: the largest datagram
         self.datagram = b""
         self.sock = None
 
     def open(self):
+        _LinkSource.open(self)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(socket.getaddrinfo("0.0.0.0", self.port)[0][-1])
         self.sock.settimeout(POLL_MS / 1000)
@@ -178,6 +184,8 @@ class SerialLink(_LinkSource):
     def open(self):
         import select
 
+        _LinkSource.open(self)
+        self.idle = 0
         if self.uart_cfg is None:
             import micropython
 

@@ -582,6 +582,15 @@ static mp_obj_t link_stats(mp_obj_t self_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(link_stats_obj, link_stats);
 
+// reset(): a new stream begins (its sequence numbers start again); counters go to zero.
+static mp_obj_t link_reset(mp_obj_t self_in) {
+    edgedl_link_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_link_t *l = &self->link;
+    ne_link_init(l, l->buf, l->cap, l->max_payload);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(link_reset_obj, link_reset);
+
 // link_encode(seq, payload, out) -> bytes written to out (len(payload) + 8).
 static mp_obj_t edgedl_link_encode(mp_obj_t seq_obj, mp_obj_t payload_obj, mp_obj_t out_obj) {
     mp_buffer_info_t payload, out;
@@ -611,7 +620,7 @@ mp_obj_full_type_t edgedl_type_Preprocess;
 mp_map_elem_t pre_locals_dict_table[2];
 static MP_DEFINE_CONST_DICT(pre_locals_dict, pre_locals_dict_table);
 mp_obj_full_type_t edgedl_type_LinkDecoder;
-mp_map_elem_t link_locals_dict_table[2];
+mp_map_elem_t link_locals_dict_table[3];
 static MP_DEFINE_CONST_DICT(link_locals_dict, link_locals_dict_table);
 mp_obj_full_type_t edgedl_type_Model;
 mp_map_elem_t model_locals_dict_table[1];
@@ -655,6 +664,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_LinkDecoder, make_new, link_make_new, 0);
     link_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_feed), MP_OBJ_FROM_PTR(&link_feed_obj) };
     link_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_stats), MP_OBJ_FROM_PTR(&link_stats_obj) };
+    link_locals_dict_table[2] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&link_reset_obj) };
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_LinkDecoder, locals_dict, (void *)&link_locals_dict, 1);
 
     mp_store_global(MP_QSTR_Stream, MP_OBJ_FROM_PTR(&edgedl_type_Stream));
@@ -721,6 +731,7 @@ MP_DEFINE_CONST_OBJ_TYPE(
 static const mp_rom_map_elem_t link_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&link_feed_obj) },
     { MP_ROM_QSTR(MP_QSTR_stats), MP_ROM_PTR(&link_stats_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&link_reset_obj) },
 };
 static MP_DEFINE_CONST_DICT(link_locals_dict, link_locals_dict_table);
 

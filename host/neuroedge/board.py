@@ -44,6 +44,8 @@ CTRL_A, CTRL_C, CTRL_D = b"\x01", b"\x03", b"\x04"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
 SOFT_REBOOT = b"MPY: soft reboot\r\n"
+DEFAULT_FLASH = 2 * 1024 * 1024  # the filesystem of a 4 MB ESP32 module
+INPUT_QUEUE = 64 * 1024  # input held for a busy board before the user's pty is left to fill
 OUTPUT_LIMIT = 1 << 20  # bytes kept for a reader that is not reading; older output is dropped
 
 
@@ -72,7 +74,7 @@ class VirtualBoard:
     """
 
     def __init__(self, root: str | os.PathLike | None = None, *, heap: int = DEFAULT_HEAP, blank: bool = True,
-                 module: str | os.PathLike | None = None):
+                 module: str | os.PathLike | None = None, flash: int | None = DEFAULT_FLASH):
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="neuroedge-vboard-")) if root is None else Path(root)
         (self.root / "lib").mkdir(parents=True, exist_ok=True)
@@ -82,6 +84,7 @@ class VirtualBoard:
             module = module or native.module_path(native.MpyAbi("x64", 6, 3))
             shutil.copyfile(module, self.root / "lib" / f"{native.MODULE_NAME}.mpy")
         self.heap = heap
+        self.flash = flash
         self.boots = 0
         self.port = ""
         self._proc: subprocess.Popen | None = None
@@ -89,6 +92,7 @@ class VirtualBoard:
         self._outer = -1           # master side of the user's pty
         self._outer_slave = -1     # held open so the master never reads EIO between connections
         self._to_user = bytearray()
+        self._to_board_queue = bytearray()
         self._held_input = bytearray()  # user input that arrives while the board reboots
         self._swallow = False           # hide a reboot's friendly banner on the way back to the raw REPL
         self._tail = b""                # recent output, to follow the REPL mode and soft resets
@@ -147,6 +151,8 @@ class VirtualBoard:
         env = dict(os.environ, NEUROEDGE_BOARD_ROOT=str(self.root.resolve()),
                    NEUROEDGE_BOARD_MODE="raw" if raw else "friendly")
         env.pop("MICROPYPATH", None)
+        if self.flash:
+            env["NEUROEDGE_BOARD_FLASH"] = str(self.flash)
         self._proc = subprocess.Popen([micropython_command(), "-X", f"heapsize={self.heap}", "-i", str(BOOT_SCRIPT)],
                                       stdin=slave, stdout=slave, stderr=slave, cwd=self.root, env=env,
                                       start_new_session=True, close_fds=True)
@@ -179,12 +185,19 @@ class VirtualBoard:
 
     # -- the bridge ---------------------------------------------------------------------------------
     def _serve(self) -> None:
+        # Nothing here blocks: input for the board waits in _to_board_queue and output in
+        # _to_user, so a board that is busy printing while the host is busy sending (a replay)
+        # cannot deadlock with the bridge. While the board is behind, the user's input is left
+        # in the pty, which is how flow control reaches the sender.
         while not self._stop.is_set():
-            readers = [self._outer] + ([self._inner] if self._inner >= 0 else [])
-            writers = [self._outer] if self._to_user else []
+            inner = [self._inner] if self._inner >= 0 else []
+            readers = inner + ([self._outer] if len(self._to_board_queue) < INPUT_QUEUE else [])
+            writers = ([self._outer] if self._to_user else []) + (inner if self._to_board_queue else [])
             ready, writable, _ = select.select(readers, writers, [], 0.1)
             if self._outer in writable:
                 self._flush_to_user()
+            if self._inner in writable:
+                self._flush_to_board()
             if self._inner in ready:
                 self._from_board()
             if self._outer in ready:
@@ -216,15 +229,19 @@ class VirtualBoard:
             data = data[cut + 1:]
 
     def _write_inner(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
+        self._to_board_queue += data
+        self._flush_to_board()
+
+    def _flush_to_board(self) -> None:
+        while self._to_board_queue and self._inner >= 0:
             try:
-                n = os.write(self._inner, view)
-                view = view[n:]
+                n = os.write(self._inner, self._to_board_queue)
             except BlockingIOError:
-                select.select([], [self._inner], [], 0.05)
+                return
             except OSError:
-                return  # the program is exiting; the reboot takes over
+                self._to_board_queue.clear()  # the program is gone; the reboot takes over
+                return
+            del self._to_board_queue[:n]
 
     def _from_board(self) -> None:
         try:
@@ -260,6 +277,7 @@ class VirtualBoard:
         status = self._proc.wait() if self._proc else 0
         was_raw = self.raw_mode
         self._kill()
+        self._to_board_queue.clear()  # input for the program that ended
         if was_raw and not self._tail.endswith(b"OK\r\n"):
             # It died while running a command: close the output and error sections that
             # mpremote follows (a board's sys.exit() prints both before its soft reset).
@@ -295,8 +313,8 @@ class VirtualBoard:
             del self._to_user[:n]
 
 
-def main(root: str | None, heap: int, blank: bool, link: str | None) -> int:
-    board = VirtualBoard(root, heap=heap, blank=blank)
+def main(root: str | None, heap: int, blank: bool, link: str | None, flash: int | None = DEFAULT_FLASH) -> int:
+    board = VirtualBoard(root, heap=heap, blank=blank, flash=flash)
     port = board.start()
     if link:
         Path(link).unlink(missing_ok=True)

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from . import native
+from .device import DeviceError
 from .emulator import DEFAULT_HEAP, Emulator, EmulatorError
 
 
@@ -31,7 +32,7 @@ def cmd_emulator(args: argparse.Namespace) -> int:
     if args.pty:
         from . import board
 
-        return board.main(args.sandbox, args.heap, blank=not args.with_app, link=args.link)
+        return board.main(args.sandbox, args.heap, blank=not args.with_app, link=args.link, flash=args.flash)
     with Emulator(args.sandbox, heap=args.heap) as board:
         if args.code is None and args.run is None:
             return board.repl()
@@ -128,7 +129,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from . import replay
 
     speed = None if args.speed == "max" else float(args.speed)
-    return replay.main(args.recording, args.model, speed, args.json, args.png)
+    return replay.main(args.recording, args.model, speed, args.json, args.png, port=args.port)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from . import deploy
+
+    return deploy.main(args.port, args.model, args.config)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from . import tune
+
+    return tune.main(args.port, args.action, args.settings, args.interval, args.count)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -160,6 +173,8 @@ def make_parser() -> argparse.ArgumentParser:
                            "deploy and tune; starts with an empty flash like a fresh board")
     p.add_argument("--link", metavar="PATH", help="with --pty: also make PATH a symlink to the pty")
     p.add_argument("--with-app", action="store_true", help="with --pty: put device/app and edgedl.mpy on the flash")
+    p.add_argument("--flash", type=parse_size, default=2 * 1024 * 1024,
+                   help="with --pty: the flash size the board reports (default 2M, an ESP32 module's filesystem)")
     p.add_argument("--heap", type=parse_size, default=DEFAULT_HEAP,
                    help=f"MicroPython heap, like an ESP32 without PSRAM (default {DEFAULT_HEAP // 1024}k)")
     p.add_argument("--sandbox", help="folder to use as the board's filesystem (default: a temporary one)")
@@ -236,12 +251,32 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="stream a labelled recording through the device runtime and score it")
     p.add_argument("recording")
     p.add_argument("--model", required=True, help="bundle folder, e.g. models/NAME")
-    p.add_argument("--via-quattrocento", action="store_true", default=True,
-                   help="through the Quattrocento simulator over loopback TCP into the emulator (default)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--via-quattrocento", "--emulator", action="store_true",
+                       help="through the Quattrocento simulator over loopback TCP into the emulator (default)")
+    where.add_argument("--port", help="into the board at this serial port over its USB serial (framed link, "
+                                      "flow-controlled); the app must be deployed")
     p.add_argument("--speed", default="1.0", help="multiple of real time, or 'max' (default 1.0)")
     p.add_argument("--png", type=Path, help="timeline plot path (default: next to the bundle)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("deploy", help="put the app, edgedl.mpy, a model bundle and its config on a board")
+    p.add_argument("--port", required=True, help="serial port of the board (or of `neuroedge emulator --pty`)")
+    p.add_argument("--model", required=True, type=Path, help="bundle folder, e.g. models/NAME")
+    p.add_argument("--config", type=Path, help="config.json for the app (default: USB replay source, "
+                                               "events on the console)")
+    p.set_defaults(func=cmd_deploy)
+
+    p = sub.add_parser("tune", help="show, change, watch or save a running app's settings over the REPL")
+    p.add_argument("--port", required=True, help="serial port of the board")
+    p.add_argument("action", choices=["show", "set", "watch", "save"])
+    p.add_argument("settings", nargs="*", metavar="KEY=VALUE",
+                   help="for set: vote=3 threshold=0.6 hop=8 channel_mask=[5,17] output=udp "
+                        "destination='[\"10.0.0.2\", 5005]'")
+    p.add_argument("--interval", type=float, default=1.0, help="watch: seconds between refreshes")
+    p.add_argument("--count", type=int, help="watch: stop after this many refreshes")
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)
@@ -252,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (native.BuildError, EmulatorError, ValueError) as exc:
+    except (native.BuildError, EmulatorError, DeviceError, ValueError) as exc:
         print(f"neuroedge {args.command}: {exc}", file=sys.stderr)
         return 2
 

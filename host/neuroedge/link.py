@@ -6,6 +6,7 @@ Packet: A5 5A | seq u16 | len u16 | payload | CRC-16/CCITT-FALSE u16 over seq, l
 
 from __future__ import annotations
 
+import binascii
 import struct
 
 MAGIC = b"\xa5\x5a"
@@ -13,11 +14,8 @@ OVERHEAD = 8
 
 
 def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-    return crc
+    """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF): binascii's CRC-CCITT in C."""
+    return binascii.crc_hqx(data, crc)
 
 
 def encode(seq: int, payload: bytes) -> bytes:

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import bundle, recording
+from . import bundle, dataset, recording
 from .emulator import DEFAULT_HEAP, Emulator
 from .quattrocento_sim import QuattrocentoSimulator
 
@@ -61,6 +62,11 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
     lines = result.stdout.strip().splitlines()
     stats = json.loads(next(line for line in reversed(lines) if line.startswith("STATS "))[6:])
     events = [json.loads(line) for line in lines if line.startswith("{")]
+    return score(rec, meta, events, stats)
+
+
+def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict) -> ReplayResult:
+    """Events against the labels at the last raw sample of each event's window."""
     sample = np.array([e["raw_frame"] for e in events], dtype=np.int64)
     predicted = np.array([e["index"] for e in events])
     truth = rec.labels[np.clip(sample, 0, rec.samples - 1)]
@@ -73,6 +79,89 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
                         latency, stats.get("frames_dropped", 0), stats.get("frames_lost", 0),
                         stats.get("counter_gaps", 0), stats, predicted, truth, sample,
                         [e["process_us"] for e in events])
+
+
+USB_CHUNK = 2048          # device/app/sources.py reads the console in chunks of this size
+CREDIT_CHUNKS = 8        # chunks the host may send beyond the board's last ACK
+FRAMES_PER_PACKET = 8    # sources.LINK_FRAMES: the most a packet may carry
+
+
+def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, speed: float | None = 1.0,
+                    log=lambda *a: None) -> ReplayResult:
+    """The recording into a board over its USB serial: framed-link packets in chunks the board
+    acknowledges (flow control), events back as JSON lines on the same line."""
+    import threading
+
+    from .device import MARK, BoardConnection, DeviceError, ensure_app_code
+    from .link import encode
+
+    _, meta = bundle.load(bundle_dir)
+    if rec.labels is None:
+        raise ValueError(f"{rec.source}: replay scores against labels, and this recording has none")
+    counts = dataset.device_counts(rec)  # int16 as the amplifier sends them
+    with BoardConnection(port) as board:
+        channels = board.call(ensure_app_code(), "app.runtime.channels")
+        if channels != counts.shape[1]:
+            raise ValueError(f"{rec.source}: {counts.shape[1]} channels, the model on the board at {port} "
+                             f"takes {channels}")
+        data = bytearray()
+        for seq, start in enumerate(range(0, len(counts), FRAMES_PER_PACKET)):
+            data += encode(seq, counts[start:start + FRAMES_PER_PACKET].astype("<i2").tobytes())
+        data += bytes(-len(data) % USB_CHUNK)  # whole chunks: the board reads exactly this much at a time
+        ser = board.transport.serial
+        board.transport.exec_raw_no_follow(
+            ensure_app_code() + f"_st = app.serve_usb(frames={len(counts)})\n"
+            f"import json\nprint({MARK!r} + json.dumps(_st) + {MARK!r})\n")
+        lines, acked, ended = [], [0], threading.Event()
+        ready = threading.Event()
+
+        def reader():
+            buf = bytearray()
+            while buf.count(b"\x04") < 2:
+                buf += ser.read(ser.in_waiting or 1)
+                while b"\n" in buf and buf.index(b"\n") < (buf.index(b"\x04") if b"\x04" in buf else len(buf)):
+                    line, _, rest = bytes(buf).partition(b"\n")
+                    buf[:] = rest
+                    text = line.decode(errors="replace").strip()
+                    if text.startswith("ACK "):
+                        acked[0] = int(text[4:])
+                        ready.set()
+                    elif text:
+                        lines.append(text)
+            lines.append(bytes(buf).decode(errors="replace"))
+            ended.set()
+            ready.set()
+
+        ser.timeout = 0.2
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        if not ready.wait(30):
+            raise DeviceError(f"the board at {port} did not start the replay")
+        start = time.monotonic()
+        chunk_s = USB_CHUNK / len(data) * (len(counts) / rec.fs) / (speed or 1)
+        for i in range(0, len(data), USB_CHUNK):
+            while i - acked[0] >= CREDIT_CHUNKS * USB_CHUNK and not ended.is_set():
+                time.sleep(0.0005)
+            if ended.is_set():
+                break
+            if speed:
+                delay = start + (i // USB_CHUNK) * chunk_s - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            ser.write(data[i:i + USB_CHUNK])
+        if not ended.wait(len(counts) / rec.fs / (speed or 50) + 60):
+            raise DeviceError(f"the board at {port} did not finish the replay")
+        text = "\n".join(lines)
+        if MARK not in text:
+            # What was still on its way reaches the REPL as keystrokes: reset to a clean board.
+            time.sleep(0.5)
+            board.transport.serial.reset_input_buffer()
+            board.soft_reset()
+            raise DeviceError(f"the board at {port} failed during the replay:\n{text[-2000:]}")
+    stats = json.loads(text.split(MARK)[-2])
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    log(f"{len(data):,} B sent in {len(data) // USB_CHUNK} chunks")
+    return score(rec, meta, events, stats)
 
 
 def timeline_png(path: Path, rec: recording.Recording, result: ReplayResult, labels) -> Path:
@@ -100,15 +189,22 @@ def timeline_png(path: Path, rec: recording.Recording, result: ReplayResult, lab
     return path
 
 
-def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: bool, png: Path | None) -> int:
+def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: bool, png: Path | None,
+         port: str | None = None) -> int:
     rec = recording.load(recording_path)
     _, meta = bundle.load(bundle_dir)
-    result = replay_via_quattrocento(rec, bundle_dir, speed=speed)
+    if port:
+        result = replay_via_port(rec, bundle_dir, port, speed=speed)
+    else:
+        result = replay_via_quattrocento(rec, bundle_dir, speed=speed)
     png = png or Path(bundle_dir) / f"replay-{Path(recording_path).stem}.png"
     timeline_png(png, rec, result, meta["labels"])
     summary = {"events": result.events, "accuracy": result.accuracy, "per_class": result.per_class,
                "latency_ms": result.latency_ms, "frames_dropped": result.frames_dropped,
                "frames_lost": result.frames_lost, "counter_gaps": result.counter_gaps, "timeline": str(png)}
+    link = {k[5:]: v for k, v in result.stats.items() if k.startswith("link_")}
+    if link:
+        summary["link"] = link  # packets, crc_errors, packets_lost, bytes_skipped
     if as_json:
         print(json.dumps(summary, indent=2))
     else:
@@ -116,7 +212,8 @@ def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: b
         print(f"{result.events} events, accuracy after the vote {result.accuracy:.1%}; latency median "
               f"{lat.get('median', float('nan')):.2f} ms, p95 {lat.get('p95', float('nan')):.2f} ms, max "
               f"{lat.get('max', float('nan')):.2f} ms; frames dropped {result.frames_dropped}, lost upstream "
-              f"{result.frames_lost}")
+              f"{result.frames_lost}" + (f"; link packets {link['packets']}, lost {link['packets_lost']}, CRC errors "
+                                          f"{link['crc_errors']}" if link else ""))
         for name, acc in result.per_class.items():
             print(f"  {name:16} {'-' if acc is None else f'{acc:.1%}'}")
         print(f"timeline: {png}")

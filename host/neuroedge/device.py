@@ -1,0 +1,147 @@
+"""A board on a serial port, driven through mpremote's transport (a real ESP32, or the
+virtual board of `neuroedge emulator --pty`).
+
+`connect(port)` enters the raw REPL *without* a soft reset, so a running app keeps
+running (its threads do not see the Ctrl-C that stops the REPL's foreground code).
+`BoardConnection.call(code)` runs code on the board and returns the JSON value it
+prints between markers, so event lines a running app prints at the same time do
+not get in the way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from mpremote.transport import TransportError, TransportExecError
+from mpremote.transport_serial import SerialTransport
+
+INSTALL_ROOT = "/neuroedge"
+MARK = "@@NEJSON@@"  # no whitespace: lines are stripped
+
+# Puts the deployed install on sys.path, as /main.py does at boot (a soft reset from the
+# raw REPL, which mpremote does, runs no main.py).
+USE_INSTALL = ("import sys\n"
+               "try:\n"
+               f"    with open('{INSTALL_ROOT}/current') as _f:\n"
+               f"        _home = '{INSTALL_ROOT}/' + _f.read().strip()\n"
+               "    if _home not in sys.path:\n"
+               "        sys.path.insert(0, _home)\n"
+               "except OSError:\n"
+               "    pass\n")
+
+
+class DeviceError(RuntimeError):
+    """The board could not be reached, or code run on it failed; the message says which."""
+
+
+class BoardRaised(DeviceError):
+    """Code on the board raised: str() is the exception line, .traceback all of it."""
+
+    def __init__(self, traceback: str):
+        self.traceback = traceback.strip()
+        super().__init__(self.traceback.splitlines()[-1] if self.traceback else "error on the board")
+
+
+@dataclass
+class BoardInfo:
+    version: tuple
+    machine: str
+    platform: str
+    sys_mpy: int | None
+    flash_free: int
+    flash_total: int
+    ram_free: int
+    installed: str | None
+
+
+class BoardConnection:
+    def __init__(self, port: str, baudrate: int = 115200, soft_reset: bool = False):
+        if not os.path.exists(port) and not port.startswith(("socket://", "rfc2217://")):
+            raise DeviceError(f"{port}: no such serial port (is the board plugged in? `mpremote devs` lists ports)")
+        try:
+            self.transport = SerialTransport(port, baudrate=baudrate)
+        except TransportError as exc:
+            raise DeviceError(f"{port}: cannot open the serial port ({exc})") from None
+        self.port = port
+        try:
+            self.transport.enter_raw_repl(soft_reset=soft_reset, timeout_overall=10)
+        except TransportError:
+            self.transport.close()
+            raise DeviceError(f"{port}: no MicroPython REPL answered (not a MicroPython board, or busy; "
+                              "try pressing reset)") from None
+
+    def __enter__(self) -> "BoardConnection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        try:
+            self.transport.exit_raw_repl()
+        except (TransportError, OSError):
+            pass
+        self.transport.close()
+
+    def soft_reset(self) -> None:
+        """Ctrl-D from the raw REPL: a clean heap; boot.py runs, main.py does not."""
+        try:
+            self.transport.enter_raw_repl(soft_reset=True, timeout_overall=10)
+        except TransportError as exc:
+            raise DeviceError(f"{self.port}: the board did not come back from a soft reset ({exc})") from None
+
+    def exec(self, code: str, timeout: float = 30) -> str:
+        try:
+            out, err = self.transport.exec_raw(code, timeout=timeout)
+        except TransportError as exc:
+            raise DeviceError(f"{self.port}: the board stopped answering ({exc})") from None
+        if err:
+            raise BoardRaised(err.decode(errors="replace"))
+        return out.decode(errors="replace")
+
+    def call(self, code: str, result: str, timeout: float = 30):
+        """Runs `code`, then returns the JSON value of the expression `result`."""
+        out = self.exec(f"{code}\nimport json as _j\nprint({MARK!r} + _j.dumps({result}) + {MARK!r})", timeout)
+        try:
+            return json.loads(out.split(MARK)[-2])
+        except (IndexError, ValueError):
+            raise DeviceError(f"{self.port}: unexpected reply from the board: {out[-300:]!r}") from None
+
+    def info(self) -> BoardInfo:
+        d = self.call(
+            "import sys, os, gc\n"
+            "gc.collect()\n"
+            "_s = os.statvfs('/')\n"
+            "try:\n"
+            f"    _cur = open('{INSTALL_ROOT}/current').read().strip()\n"
+            "except OSError:\n"
+            "    _cur = None\n",
+            "{'version': sys.implementation.version, 'machine': getattr(sys.implementation, '_machine', ''), "
+            "'platform': sys.platform, 'mpy': getattr(sys.implementation, '_mpy', None), "
+            "'free': _s[0] * _s[3], 'total': _s[0] * _s[2], 'ram': gc.mem_free(), 'installed': _cur}")
+        return BoardInfo(tuple(d["version"]), d["machine"], d["platform"], d["mpy"], d["free"], d["total"], d["ram"],
+                         d["installed"])
+
+    def write_file(self, path: str, data: bytes, chunk: int = 2048) -> None:
+        try:
+            self.transport.fs_writefile(path, data, chunk_size=chunk)
+        except (TransportError, TransportExecError, OSError) as exc:
+            raise DeviceError(f"{self.port}: writing {path} failed ({exc})") from None
+
+    def sha256(self, path: str) -> str:
+        try:
+            return self.transport.fs_hashfile(path, "sha256", chunk_size=1024).hex()
+        except (TransportError, TransportExecError, OSError) as exc:
+            raise DeviceError(f"{self.port}: hashing {path} failed ({exc})") from None
+
+
+def ensure_app_code() -> str:
+    """Board code that makes `app` exist at the REPL: after a raw-REPL soft reset main.py
+    has not run, so this runs it (as the board's boot would)."""
+    return ("if globals().get('app') is None:\n"
+            "    exec(open('/main.py').read())\n"
+            "if globals().get('app') is None:\n"
+            "    raise RuntimeError(globals().get('app_error') or 'no app on this board: deploy one with "
+            "`neuroedge deploy`')\n")

@@ -1,0 +1,86 @@
+"""`neuroedge tune`: read and change a running app's settings over the serial REPL.
+
+The board side is the `app` object that /main.py leaves at the REPL (device/app/app.py):
+get(), set(**settings), stats(), save(). Values are checked there, with the rules of
+device/app/config.py, so what `set` accepts the app can also boot with after `save`.
+The connection does not soft-reset the board, so the stream keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from .device import BoardConnection, ensure_app_code
+
+PREFIX = ensure_app_code()
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """'vote=3' -> ('vote', 3); values are JSON ('[1,2]', 'null', '0.6'), else a string."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"{text!r}: settings are KEY=VALUE, e.g. vote=3 threshold=0.6 channel_mask=[5,17]")
+    try:
+        return key.strip(), json.loads(value)
+    except ValueError:
+        return key.strip(), value
+
+
+def show(board: BoardConnection) -> dict:
+    return board.call(PREFIX, "{'settings': app.get(), 'stats': app.stats()}")
+
+
+def set_values(board: BoardConnection, assignments: list[str]) -> dict:
+    settings = dict(parse_assignment(a) for a in assignments)
+    return board.call(PREFIX + f"_new = app.set(**{settings!r})", "_new")
+
+
+def save(board: BoardConnection) -> str:
+    return board.call(PREFIX + "_path = app.save()", "_path")
+
+
+def watch_line(st: dict) -> str:
+    lat = st.get("latency_us", {})
+    lost = st.get("frames_lost", 0) + st.get("link_packets_lost", 0)
+    return (f"{'running' if st.get('running') else 'stopped'}  windows/s {st.get('windows_per_s', 0):7.1f}  "
+            f"frames {st.get('frames_pushed', 0):>9}  dropped {st.get('frames_dropped', 0)}  lost {lost}  "
+            f"latency mean {lat.get('mean', -1) / 1000:.2f} ms max {lat.get('max', -1) / 1000:.2f} ms  "
+            f"gesture {st.get('current')}" + (f"  error {st['error']}" if st.get("error") else ""))
+
+
+def watch(board: BoardConnection, interval: float, count: int | None, out=sys.stdout) -> None:
+    n = 0
+    live = out.isatty()
+    while count is None or n < count:
+        st = board.call(PREFIX, "app.stats()")
+        out.write(("\r\x1b[K" if live else "") + watch_line(st) + ("" if live else "\n"))
+        out.flush()
+        n += 1
+        if count is None or n < count:
+            time.sleep(interval)
+    if live:
+        out.write("\n")
+
+
+def main(port: str, action: str, assignments: list[str], interval: float, count: int | None) -> int:
+    with BoardConnection(port) as board:
+        if action == "show":
+            d = show(board)
+            for key, value in d["settings"].items():
+                print(f"{key:14} {json.dumps(value)}")
+            print(watch_line(d["stats"]))
+        elif action == "set":
+            if not assignments:
+                raise ValueError("tune set needs KEY=VALUE settings, e.g. vote=3 threshold=0.6")
+            for key, value in set_values(board, assignments).items():
+                print(f"{key:14} {json.dumps(value)}")
+        elif action == "save":
+            print(f"saved to {save(board)} on the board; it boots with these settings")
+        else:
+            try:
+                watch(board, interval, count)
+            except KeyboardInterrupt:
+                print()
+    return 0

@@ -28,7 +28,7 @@ import config
 import runtime
 import sources
 
-BLOCK = 8  # raw frames handed to the runtime at a time (the ring holds two blocks)
+BLOCK = 8  # raw frames handed to the runtime at a time
 # How long a thread with nothing to do waits before looking again. A board's
 # scheduler ticks every millisecond (a block of 16 frames at 2048 Hz takes 7.8 ms
 # to arrive); the emulator, far faster than real time in benchmarks, looks more often.
@@ -77,7 +77,7 @@ class App:
     def _make_source(self, cfg):
         self.source = None
         gc.collect()  # the old source's buffers go before the new one's are made
-        return sources.open_source(cfg, self.runtime.channels, BLOCK, BLOCK, 2 * BLOCK)
+        return sources.open_source(cfg, self.runtime.channels, BLOCK)
 
     # -- events ---------------------------------------------------------------------------
     def _open_output(self):
@@ -139,7 +139,7 @@ class App:
     # -- the two loops ------------------------------------------------------------------------
     def _receiver(self):
         src, stream, lock = self.source, self.source.stream, self.lock
-        frame_bytes = 2 * stream.in_channels
+        room_needed = src.max_frames
         try:
             while self.running:
                 t0 = time.ticks_us()
@@ -153,8 +153,10 @@ class App:
                 # Never overwrite unread frames: while the processor catches up, bytes wait
                 # upstream (socket buffers, TCP flow control, the host's credit), and whatever
                 # a source loses there is counted by its counter or sequence numbers.
-                while self.running and stream.room <= n // frame_bytes:
+                while self.running and stream.room < room_needed:
                     idle()
+                if not self.running:
+                    break
                 t1 = time.ticks_us()
                 with lock:
                     src.deliver(n)

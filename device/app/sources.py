@@ -2,6 +2,7 @@
 # app's receiver thread does not care which one it runs:
 #
 #   src.stream          the edgedl.Stream it fills (frames of the model's channels)
+#   src.max_frames      the most frames one deliver() can add to it
 #   src.open()          connect / listen
 #   src.receive()       wait a little for bytes into src.buf: n, None (nothing yet), 0 (gone)
 #   src.deliver(n)      hand n received bytes to the Stream (the app holds its lock)
@@ -25,7 +26,19 @@ USB_CHUNK = 2048
 LINK_FRAMES = 8  # frames a link packet carries at most (the decoder's buffer is sized for it)
 
 
-def open_source(cfg, channels, window, hop, capacity):
+def ring_frames(block, max_frames):
+    """Frames the Stream's ring holds: one block being read, one being filled, and the most
+    one delivery brings, so the receiver can always wait for room instead of overwriting."""
+    return 2 * block + max_frames
+
+
+def frames_per_read(read_bytes, frame_bytes):
+    # A read may complete a frame left partial by the one before it.
+    return (read_bytes + frame_bytes - 1) // frame_bytes
+
+
+def open_source(cfg, channels, block):
+    """The configured source, feeding windows of `block` frames of `channels` channels."""
     kind = cfg["kind"]
     if kind == "quattrocento":
         import streambridge
@@ -35,23 +48,26 @@ def open_source(cfg, channels, window, hop, capacity):
         if channels % 64 or len(grids) > q.NCH[cfg["nch"]][1]:
             raise ValueError("a model of %d channels cannot be fed from MULTIPLE IN grids at nch=%d"
                              % (channels, cfg["nch"]))
-        return streambridge.StreamBridge(cfg["host"], cfg["port"], nch=cfg["nch"], grids=grids, window=window,
-                                         hop=hop, capacity=capacity, stall_ms=cfg["stall_ms"])
-    stream = edgedl.Stream(channels, window, hop=hop, capacity=capacity)
+        return streambridge.StreamBridge(cfg["host"], cfg["port"], nch=cfg["nch"], grids=grids, window=block,
+                                         hop=block, stall_ms=cfg["stall_ms"])
     if kind == "tcp":
-        return TcpFrames(stream, cfg["port"])
-    if kind == "udp":
-        return UdpLink(stream, cfg["port"], channels)
-    if kind == "serial":
-        return SerialLink(stream, channels, uart=cfg)
-    return SerialLink(stream, channels)
+        src = TcpFrames(channels, cfg["port"])
+    elif kind == "udp":
+        src = UdpLink(channels, cfg["port"])
+    elif kind == "serial":
+        src = SerialLink(channels, uart=cfg)
+    else:
+        src = SerialLink(channels)
+    src.stream = edgedl.Stream(channels, block, hop=block, capacity=ring_frames(block, src.max_frames))
+    return src
 
 
 class TcpFrames:
     """Raw int16 frames from whoever connects to `port`; one client at a time."""
 
-    def __init__(self, stream, port, recv_bytes=2048):
-        self.stream, self.port = stream, port
+    def __init__(self, channels, port, recv_bytes=2048):
+        self.stream, self.port = None, port
+        self.max_frames = frames_per_read(recv_bytes, 2 * channels)
         self.buf = bytearray(recv_bytes)
         self.view = memoryview(self.buf)
         self.server = self.sock = None
@@ -106,8 +122,11 @@ class TcpFrames:
 
 
 class _LinkSource:
-    def __init__(self, stream, channels):
-        self.stream = stream
+    def __init__(self, channels, read_bytes):
+        self.stream = None
+        # A read may complete a packet begun by earlier reads: at most one packet's payload
+        # beyond what the read itself carries.
+        self.max_frames = frames_per_read(read_bytes, 2 * channels) + LINK_FRAMES
         self.decoder = edgedl.LinkDecoder(2 * channels * LINK_FRAMES)  # the largest payload
         self.bytes_received = 0
 
@@ -132,8 +151,8 @@ class _LinkSource:
 class UdpLink(_LinkSource):
     """Framed-link datagrams sent to `port`; sequence numbers count the ones lost."""
 
-    def __init__(self, stream, port, channels):
-        _LinkSource.__init__(self, stream, channels)
+    def __init__(self, channels, port):
+        _LinkSource.__init__(self, channels, 0)  # a datagram is one whole packet
         self.port = port
         self.buf = bytearray(2 * channels * LINK_FRAMES + 8)  # only its size: the largest datagram
         self.datagram = b""
@@ -172,8 +191,8 @@ class SerialLink(_LinkSource):
     ends a replay by going quiet for idle_ms.
     """
 
-    def __init__(self, stream, channels, uart=None, idle_ms=1500):
-        _LinkSource.__init__(self, stream, channels)
+    def __init__(self, channels, uart=None, idle_ms=1500):
+        _LinkSource.__init__(self, channels, USB_CHUNK)
         self.uart_cfg = uart
         self.idle_ms = idle_ms
         self.idle = 0

@@ -12,6 +12,7 @@ import time
 
 import edgedl
 import quattrocento as q
+import sources
 
 POLL_MS = 250  # socket wait per receive(), so a receiver thread can notice a stop
 LAYOUT_CHECK_FRAMES = 256
@@ -23,6 +24,9 @@ class StreamBridge:
         self.host, self.port = host, port
         self.channels = q.channels_for(nch)
         select = [c for m in grids for c in q.grid_channels(nch, m)]
+        self.max_frames = sources.frames_per_read(recv_bytes, 2 * self.channels)
+        if capacity is None:
+            capacity = sources.ring_frames(max(window, hop), self.max_frames)
         self.stream = edgedl.Stream(self.channels, window, hop=hop, capacity=capacity, select=select,
                                     counter=q.counter_channel(self.channels))
         multis = q.NCH[nch][1]

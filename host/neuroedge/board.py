@@ -153,7 +153,12 @@ class VirtualBoard:
         env.pop("MICROPYPATH", None)
         if self.flash:
             env["NEUROEDGE_BOARD_FLASH"] = str(self.flash)
-        self._proc = subprocess.Popen([micropython_command(), "-X", f"heapsize={self.heap}", "-i", str(BOOT_SCRIPT)],
+        # The unix port runs inside a CPython process (the PyPI package's launcher), whose own
+        # SIGINT handler would end the whole board if a Ctrl-C came during start-up. Started
+        # with SIGINT ignored, CPython installs none; MicroPython installs its handler when it
+        # runs code, and only then does the bridge turn Ctrl-C into the signal.
+        command = [micropython_command(), "-X", f"heapsize={self.heap}", "-i", str(BOOT_SCRIPT)]
+        self._proc = subprocess.Popen(["/bin/sh", "-c", 'trap "" INT; exec "$0" "$@"', *command],
                                       stdin=slave, stdout=slave, stderr=slave, cwd=self.root, env=env,
                                       start_new_session=True, close_fds=True)
         os.close(slave)

@@ -65,7 +65,9 @@ def test_tcp_frames_source_survives_a_client_torn_mid_frame(app_board):
     port = free_port()
     rng = random.Random(1)
     with ThreadPoolExecutor(1) as pool:
-        job = pool.submit(run_app, board, len(frames), source={"kind": "tcp", "port": port})
+        # wifi set: on the unix port (no `network` module) the app uses the host's network.
+        job = pool.submit(run_app, board, len(frames), source={"kind": "tcp", "port": port},
+                          wifi={"ssid": "lab-emg", "password": ""})
         for i, part in enumerate((frames[:3000], frames[3000:])):
             data = part.tobytes()
             with connect_retry(port) as s:
@@ -184,3 +186,52 @@ def test_config_rules_are_the_same_on_the_host():
         config.check_all({"source": {"kind": "bluetooth"}})
     with pytest.raises(config.ConfigError, match="vote must be an integer 1..50, got True"):
         config.check("vote", True)
+
+
+WIFI = """
+import json, sys
+sys.path.append('device')
+import scripted_network as net, wifi
+net.AP.update({ap})
+try:
+    out = wifi.connect({cfg}, network=net)
+except wifi.WifiError as exc:
+    out = 'WifiError: %s' % exc
+print(json.dumps({{'result': out, 'calls': net.calls}}))
+"""
+
+
+@pytest.mark.parametrize("ap, cfg, result", [
+    ({}, {"ssid": "lab-emg", "password": "correct horse"}, "192.168.4.2"),
+    ({}, {"ssid": "lab-emg", "password": "correct horse", "ifconfig": ["169.254.1.20", "255.255.0.0",
+                                                                       "169.254.1.1", "0.0.0.0"]}, "169.254.1.20"),
+    ({}, {"ssid": "lab-emg", "password": "wrong password"}, "WifiError: wifi: cannot join 'lab-emg': wrong password"),
+    ({}, {"ssid": "lab-emg-5g", "password": "correct horse"}, "WifiError: wifi: cannot join 'lab-emg-5g': no ap found"),
+    ({"answers": False}, {"ssid": "lab-emg", "password": "correct horse", "timeout_ms": 1000},
+     "WifiError: wifi: no connection to 'lab-emg' after 1000 ms (status 1001)"),
+], ids=["dhcp", "static-address", "wrong-password", "no-such-network", "timeout"])
+def test_wifi_joins_the_network_or_says_why_not(board, ap, cfg, result):
+    shutil.copytree(Path(__file__).parent / "device", board.board_path("device"))
+    cfg = config.check("wifi", cfg)  # the rules the app applies first
+    out = json.loads(board.run(WIFI.format(ap=ap, cfg=cfg)).check().stdout.strip().splitlines()[-1])
+    assert out["result"] == result
+    calls = [tuple(c) for c in out["calls"]]
+    assert calls[0] == ("active", True) and ("connect", cfg["ssid"]) in calls
+    if "ifconfig" in cfg:  # the static address is set before joining: no DHCP on the amplifier's network
+        assert calls.index(("ifconfig", cfg["ifconfig"])) < calls.index(("connect", cfg["ssid"]))
+    if result.startswith("WifiError"):
+        assert calls[-1] == ("active", False)  # the radio is not left searching
+
+
+def test_wifi_config_rules():
+    assert config.check_all({"wifi": {"ssid": "lab", "password": ""}})["wifi"] == \
+        {"ssid": "lab", "password": "", "timeout_ms": 15000}
+    for bad, message in [({"ssid": ""}, "wifi must be"), ({"ssid": "lab", "password": "short"}, "8..64 characters"),
+                         ({"ssid": "lab", "ifconfig": ["10.0.0.300", "255.0.0.0", "10.0.0.1", "10.0.0.1"]},
+                          "wifi ifconfig address must be an IPv4 address"),
+                         ({"ssid": "lab", "channel": 6}, "unknown wifi setting 'channel'")]:
+        with pytest.raises(config.ConfigError, match=message):
+            config.check("wifi", bad)
+    # The emulator has no `network` module: an app with wifi set runs on the host's network.
+    assert config.needs_network(config.check_all({"source": {"kind": "udp"}}))
+    assert not config.needs_network(config.check_all({}))

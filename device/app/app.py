@@ -51,6 +51,11 @@ class App:
         cfg = dict(cfg)
         cfg.update(overrides)
         self.cfg = config.check_all(cfg)
+        self.address = None
+        if self.cfg["wifi"] and config.needs_network(self.cfg):
+            import wifi
+
+            self.address = wifi.connect(self.cfg["wifi"])  # before any socket; None in the emulator
         self.runtime = runtime.Runtime(base + "/" + self.cfg["model"], vote=self.cfg["vote"],
                                        threshold=self.cfg["threshold"], on_event=self._event)
         rt = self.runtime

@@ -8,7 +8,8 @@
 #    "source": {"kind": "quattrocento", "host": "192.168.1.50", "port": 23456, "nch": 2,
 #               "stall_ms": 3000},                 no bytes this long: reconnect
 #    "vote": 5, "threshold": 0.5, "hop": 4, "channel_mask": [],
-#    "output": "console", "destination": null}
+#    "output": "console", "destination": null,
+#    "wifi": {"ssid": "lab-emg", "password": "...", "timeout_ms": 15000}}   or null (wifi.py)
 #
 # Source kinds: quattrocento (TCP client to the amplifier), tcp (the board listens
 # for raw int16 frames), udp (the board listens for framed-link datagrams),
@@ -21,7 +22,7 @@ SOURCES = ("quattrocento", "tcp", "udp", "serial", "usb")
 OUTPUTS = ("console", "udp", "tcp", "quiet")
 TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination")
 DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": 5, "threshold": 0.5, "hop": None,
-            "channel_mask": [], "output": "console", "destination": None}
+            "channel_mask": [], "output": "console", "destination": None, "wifi": None}
 
 
 class ConfigError(ValueError):
@@ -65,6 +66,8 @@ def check(key, value, channels=None, window=None):
         return value
     if key == "source":
         return check_source(value)
+    if key == "wifi":
+        return None if value is None else check_wifi(value)
     raise ConfigError("unknown setting %r (settings: %s)" % (key, ", ".join(sorted(DEFAULTS))))
 
 
@@ -85,6 +88,37 @@ def check_source(src):
         out["uart"] = _int("source uart", src.get("uart", 1), 0, 3)
         out["baudrate"] = _int("source baudrate", src.get("baudrate", 2000000), 9600, 5000000)
     return out
+
+
+def _address(key, value):
+    parts = value.split(".") if isinstance(value, str) else ()
+    if len(parts) != 4 or not all(p.isdigit() and int(p) <= 255 for p in parts):
+        raise ConfigError("%s must be an IPv4 address like 169.254.1.20, got %r" % (key, value))
+    return value
+
+
+def check_wifi(w):
+    if not isinstance(w, dict) or not isinstance(w.get("ssid"), str) or not 1 <= len(w["ssid"]) <= 32:
+        raise ConfigError("wifi must be {\"ssid\": name (1..32 characters), \"password\": ...}, got %r" % (w,))
+    password = w.get("password", "")
+    if not isinstance(password, str) or not (password == "" or 8 <= len(password) <= 64):
+        raise ConfigError("wifi password must be empty (an open network) or 8..64 characters")
+    out = {"ssid": w["ssid"], "password": password,
+           "timeout_ms": _int("wifi timeout_ms", w.get("timeout_ms", 15000), 1000, 120000)}
+    if w.get("ifconfig") is not None:
+        ifc = w["ifconfig"]
+        if not isinstance(ifc, (list, tuple)) or len(ifc) != 4:
+            raise ConfigError("wifi ifconfig must be [address, netmask, gateway, dns], got %r" % (ifc,))
+        out["ifconfig"] = [_address("wifi ifconfig " + name, v) for name, v in zip(("address", "netmask", "gateway", "dns"), ifc)]
+    for key in w:
+        if key not in ("ssid", "password", "timeout_ms", "ifconfig"):
+            raise ConfigError("unknown wifi setting %r (ssid, password, timeout_ms, ifconfig)" % (key,))
+    return out
+
+
+def needs_network(cfg):
+    """True when the source or the event output goes over IP (checked config)."""
+    return cfg["source"]["kind"] in ("quattrocento", "tcp", "udp") or cfg["output"] in ("udp", "tcp")
 
 
 def check_all(cfg, channels=None, window=None):

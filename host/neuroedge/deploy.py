@@ -15,8 +15,8 @@ Ctrl-C) leaves the previous install booting; leftovers are removed by the next d
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from .device import INSTALL_ROOT, BoardConnection, BoardInfo, DeviceError
 from .project import DEVICE_APP_DIR, ROOT
 
 APP_MODULES = ("app.py", "config.py", "runtime.py", "sources.py", "streambridge.py", "quattrocento.py",
-               "infer_batch.py")
+               "wifi.py", "infer_batch.py")
 LAUNCHER = ROOT / "device" / "main.py"
 BUNDLE_FILES = ("model.json", "model.tflite")
 # Natmods that edgedl.mpy is built as need .mpy ABI 6.x, which MicroPython has read since 1.22.
@@ -48,22 +48,22 @@ class Install:
         return sum(len(d) for d in self.files.values())
 
 
-def default_config(meta: dict) -> dict:
-    """A model's first config: events on the console, frames over the USB serial (replay)."""
-    return {"model": "model", "source": {"kind": "usb"}, "vote": 5, "threshold": 0.5, "hop": None,
-            "channel_mask": [], "output": "console", "destination": None}
+def board_config():
+    """device/app/config.py, the board's own rules, as a host module."""
+    spec = importlib.util.spec_from_file_location("neuroedge_board_config", DEVICE_APP_DIR / "config.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def check_config(cfg: dict, meta: dict) -> dict:
-    """The board's own rules (device/app/config.py), run here before anything is copied."""
-    sys.path.insert(0, str(DEVICE_APP_DIR))
+def check_config(cfg: dict | None, meta: dict) -> dict:
+    """The board's rules, run here before anything is copied. None: the board's defaults
+    (frames over the USB serial, events on the console)."""
+    rules = board_config()
     try:
-        import config as board_config
-    finally:
-        sys.path.pop(0)
-    try:
-        return board_config.check_all(cfg, meta["channels"]["count"], meta["window"])
-    except board_config.ConfigError as exc:
+        return rules.check_all(dict(rules.DEFAULTS) if cfg is None else cfg, meta["channels"]["count"],
+                               meta["window"])
+    except rules.ConfigError as exc:
         raise DeployError(f"config: {exc}") from None
 
 
@@ -104,7 +104,7 @@ def build_install(bundle_dir: Path, config: dict | None, module: Path) -> tuple[
     files["edgedl.mpy"] = module.read_bytes()
     for name in BUNDLE_FILES:
         files[f"model/{name}"] = (Path(bundle_dir) / name).read_bytes()
-    cfg = check_config(config if config is not None else default_config(meta), meta)
+    cfg = check_config(config, meta)
     files["config.json"] = json.dumps(cfg, indent=1).encode()
     digest = hashlib.sha256()
     for path in sorted(files):

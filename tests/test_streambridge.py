@@ -72,3 +72,38 @@ def test_app_reconnects_after_a_disconnect_and_drops_only_the_torn_frame(big_boa
     assert stats["disconnects"] == 2 and stats["reconnects"] == 2
     assert stats["bytes_discarded"] == 14 and stats["frames_pushed"] >= 2500
     assert stats["model_windows"] > 50 and stats["frames_lost"] == 0
+
+
+SLOW_READER = """
+import json, array, time, streambridge
+b = streambridge.StreamBridge('127.0.0.1', {port}, window=32, hop=32)
+b.connect()
+win = array.array('h', bytes(2 * 32 * 192))
+levels = []
+paused = False
+while b.stream.frames_pushed < {frames}:
+    if not b.poll():
+        break
+    while b.stream.read(win):
+        pass
+    levels.append(b.buffer_free)
+    if not paused and b.stream.frames_pushed > 2000:
+        time.sleep({pause})  # the board falls behind (a long GC, a busy WiFi)
+        paused = True
+b.close()
+print(json.dumps({{'stats': b.stats(), 'levels': levels}}))
+"""
+
+
+def test_bridge_watches_the_amplifier_buffer_when_it_reads_too_slowly(big_board):
+    with QuattrocentoSimulator(REC, port=0, speed=2.0) as sim:
+        out = big_board.run(SLOW_READER.format(port=sim.port, frames=12000, pause=2.0), timeout=60).check()
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        overflowed = sim.stats.frames_overflowed
+    stats, levels = res["stats"], res["levels"]
+    # Read in time, the amplifier's buffer stays empty: the channel reads its full free level.
+    assert levels[:20] == [2048] * 20
+    # Paused for 2 s at 2x real time, 8192 frames were made: the buffer filled and overflowed.
+    assert stats["buffer_free_min"] == 0 and stats["buffer_low"] == 1 and stats["buffer_free"] > 1800
+    assert overflowed > 2000 and stats["frames_lost"] == overflowed and stats["counter_gaps"] >= 1
+    assert stats["frames_dropped"] == 0  # the board itself lost nothing

@@ -24,7 +24,8 @@ class StreamBridge:
         self.host, self.port = host, port
         self.channels = q.channels_for(nch)
         select = [c for m in grids for c in q.grid_channels(nch, m)]
-        self.max_frames = sources.frames_per_read(recv_bytes, 2 * self.channels)
+        self.frame_bytes = 2 * self.channels
+        self.max_frames = sources.frames_per_read(recv_bytes, self.frame_bytes)
         if capacity is None:
             capacity = sources.ring_frames(max(window, hop), self.max_frames)
         self.stream = edgedl.Stream(self.channels, window, hop=hop, capacity=capacity, select=select,
@@ -43,6 +44,14 @@ class StreamBridge:
         self.misread_gaps = self.misread_lost = 0
         self.disconnects = 0
         self.reconnects = 0
+        # The amplifier's "free space in the internal buffer" accessory channel, read from
+        # the last whole frame of each read: near 0, the amplifier is about to lose samples
+        # because they are not read fast enough (the board, or the network, is too slow).
+        self.buffer_at = 2 * q.buffer_channel(self.channels)
+        self.partial = 0  # bytes of an unfinished frame at the end of the last read
+        self.buffer_free = self.buffer_free_min = self.buffer_free_max = -1
+        self.buffer_low = 0  # times the level fell below 1/8 of the highest seen
+        self.buffer_kept = (-1, 0)
 
     def connect(self, timeout=5.0):
         addr = socket.getaddrinfo(self.host, self.port)[0][-1]
@@ -54,6 +63,9 @@ class StreamBridge:
         sock.write(self.start_command)
         sock.settimeout(POLL_MS / 1000)
         self.sock = sock
+        self.partial = 0  # a new connection starts on a frame boundary
+        self.buffer_free = self.buffer_free_max = -1  # its empty-buffer level is learnt again
+        self.buffer_kept = (self.buffer_free_min, self.buffer_low)
 
     def reconnect(self, attempts=3, backoff_ms=100):
         """After a disconnect: drop the torn frame and connect again. True on success."""
@@ -98,8 +110,23 @@ class StreamBridge:
         """Hands received bytes to the Stream (the caller may hold the Stream's lock)."""
         stream = self.stream
         stream.push(self.buf if n == len(self.buf) else self.view[:n])
+        self.partial = (self.partial + n) % self.frame_bytes
+        end = n - self.partial
+        if end >= self.frame_bytes:
+            self._watch_buffer(end - self.frame_bytes + self.buffer_at)
         if stream.frames_pushed - self.checked_at >= LAYOUT_CHECK_FRAMES:
             self._check_layout()
+
+    def _watch_buffer(self, at):
+        level = self.buf[at] | self.buf[at + 1] << 8
+        was_low = 0 <= self.buffer_free < self.buffer_free_max >> 3
+        self.buffer_free = level
+        if level > self.buffer_free_max:
+            self.buffer_free_max = level
+        if self.buffer_free_min < 0 or level < self.buffer_free_min:
+            self.buffer_free_min = level
+        if level < self.buffer_free_max >> 3 and not was_low:
+            self.buffer_low += 1
 
     def _check_layout(self):
         # The accessory counter goes up by one per frame. If it is "gapped" in most frames,
@@ -116,6 +143,7 @@ class StreamBridge:
             # What the "counter" said in misread frames is noise, not frames lost upstream.
             self.misread_gaps += gaps
             self.misread_lost += lost
+            self.buffer_free_min, self.buffer_low = self.buffer_kept  # so were its buffer levels
             self.close(send_stop=True)
             self.sock = None
 
@@ -146,6 +174,7 @@ class StreamBridge:
         st["reconnects"] = self.reconnects
         st["stalls"] = self.stalls
         st["layout_errors"] = self.layout_errors
+        st["buffer_free"], st["buffer_free_min"], st["buffer_low"] = self.buffer_free, self.buffer_free_min, self.buffer_low
         st["counter_gaps"] -= self.misread_gaps
         st["frames_lost"] -= self.misread_lost
         return st

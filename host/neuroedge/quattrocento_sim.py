@@ -6,7 +6,15 @@ recording at the configured rate and channel count: the recording's channels
 fill MULTIPLE IN 1.. (64 each) and then the IN inputs, unused inputs carry a
 little noise, AUX is zero, and the accessory channels hold a real 16-bit
 sample counter, the trigger (0) and the buffer-free level. A stop command
-pauses, a new command reconfigures. The byte-level protocol comes from
+pauses, a new command reconfigures.
+
+In real time (speed set) the amplifier's internal buffer is modelled: samples
+are made on the clock whether or not the client reads them, so a client that
+reads too slowly (TCP flow control stops the sender) sees the buffer-free
+channel fall, and once BUFFER_FRAMES are waiting the oldest are lost, as on
+the amplifier: the sample counter jumps. The socket's send buffer is kept
+small, like an embedded TCP stack's, so the backlog shows in the channel
+rather than in the host's kernel. The byte-level protocol comes from
 device/app/quattrocento.py, the same file the board uses.
 
 Faults for tests: dropped frames (the counter jumps), stalls (no data for a
@@ -40,6 +48,10 @@ def protocol():
 
 Q = protocol()
 BLOCK_FRAMES = 32  # frames per send: 15.6 ms at 2048 Hz
+# The simulated amplifier buffer, and the level its buffer-free channel reports when empty
+# (OT does not publish either; one second of frames, reported in frames).
+BUFFER_FRAMES = 2048
+SEND_BUFFER_BYTES = 64 * 1024
 
 
 @dataclass
@@ -60,6 +72,8 @@ class SimStats:
     bad_commands: int = 0
     frames_sent: int = 0
     frames_dropped: int = 0
+    frames_overflowed: int = 0  # lost in the amplifier's full buffer: the client read too slowly
+    buffer_free_min: int = BUFFER_FRAMES
 
 
 class QuattrocentoSimulator:
@@ -106,7 +120,7 @@ class QuattrocentoSimulator:
 
     # -- frames ----------------------------------------------------------------
 
-    def frames(self, start: int, count: int, nch: int, counter: int) -> np.ndarray:
+    def frames(self, start: int, count: int, nch: int, counter: int, buffer_free: int = BUFFER_FRAMES) -> np.ndarray:
         """`count` frames of the full channel layout for NCH `nch`, from recording sample `start`."""
         total = Q.channels_for(nch)
         ins, multis = Q.NCH[nch]
@@ -121,7 +135,7 @@ class QuattrocentoSimulator:
             out[:, spare] = rng.normal(0, 8, size=(count, len(spare))).astype(np.int16)
         c = Q.counter_channel(total)
         out[:, c] = ((counter + np.arange(count)) & 0xFFFF).astype(np.uint16).view(np.int16)
-        out[:, Q.buffer_channel(total)] = 1000
+        out[:, Q.buffer_channel(total)] = buffer_free
         return out
 
     # -- connection handling -----------------------------------------------------
@@ -137,6 +151,7 @@ class QuattrocentoSimulator:
             self.stats.connections += 1
             with conn:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
                 try:
                     self._session(conn)
                 except (ConnectionError, BrokenPipeError, OSError):
@@ -178,7 +193,19 @@ class QuattrocentoSimulator:
                 continue
             if not self.loop and position >= self.rec.samples:
                 return
-            block = self.frames(position, BLOCK_FRAMES, nch, counter)
+            free = BUFFER_FRAMES
+            if self.speed:
+                # Frames made by the clock but not yet sent wait in the amplifier's buffer.
+                waiting = int((time.monotonic() - next_time) * fs * self.speed)
+                if waiting > BUFFER_FRAMES:  # full: the oldest are overwritten
+                    lost = waiting - BUFFER_FRAMES
+                    position, counter = position + lost, counter + lost
+                    next_time += lost / (fs * self.speed)
+                    self.stats.frames_overflowed += lost
+                    waiting = BUFFER_FRAMES
+                free = BUFFER_FRAMES - max(0, waiting)
+                self.stats.buffer_free_min = min(self.stats.buffer_free_min, free)
+            block = self.frames(position, BLOCK_FRAMES, nch, counter, free)
             position += BLOCK_FRAMES
             counter += BLOCK_FRAMES
             if f.drop_every and sent // f.drop_every != (sent + BLOCK_FRAMES) // f.drop_every:

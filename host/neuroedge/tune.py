@@ -47,7 +47,10 @@ def watch_line(st: dict) -> str:
     return (f"{'running' if st.get('running') else 'stopped'}  windows/s {st.get('windows_per_s', 0):7.1f}  "
             f"frames {st.get('frames_pushed', 0):>9}  dropped {st.get('frames_dropped', 0)}  lost {lost}  "
             f"latency mean {lat.get('mean', -1) / 1000:.2f} ms max {lat.get('max', -1) / 1000:.2f} ms  "
-            f"gesture {st.get('current')}" + (f"  error {st['error']}" if st.get("error") else ""))
+            f"gesture {st.get('current')}"
+            + (f"  amp buffer free {st['buffer_free']} (min {st['buffer_free_min']}, low {st['buffer_low']}x)"
+               if st.get("buffer_free", -1) >= 0 else "")
+            + (f"  error {st['error']}" if st.get("error") else ""))
 
 
 def watch(board: BoardConnection, interval: float, count: int | None, out=sys.stdout) -> None:

@@ -76,3 +76,20 @@ def test_app_sends_events_over_udp_and_to_a_callback(trained, big_board):
     listener.close()
     assert int(out[0]) == int(out[1]) > 50 and len(datagrams) == int(out[0])
     assert {"window", "gesture", "confidence", "latency_us"} <= set(datagrams[0])
+
+
+@pytest.mark.slow
+def test_cli_replay_into_the_emulator_over_its_usb_serial(trained, tmp_path):
+    path, model = trained
+    rec = recording.load(path)
+    short = tmp_path / "short.npz"
+    recording.Recording(emg=rec.emg[:6144], fs=rec.fs, uv_per_count=rec.uv_per_count, labels=rec.labels[:6144],
+                        label_names=rec.label_names, source="first 3 s").save(short)
+    result = run_neuroedge("replay", str(short), "--model", str(model), "--emulator", "--speed", "max", "--json",
+                           "--png", str(tmp_path / "t.png"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    # 6144 frames in packets of 8: every packet arrives; a window every 32 raw frames after the first.
+    assert summary["link"]["packets"] == 6144 // 8 and summary["link"]["packets_lost"] == 0
+    assert summary["link"]["crc_errors"] == 0 and summary["frames_dropped"] == 0
+    assert summary["events"] == 6144 // 32 - 3 and summary["accuracy"] > 0.6

@@ -129,7 +129,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from . import replay
 
     speed = None if args.speed == "max" else float(args.speed)
-    return replay.main(args.recording, args.model, speed, args.json, args.png, port=args.port)
+    return replay.main(args.recording, args.model, speed, args.json, args.png, port=args.port,
+                       emulator_usb=args.emulator)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -252,8 +253,11 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("recording")
     p.add_argument("--model", required=True, help="bundle folder, e.g. models/NAME")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--via-quattrocento", "--emulator", action="store_true",
+    where.add_argument("--via-quattrocento", action="store_true",
                        help="through the Quattrocento simulator over loopback TCP into the emulator (default)")
+    where.add_argument("--emulator", action="store_true",
+                       help="into a fresh virtual board over its USB serial, as --port does: the model is deployed "
+                            "to it first")
     where.add_argument("--port", help="into the board at this serial port over its USB serial (framed link, "
                                       "flow-controlled); the app must be deployed")
     p.add_argument("--speed", default="1.0", help="multiple of real time, or 'max' (default 1.0)")

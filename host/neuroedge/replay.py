@@ -1,11 +1,20 @@
 """`neuroedge replay`: a labelled recording through the device runtime, scored.
 
---via-quattrocento (the reference setup, and the default on the emulator): the
-Quattrocento simulator serves the recording over loopback TCP, the emulated
-board runs device/app/app.py (StreamBridge -> Runtime), and its JSON-line
-events are scored against the labels: accuracy after the vote (overall and per
-class), event latency (last sample of a window in -> event out, as the board
-measures it), frames dropped and lost, and a timeline PNG.
+Three ways in, one scoring:
+
+--via-quattrocento (the reference setup, the default): the Quattrocento
+    simulator serves the recording over loopback TCP and the emulated board runs
+    device/app/app.py (StreamBridge -> Runtime).
+--port PORT: a board (or a virtual board's pty) with the app deployed receives
+    the recording over its USB serial as framed-link packets, flow-controlled by
+    the board's ACK lines, and answers with its events on the same line.
+--emulator: the same USB-serial replay into a fresh virtual board (the emulator
+    on a pty) that the model is first deployed to, as onto a real board.
+
+The board's JSON-line events are scored against the labels: accuracy after the
+vote (overall and per class), event latency (last sample of a window in ->
+event out, as the board measures it), frames dropped and lost, link packets
+lost and corrupted, and a timeline PNG.
 """
 
 from __future__ import annotations
@@ -164,6 +173,17 @@ def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, sp
     return score(rec, meta, events, stats)
 
 
+def replay_via_emulator(rec: recording.Recording, bundle_dir: Path, *, speed: float | None = 1.0,
+                        heap: int = DEFAULT_HEAP) -> ReplayResult:
+    """A virtual board on a pty, the bundle deployed to it, then replay_via_port."""
+    from .board import VirtualBoard
+    from .deploy import deploy
+
+    with VirtualBoard(heap=heap) as board:
+        deploy(board.port, bundle_dir, None, log=lambda *a: None)  # the board's defaults: the USB source
+        return replay_via_port(rec, bundle_dir, board.port, speed=speed)
+
+
 def timeline_png(path: Path, rec: recording.Recording, result: ReplayResult, labels) -> Path:
     import matplotlib
 
@@ -190,11 +210,13 @@ def timeline_png(path: Path, rec: recording.Recording, result: ReplayResult, lab
 
 
 def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: bool, png: Path | None,
-         port: str | None = None) -> int:
+         port: str | None = None, emulator_usb: bool = False) -> int:
     rec = recording.load(recording_path)
     _, meta = bundle.load(bundle_dir)
     if port:
         result = replay_via_port(rec, bundle_dir, port, speed=speed)
+    elif emulator_usb:
+        result = replay_via_emulator(rec, bundle_dir, speed=speed)
     else:
         result = replay_via_quattrocento(rec, bundle_dir, speed=speed)
     png = png or Path(bundle_dir) / f"replay-{Path(recording_path).stem}.png"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from neuroedge import synth
-from neuroedge.quattrocento_sim import Q, Faults, QuattrocentoSimulator
+from neuroedge.quattrocento_sim import BUFFER_FRAMES, Q, Faults, QuattrocentoSimulator
 
 REC = synth.generate(synth.SynthConfig(subjects=1, sessions=1, repetitions=1, hold_s=0.3, gap_s=0.1,
                                        motor_units=30), 0, 0)
@@ -57,7 +57,7 @@ def test_streams_the_recording_in_the_configured_layout_with_a_counter():
     assert np.array_equal(frames[:, 96:288], REC.emg[:5000])  # the grids on MULTIPLE IN1-3
     counter = frames[:, Q.counter_channel(312)].view(np.uint16).astype(int)
     assert np.all(np.diff(counter) % 65536 == 1)
-    assert np.all(frames[:, Q.buffer_channel(312)] == 1000)
+    assert np.all(frames[:, Q.buffer_channel(312)] == BUFFER_FRAMES)  # read in time: the buffer stays empty
 
 
 def test_bad_crc_is_ignored_stop_pauses_and_a_new_command_reconfigures():

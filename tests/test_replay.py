@@ -93,3 +93,19 @@ def test_cli_replay_into_the_emulator_over_its_usb_serial(trained, tmp_path):
     assert summary["link"]["packets"] == 6144 // 8 and summary["link"]["packets_lost"] == 0
     assert summary["link"]["crc_errors"] == 0 and summary["frames_dropped"] == 0
     assert summary["events"] == 6144 // 32 - 3 and summary["accuracy"] > 0.6
+
+
+@pytest.mark.slow
+def test_bench_stream_reports_speed_against_real_time_and_the_heap(trained):
+    path, model = trained
+    result = run_neuroedge("bench", "stream", "--model", str(model), "--recording", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    s = json.loads(result.stdout)
+    assert s["frames"] == recording.load(path).samples and s["frames_dropped"] == 0 and s["frames_lost"] == 0
+    assert s["realtime_factor"] == pytest.approx(s["signal_s"] / s["wall_s"]) and s["realtime_factor"] > 1
+    assert 0 < s["window_classify_us"]["p50"] <= s["window_classify_us"]["p99"] <= s["window_classify_us"]["max"]
+    heap = s["heap"]
+    # The big buffers are part of what the app takes, and the app fits the ESP32-sized heap.
+    assert sum(heap["buffers"].values()) < heap["app"] < heap["total"] <= 128 * 1024
+    assert heap["buffers"]["model_file"] == (model / "model.tflite").stat().st_size
+    assert heap["after_run"] - heap["app"] < 4096  # nothing piles up while it streams

@@ -11,6 +11,7 @@
 #   >>> app.get()                      the tunable settings
 #   >>> app.set(vote=3, threshold=0.6) checked with config.py's rules, applied between blocks
 #   >>> app.stats()                    counters: frames, drops, windows/s, latency, gesture
+#   >>> app.memory()                   bytes of the big buffers (model, arena, rings)
 #   >>> app.save()                     config.json, atomically
 #
 # Latency of an event = time it is emitted - time the last raw sample of its
@@ -282,6 +283,16 @@ class App:
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
                   error=self.error)
         return st
+
+    def memory(self):
+        """Bytes of the big buffers, by what they hold; the rest of the heap is Python objects."""
+        m = self.runtime.memory()
+        src = self.source
+        if src is not None:
+            m["source_ring"] = 2 * src.stream.capacity * src.stream.channels
+            m["source_buffer"] = len(src.buf)
+        m["raw_block"] = 2 * len(self.raw)
+        return m
 
     def serve_usb(self, frames=None):
         """A replay from the host over the USB serial console (`neuroedge replay --port`): the

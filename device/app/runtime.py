@@ -40,10 +40,11 @@ def load_bundle(path):
     gc.collect()
     try:
         with open(path + "/model.tflite", "rb") as f:
-            model = edgedl.Model(f.read())
+            data = f.read()
     except OSError:
         raise BundleError("%s: no model.tflite" % path)
-    return meta, model
+    meta["model_file_bytes"] = len(data)  # kept on the heap: the weights are used in place
+    return meta, edgedl.Model(data)
 
 
 class Runtime:
@@ -90,6 +91,14 @@ class Runtime:
         self.last_event = None
         self.on_event = on_event
         self.echo = echo
+
+    def memory(self):
+        """Bytes of the runtime's big buffers, by what they hold."""
+        model = self.model
+        return {"model_file": self.meta["model_file_bytes"], "model_parsed": model.meta_bytes,
+                "model_arena": model.arena_bytes, "preprocess_state": 12 * self.channels,
+                "window_ring": 2 * self.capacity * self.channels,
+                "window_buffers": 2 * len(self.win) + len(self.qin) + len(self.scores) + 2 * len(self.block)}
 
     def reset(self):
         """A new signal begins (a new replay, a new connection): filters, windows, votes and

@@ -52,7 +52,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from . import bench
 
     if args.what == "stream":
-        return bench.bench_stream(args.json)
+        return bench.bench_stream(args.json, args.model, args.recording)
     return bench.main(args.models, args.json)
 
 
@@ -198,6 +198,8 @@ def make_parser() -> argparse.ArgumentParser:
                         "stream: the whole board loop vs real time")
     p.add_argument("models", nargs="*", metavar="MODEL.tflite",
                    help="models to time (default: the zoo's conv-heavy models and the 192-channel reference CNN)")
+    p.add_argument("--model", type=Path, help="stream: bundle folder (default: the demo's model)")
+    p.add_argument("--recording", type=Path, help="stream: recording to serve (default: the demo's first)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_bench)
 

@@ -205,10 +205,11 @@ class QuattrocentoSimulator:
                     waiting = BUFFER_FRAMES
                 free = BUFFER_FRAMES - max(0, waiting)
                 self.stats.buffer_free_min = min(self.stats.buffer_free_min, free)
-            block = self.frames(position, BLOCK_FRAMES, nch, counter, free)
-            position += BLOCK_FRAMES
-            counter += BLOCK_FRAMES
-            if f.drop_every and sent // f.drop_every != (sent + BLOCK_FRAMES) // f.drop_every:
+            count = BLOCK_FRAMES if self.loop else min(BLOCK_FRAMES, self.rec.samples - position)
+            block = self.frames(position, count, nch, counter, free)
+            position += count
+            counter += count
+            if f.drop_every and sent // f.drop_every != (sent + count) // f.drop_every:
                 block = block[f.drop_count:]     # lost in the amplifier: the counter skips
                 self.stats.frames_dropped += f.drop_count
             if 0 <= f.stall_at < sent + len(block) and f.stall_at >= sent and self.stats.connections == 1:

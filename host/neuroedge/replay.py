@@ -46,13 +46,22 @@ class ReplayResult:
     truth: np.ndarray = field(repr=False)
     event_sample: np.ndarray = field(repr=False)
     process_us: list = field(repr=False, default_factory=list)
+    heap: dict = field(repr=False, default_factory=dict)  # bytes the app takes on the board's heap
 
 
 APP_RUN = """
-import json, app
-a = app.App(model='model', vote={vote}, threshold={threshold})
-a.run_quattrocento('127.0.0.1', {port}, frames={frames})
+import gc, json, app
+gc.collect()
+before = gc.mem_alloc()
+a = app.App(model='model', vote={vote}, threshold={threshold},
+            source={{'kind': 'quattrocento', 'host': '127.0.0.1', 'port': {port}}})
+gc.collect()
+heap = {{'app': gc.mem_alloc() - before, 'total': gc.mem_alloc() + gc.mem_free(), 'buffers': a.memory()}}
+a.run(frames={frames})
+gc.collect()
+heap['after_run'] = gc.mem_alloc() - before
 print('STATS ' + json.dumps(a.stats()))
+print('HEAP ' + json.dumps(heap))
 """
 
 
@@ -70,11 +79,12 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
                            timeout=rec.samples / rec.fs / (speed or 50) + 120).check()
     lines = result.stdout.strip().splitlines()
     stats = json.loads(next(line for line in reversed(lines) if line.startswith("STATS "))[6:])
+    heap = json.loads(next(line for line in reversed(lines) if line.startswith("HEAP "))[5:])
     events = [json.loads(line) for line in lines if line.startswith("{")]
-    return score(rec, meta, events, stats)
+    return score(rec, meta, events, stats, heap)
 
 
-def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict) -> ReplayResult:
+def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict, heap: dict | None = None) -> ReplayResult:
     """Events against the labels at the last raw sample of each event's window."""
     sample = np.array([e["raw_frame"] for e in events], dtype=np.int64)
     predicted = np.array([e["index"] for e in events])
@@ -87,7 +97,7 @@ def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict)
     return ReplayResult(len(events), float((predicted == truth).mean()) if len(events) else 0.0, per_class,
                         latency, stats.get("frames_dropped", 0), stats.get("frames_lost", 0),
                         stats.get("counter_gaps", 0), stats, predicted, truth, sample,
-                        [e["process_us"] for e in events])
+                        [e["process_us"] for e in events], heap or {})
 
 
 USB_CHUNK = 2048          # device/app/sources.py reads the console in chunks of this size

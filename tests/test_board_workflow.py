@@ -5,6 +5,8 @@ and every deploy error a user can meet."""
 from __future__ import annotations
 
 import json
+import os
+import pty
 import random
 import shutil
 import signal
@@ -136,6 +138,13 @@ def test_deploy_errors_name_the_problem(edgedl_mpy, tiny_model, tmp_path):
     _, model = tiny_model
     with pytest.raises(DeviceError, match="no such serial port"):
         deploy.deploy(str(tmp_path / "ttyUSB9"), model)
+    master, slave = pty.openpty()  # a serial port with nothing answering behind it
+    try:
+        with pytest.raises(DeviceError, match="no MicroPython REPL answered"):
+            deploy.deploy(os.ttyname(slave), model)
+    finally:
+        os.close(master)
+        os.close(slave)
     with VirtualBoard(tmp_path / "small-flash", flash=96 * 1024) as small:
         with pytest.raises(deploy.DeployError, match="not enough flash: this install takes"):
             deploy.deploy(small.port, model, log=lambda *a: None)

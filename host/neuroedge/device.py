@@ -10,6 +10,8 @@ not get in the way.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 from dataclasses import dataclass
@@ -61,12 +63,15 @@ class BoardConnection:
         if not os.path.exists(port) and not port.startswith(("socket://", "rfc2217://")):
             raise DeviceError(f"{port}: no such serial port (is the board plugged in? `mpremote devs` lists ports)")
         try:
-            self.transport = SerialTransport(port, baudrate=baudrate)
+            # A read timeout: mpremote reads a pty one byte at a time with none, so a port with
+            # nothing answering would leave it waiting forever instead of reporting.
+            self.transport = SerialTransport(port, baudrate=baudrate, timeout=1)
         except TransportError as exc:
             raise DeviceError(f"{port}: cannot open the serial port ({exc})") from None
         self.port = port
         try:
-            self.transport.enter_raw_repl(soft_reset=soft_reset, timeout_overall=10)
+            with contextlib.redirect_stdout(io.StringIO()):  # mpremote prints what it got instead
+                self.transport.enter_raw_repl(soft_reset=soft_reset, timeout_overall=10)
         except TransportError:
             self.transport.close()
             raise DeviceError(f"{port}: no MicroPython REPL answered (not a MicroPython board, or busy; "

@@ -61,7 +61,7 @@ def test_deploy_reset_replay_tune_save_reboot(vboard, tiny_model):
     with QuattrocentoSimulator(rec, port=0, speed=1.0) as sim:
         config = {"source": {"kind": "quattrocento", "host": "127.0.0.1", "port": sim.port}, "output": "quiet"}
         result = deploy.deploy(vboard.port, model, config, log=lambda *a: None)
-        assert set(result["files"]) >= {"app.py", "edgedl.mpy", "model/model.tflite", "config.json"}
+        assert set(result["files"]) >= {"app.mpy", "runtime.mpy", "edgedl.mpy", "model/model.tflite", "config.json"}
         home = vboard.board_path(f"/neuroedge/{result['install']}")
         assert (home / "model" / "model.tflite").read_bytes() == (model / "model.tflite").read_bytes()
         assert vboard.board_path("/neuroedge/current").read_text() == result["install"]

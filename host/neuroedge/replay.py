@@ -105,8 +105,25 @@ CREDIT_CHUNKS = 8        # chunks the host may send beyond the board's last ACK
 FRAMES_PER_PACKET = 8    # sources.LINK_FRAMES: the most a packet may carry
 
 
+@dataclass
+class LinkFaults:
+    """Damage to the USB-serial replay, for tests: every Nth packet left out (lost on the line)
+    or with one payload bit flipped (the board's CRC check must catch it). 0: never."""
+    drop_every: int = 0
+    corrupt_every: int = 0
+
+    def apply(self, seq: int, packet: bytes) -> bytes:
+        if self.drop_every and seq % self.drop_every == self.drop_every - 1:
+            return b""
+        if self.corrupt_every and seq % self.corrupt_every == self.corrupt_every - 1:
+            damaged = bytearray(packet)
+            damaged[len(damaged) // 2] ^= 0x04
+            return bytes(damaged)
+        return packet
+
+
 def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, speed: float | None = 1.0,
-                    log=lambda *a: None) -> ReplayResult:
+                    faults: LinkFaults | None = None, log=lambda *a: None) -> ReplayResult:
     """The recording into a board over its USB serial: framed-link packets in chunks the board
     acknowledges (flow control), events back as JSON lines on the same line."""
     import threading
@@ -125,7 +142,8 @@ def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, sp
                              f"takes {channels}")
         data = bytearray()
         for seq, start in enumerate(range(0, len(counts), FRAMES_PER_PACKET)):
-            data += encode(seq, counts[start:start + FRAMES_PER_PACKET].astype("<i2").tobytes())
+            packet = encode(seq, counts[start:start + FRAMES_PER_PACKET].astype("<i2").tobytes())
+            data += faults.apply(seq, packet) if faults else packet
         data += bytes(-len(data) % USB_CHUNK)  # whole chunks: the board reads exactly this much at a time
         ser = board.transport.serial
         board.transport.exec_raw_no_follow(

@@ -75,8 +75,7 @@ def test_deploy_reset_replay_tune_save_reboot(vboard, tiny_model):
         assert state["stats"]["model_windows"] > 20 and state["stats"]["error"] is None
 
         # Replay a recording into it over the USB serial in real time (the amplifier stream pauses).
-        short = recording.Recording(emg=rec.emg[:8192], fs=rec.fs, uv_per_count=rec.uv_per_count,
-                                    labels=rec.labels[:8192], label_names=rec.label_names, source="first 4 s")
+        short = rec.part(slice(8192), "first 4 s")
         res = replay.replay_via_port(short, model, vboard.port, speed=1.0)
         assert res.events == 8192 // 32 - 3 and res.frames_dropped == 0 and res.accuracy > 0.6
         assert res.stats["link_packets"] == 8192 // 8 and res.stats["link_packets_lost"] == 0
@@ -211,8 +210,7 @@ def test_usb_replay_through_a_damaged_line_counts_every_loss(vboard, tiny_model)
     path, model = tiny_model
     rec = recording.load(path)
     deploy.deploy(vboard.port, model, log=lambda *a: None)  # the board's defaults: the USB source
-    short = recording.Recording(emg=rec.emg[:8000], fs=rec.fs, uv_per_count=rec.uv_per_count,
-                                labels=rec.labels[:8000], label_names=rec.label_names, source="first 4 s")
+    short = rec.part(slice(8000), "first 4 s")
     faults = replay.LinkFaults(drop_every=9, corrupt_every=7)
     packets = 8000 // 8
     dropped = [seq for seq in range(packets) if seq % 9 == 8]

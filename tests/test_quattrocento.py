@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from neuroedge.quattrocento_sim import protocol
+from neuroedge.project import load_device_module
 
 # The NeuroEdge-like start command from shared/reference/quattrocento.md: 2048 Hz, 312 channels,
 # MULTIPLE IN1-3 as 1A 04 94 (Ext. Dig. Communis, AD1x64, right, HPF 10 Hz, LPF 500 Hz).
 NEUROEDGE_START = "8d10" + "00" * 25 + "1a04941a04941a04940000007d"
 
 
-q = protocol()  # device/app/quattrocento.py, the file the board runs
+q = load_device_module("quattrocento")  # device/app/quattrocento.py, the file the board runs
 NEUROEDGE_KW = dict(fs=2048, nch=2, an_out=0x10, multiple_in_conf=[(0x1A, 0x04, 0x94)] * 3 + [(0, 0, 0)])
 
 

@@ -25,8 +25,7 @@ def trained(tmp_path_factory):
 def test_replay_in_real_time_scores_events_against_the_labels(trained):
     path, model = trained
     rec = recording.load(path)
-    short = recording.Recording(emg=rec.emg[:8192], fs=rec.fs, uv_per_count=rec.uv_per_count,
-                                labels=rec.labels[:8192], label_names=rec.label_names, source="first 4 s")
+    short = rec.part(slice(8192), "first 4 s")
     result = replay.replay_via_quattrocento(short, model, speed=1.0)  # real time, ESP32-sized heap
     assert result.events > 100 and result.frames_dropped == 0 and result.frames_lost == 0
     assert 0 <= result.latency_ms["median"] < 20 and result.latency_ms["max"] < 200
@@ -83,8 +82,7 @@ def test_cli_replay_into_the_emulator_over_its_usb_serial(trained, tmp_path):
     path, model = trained
     rec = recording.load(path)
     short = tmp_path / "short.npz"
-    recording.Recording(emg=rec.emg[:6144], fs=rec.fs, uv_per_count=rec.uv_per_count, labels=rec.labels[:6144],
-                        label_names=rec.label_names, source="first 3 s").save(short)
+    rec.part(slice(6144), "first 3 s").save(short)
     result = run_neuroedge("replay", str(short), "--model", str(model), "--emulator", "--speed", "max", "--json",
                            "--png", str(tmp_path / "t.png"))
     assert result.returncode == 0, result.stderr

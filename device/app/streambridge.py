@@ -48,7 +48,6 @@ class StreamBridge:
         # the last whole frame of each read: near 0, the amplifier is about to lose samples
         # because they are not read fast enough (the board, or the network, is too slow).
         self.buffer_at = 2 * q.buffer_channel(self.channels)
-        self.partial = 0  # bytes of an unfinished frame at the end of the last read
         self.buffer_free = self.buffer_free_min = self.buffer_free_max = -1
         self.buffer_low = 0  # times the level fell below 1/8 of the highest seen
         self.buffer_kept = (-1, 0)
@@ -63,7 +62,6 @@ class StreamBridge:
         sock.write(self.start_command)
         sock.settimeout(POLL_MS / 1000)
         self.sock = sock
-        self.partial = 0  # a new connection starts on a frame boundary
         self.buffer_free = self.buffer_free_max = -1  # its empty-buffer level is learnt again
         self.buffer_kept = (self.buffer_free_min, self.buffer_low)
 
@@ -110,8 +108,7 @@ class StreamBridge:
         """Hands received bytes to the Stream (the caller may hold the Stream's lock)."""
         stream = self.stream
         stream.push(self.buf if n == len(self.buf) else self.view[:n])
-        self.partial = (self.partial + n) % self.frame_bytes
-        end = n - self.partial
+        end = n - stream.bytes_pending  # where the last whole frame in buf ends
         if end >= self.frame_bytes:
             self._watch_buffer(end - self.frame_bytes + self.buffer_at)
         if stream.frames_pushed - self.checked_at >= LAYOUT_CHECK_FRAMES:

@@ -278,6 +278,10 @@ static void stream_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         dest[0] = mp_obj_new_int_from_uint(s->capacity);
     } else if (attr == MP_QSTR_frames_pushed) {
         dest[0] = new_int_u64(s->frames_pushed);  // the counter without stats()'s dict
+    } else if (attr == MP_QSTR_bytes_pending) {
+        // Bytes of an unfinished frame held for the next push: where the last whole frame of
+        // a received buffer ends, without stats()'s dict.
+        dest[0] = MP_OBJ_NEW_SMALL_INT(s->partial_len);
     } else if (attr == MP_QSTR_room) {
         // Frames a push can add before it overwrites unread ones: lets a receiver that may
         // wait (replay from a file) apply backpressure instead of dropping.

@@ -119,10 +119,7 @@ def replay_held_out() -> None:
     from . import recording, replay
 
     rec = recording.load(sorted(DEMO_DATA.glob("*.npz"))[-1])
-    held = rec.repetition == rec.repetition.max()
-    part = recording.Recording(emg=rec.emg[held], fs=rec.fs, uv_per_count=rec.uv_per_count, labels=rec.labels[held],
-                               label_names=rec.label_names, repetition=rec.repetition[held],
-                               source=f"{rec.source} (held-out repetition)")
+    part = rec.part(rec.repetition == rec.repetition.max(), f"{rec.source} (held-out repetition)")
     print(f"Replaying {part.samples / part.fs:.1f} s held out ({Path(rec.source).name}, last repetition) in real "
           "time: Quattrocento simulator -> loopback TCP -> StreamBridge -> edgedl on the emulated board...")
     result = replay.replay_via_quattrocento(part, DEMO_BUNDLE, speed=1.0)
@@ -141,15 +138,14 @@ def board_workflow() -> None:
     from .device import BoardConnection
 
     rec = recording.load(sorted(DEMO_DATA.glob("*.npz"))[-1])
-    part = recording.Recording(emg=rec.emg[-4 * FS:], fs=rec.fs, uv_per_count=rec.uv_per_count,
-                               labels=rec.labels[-4 * FS:], label_names=rec.label_names, source="last 4 s")
+    part = rec.part(slice(-4 * FS, None), "last 4 s")
     print("The board on the desk: a virtual board (the emulator on a pty, as mpremote sees an ESP32)...")
     with VirtualBoard() as board:
         done = deploy.deploy(board.port, DEMO_BUNDLE, None, log=lambda *a: None)
         print(f"  deploy: {len(done['files'])} files ({sum(done['files'].values()):,} B) hash-verified on the board "
               f"as install {done['install']}, switched atomically")
         result = replay.replay_via_port(part, DEMO_BUNDLE, board.port, speed=1.0)
-        link = {k[5:]: v for k, v in result.stats.items() if k.startswith("link_")}
+        link = result.link
         print(f"  replay over USB serial (framed link, flow-controlled): {link['packets']} packets, "
               f"{link['packets_lost']} lost, {link['crc_errors']} CRC errors; {result.events} events, accuracy "
               f"{result.accuracy:.1%}, latency median {result.latency_ms['median']:.2f} ms")

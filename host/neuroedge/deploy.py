@@ -15,14 +15,13 @@ Ctrl-C) leaves the previous install booting; leftovers are removed by the next d
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import bundle, native
 from .device import INSTALL_ROOT, BoardConnection, BoardInfo, DeviceError
-from .project import DEVICE_APP_DIR, ROOT
+from .project import DEVICE_APP_DIR, ROOT, load_device_module
 
 APP_MODULES = ("app.py", "config.py", "runtime.py", "sources.py", "streambridge.py", "quattrocento.py",
                "wifi.py", "infer_batch.py")
@@ -48,18 +47,10 @@ class Install:
         return sum(len(d) for d in self.files.values())
 
 
-def board_config():
-    """device/app/config.py, the board's own rules, as a host module."""
-    spec = importlib.util.spec_from_file_location("neuroedge_board_config", DEVICE_APP_DIR / "config.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def check_config(cfg: dict | None, meta: dict) -> dict:
     """The board's rules, run here before anything is copied. None: the board's defaults
     (frames over the USB serial, events on the console)."""
-    rules = board_config()
+    rules = load_device_module("config")
     try:
         return rules.check_all(dict(rules.DEFAULTS) if cfg is None else cfg, meta["channels"]["count"],
                                meta["window"])

@@ -1,5 +1,6 @@
 """Where things live in a NeuroEdge checkout (one place for every path)."""
 
+import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -8,3 +9,12 @@ NATIVE_DIR = ROOT / "device" / "native"
 DEVICE_APP_DIR = ROOT / "device" / "app"
 MODELS_DIR = ROOT / "models"
 TOOLS_DIR = ROOT / "tools"
+
+
+def load_device_module(name: str, as_name: str | None = None):
+    """A plain-Python module of device/app (e.g. "config", "quattrocento") loaded on the host,
+    so board and host run the same file."""
+    spec = importlib.util.spec_from_file_location(as_name or f"neuroedge_device_{name}", DEVICE_APP_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -23,7 +23,6 @@ while), corrupted bytes, and a disconnect after a number of frames.
 
 from __future__ import annotations
 
-import importlib.util
 import select
 import socket
 import threading
@@ -34,19 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from .dataset import device_counts
-from .project import DEVICE_APP_DIR
+from .project import load_device_module
 from .recording import Recording
 
 
-def protocol():
-    """device/app/quattrocento.py, loaded as a host module."""
-    spec = importlib.util.spec_from_file_location("quattrocento", DEVICE_APP_DIR / "quattrocento.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-Q = protocol()
+Q = load_device_module("quattrocento", "quattrocento")  # the board's protocol file
 BLOCK_FRAMES = 32  # frames per send: 15.6 ms at 2048 Hz
 # The simulated amplifier buffer, and the level its buffer-free channel reports when empty
 # (OT does not publish either; one second of frames, reported in frames).

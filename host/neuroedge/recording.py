@@ -19,6 +19,7 @@ Generic formats (what `neuroedge synth` writes, readable by anyone):
 from __future__ import annotations
 
 import zipfile
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,6 +107,14 @@ class Recording:
             if grid.rows < 1 or grid.cols < 1 or grid.first < 0 or grid.channels.stop > self.channels:
                 raise self.fail(f"grid {grid.rows}x{grid.cols} at channel {grid.first} does not fit "
                                 f"{self.channels} channels")
+
+    def part(self, samples, source: str | None = None) -> "Recording":
+        """The same recording cut to `samples` (a slice or a boolean mask): every per-sample
+        array follows, the rest (rate, scaling, label names, grids, ids) is kept."""
+        return dataclasses.replace(
+            self, emg=self.emg[samples], labels=None if self.labels is None else self.labels[samples],
+            repetition=None if self.repetition is None else self.repetition[samples],
+            source=source or f"{self.source} (part)", extra=dict(self.extra))
 
     def microvolts(self) -> np.ndarray:
         """float32 microvolts, whatever is stored."""

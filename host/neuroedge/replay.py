@@ -48,6 +48,11 @@ class ReplayResult:
     process_us: list = field(repr=False, default_factory=list)
     heap: dict = field(repr=False, default_factory=dict)  # bytes the app takes on the board's heap
 
+    @property
+    def link(self) -> dict:
+        """The framed link's counters (packets, crc_errors, packets_lost, bytes_skipped); {} for TCP."""
+        return {k[5:]: v for k, v in self.stats.items() if k.startswith("link_")}
+
 
 APP_RUN = """
 import gc, json, app
@@ -252,9 +257,9 @@ def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: b
     summary = {"events": result.events, "accuracy": result.accuracy, "per_class": result.per_class,
                "latency_ms": result.latency_ms, "frames_dropped": result.frames_dropped,
                "frames_lost": result.frames_lost, "counter_gaps": result.counter_gaps, "timeline": str(png)}
-    link = {k[5:]: v for k, v in result.stats.items() if k.startswith("link_")}
+    link = result.link
     if link:
-        summary["link"] = link  # packets, crc_errors, packets_lost, bytes_skipped
+        summary["link"] = link
     if as_json:
         print(json.dumps(summary, indent=2))
     else:

@@ -160,6 +160,14 @@ def test_deploy_errors_name_the_problem(edgedl_mpy, tiny_model, tmp_path):
             deploy.deploy(board.port, broken, log=lambda *a: None)
         with pytest.raises(deploy.DeployError, match="config: vote must be an integer 1..50"):
             deploy.deploy(board.port, model, {"vote": 0}, log=lambda *a: None)
+        cut = tmp_path / "cut"
+        shutil.copytree(model, cut)
+        (cut / "model.tflite").write_bytes((model / "model.tflite").read_bytes()[:3000])  # a copy cut short
+        with pytest.raises(deploy.DeployError, match="the app cannot run this bundle: .*malformed model"):
+            deploy.deploy(board.port, cut, log=lambda *a: None)
+        # Nothing deployed yet: tune says so instead of a bare file error.
+        blank = run_neuroedge("tune", "--port", board.port, "show")
+        assert blank.returncode == 2 and "no app on this board" in blank.stderr
         # Nothing was installed by the refused deploys.
         assert not board.board_path("/neuroedge").exists()
         cli = run_neuroedge("deploy", "--port", board.port, "--model", str(broken))

@@ -74,13 +74,19 @@ def ram_needed(install: "Install") -> int:
             (Path(tmp) / path).parent.mkdir(parents=True, exist_ok=True)
             (Path(tmp) / path).write_bytes(data)
         with Emulator(Path(tmp), heap=16 * 1024 * 1024, app_dir=None) as emu:
-            out = emu.run("import gc\n"
-                          "gc.collect()\n"
-                          "_before = gc.mem_alloc()\n"
-                          "import app\n"
-                          "a = app.App(source={'kind': 'usb'})\n"
-                          "gc.collect()\n"
-                          "print(gc.mem_alloc() - _before)\n").check().stdout
+            result = emu.run("import gc\n"
+                             "gc.collect()\n"
+                             "_before = gc.mem_alloc()\n"
+                             "import app\n"
+                             "a = app.App(source={'kind': 'usb'})\n"
+                             "gc.collect()\n"
+                             "print(gc.mem_alloc() - _before)\n")
+    if result.returncode != 0:
+        # The app refused the bundle as the board would (edgedl validates the whole model):
+        # nothing is copied. The exception's own line names the problem.
+        lines = [line for line in result.output.strip().splitlines() if line.strip()]
+        raise DeployError(f"the app cannot run this bundle: {lines[-1] if lines else 'no output'}")
+    out = result.stdout
     return int(out.split()[-1]) + GC_MARGIN
 
 

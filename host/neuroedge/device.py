@@ -146,7 +146,11 @@ def ensure_app_code() -> str:
     """Board code that makes `app` exist at the REPL: after a raw-REPL soft reset main.py
     has not run, so this runs it (as the board's boot would)."""
     return ("if globals().get('app') is None:\n"
-            "    exec(open('/main.py').read())\n"
+            "    try:\n"
+            "        _main = open('/main.py').read()\n"
+            "    except OSError:\n"
+            "        raise RuntimeError('no app on this board (no /main.py): deploy one with `neuroedge deploy`')\n"
+            "    exec(_main)\n"
             "if globals().get('app') is None:\n"
             "    raise RuntimeError(globals().get('app_error') or 'no app on this board: deploy one with "
             "`neuroedge deploy`')\n")

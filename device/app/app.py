@@ -78,7 +78,7 @@ class App:
         self.stage_us = {"receive": 0, "process": 0}
         self.latency_us = {"last": -1, "max": -1, "sum": 0, "n": 0}
         self.out = None
-        self._open_output()
+        self._use_output(*self._make_output(self.cfg["output"], self.cfg["destination"]))
 
     def _make_source(self, cfg):
         self.source = None
@@ -86,20 +86,28 @@ class App:
         return sources.open_source(cfg, self.runtime.channels, BLOCK)
 
     # -- events ---------------------------------------------------------------------------
-    def _open_output(self):
+    def _make_output(self, mode, dest):
+        """The socket and address events go to: (None, None) for console/quiet. Raises
+        ConfigError when the destination does not resolve, before anything is changed."""
+        if mode not in ("udp", "tcp"):
+            return None, None
+        try:
+            addr = socket.getaddrinfo(dest[0], dest[1])[0][-1]
+        except OSError as exc:
+            raise config.ConfigError("destination %r cannot be resolved (%s)" % (dest[0], exc))
+        out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if mode == "udp" else socket.SOCK_STREAM)
+        if mode == "tcp":
+            try:
+                out.connect(addr)
+            except OSError:
+                out.close()
+                out = None  # no listener: events stay on the board (counted as unsent)
+        return out, addr
+
+    def _use_output(self, out, addr):
         if self.out is not None:
             self.out.close()
-            self.out = None
-        mode, dest = self.cfg["output"], self.cfg["destination"]
-        if mode in ("udp", "tcp"):
-            self.out_addr = socket.getaddrinfo(dest[0], dest[1])[0][-1]
-            self.out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if mode == "udp" else socket.SOCK_STREAM)
-            if mode == "tcp":
-                try:
-                    self.out.connect(self.out_addr)
-                except OSError:
-                    self.out.close()
-                    self.out = None  # no listener: events stay on the board (counted as unsent)
+        self.out, self.out_addr = out, addr
         self.unsent = 0
 
     def _arrival_time(self, frame):
@@ -259,11 +267,16 @@ class App:
                                          % (key, ", ".join(config.TUNABLE)))
             new[key] = value
         new = config.check_all(new, rt.channels, rt.window)
+        # Everything the change needs is made before any of it is applied: a refused change
+        # leaves the running app exactly as it was.
+        output_changes = new["output"] != self.cfg["output"] or new["destination"] != self.cfg["destination"]
+        if output_changes:
+            out = self._make_output(new["output"], new["destination"])
         with self.tuning:  # between two blocks: the processor never sees half a change
             rt.set(vote=new["vote"], threshold=new["threshold"], hop=new["hop"], channel_mask=new["channel_mask"])
             self.cfg = new
-            if "output" in settings or "destination" in settings:
-                self._open_output()
+            if output_changes:
+                self._use_output(*out)
         return self.get()
 
     def save(self):
@@ -294,10 +307,11 @@ class App:
         m["raw_block"] = 2 * len(self.raw)
         return m
 
-    def serve_usb(self, frames=None):
+    def serve_usb(self, frames=None, data_bytes=None, end=None):
         """A replay from the host over the USB serial console (`neuroedge replay --port`): the
-        configured source pauses, frames arrive as framed-link packets, events go back as JSON
-        lines; ends when the host goes quiet. Returns the stats of the replay."""
+        configured source pauses, frames arrive as framed-link packets (data_bytes of them,
+        then the end marker `end`: see sources.UsbConsoleLink), events go back as JSON lines.
+        Returns the stats of the replay."""
         resume = self.background
         if resume:
             self.stop()
@@ -305,8 +319,9 @@ class App:
                 time.sleep_ms(10)
         output = self.cfg["output"]
         configured = self.cfg["source"]["kind"] == "usb"
-        if not configured:
+        if not configured or self.source is None:
             self.source = self._make_source({"kind": "usb"})
+        self.source.expect(data_bytes, end)
         self.cfg["output"] = "console"
         try:
             self.run(frames=frames)

@@ -14,15 +14,23 @@
 # udp:    the board listens; each datagram is one framed-link packet (lost ones counted).
 # serial: framed link on a UART (the two-MCU layout: a bridge MCU forwards to this one).
 # usb:    framed link on the USB serial console (`neuroedge replay --port`): the board
-#         turns the keyboard interrupt off, reads fixed-size chunks and answers each
-#         with an "ACK <bytes>" line, so the host never sends more than the board holds.
+#         turns the keyboard interrupt off, reads whole chunks and answers each with an
+#         "ACK <bytes>" line, so the host never sends more than the board holds. Before
+#         the console is the REPL's again, every byte up to the host's end marker is read
+#         and thrown away: recording bytes must never reach the REPL as keystrokes.
+#
+# tcp and udp listen on "bind" (default every interface) and, with "peer" set, take
+# frames from that address only: a board on a shared network trusts nobody else.
+import errno
+import select
 import socket
 import sys
 
 import edgedl
 
 POLL_MS = 250
-USB_CHUNK = 2048
+USB_CHUNK = 2048  # the host sends whole chunks and waits for an ACK before it overruns the board
+USB_UNIT = 64     # ... each written at once, so a unit read after a poll never waits for a sender
 LINK_FRAMES = 8  # frames a link packet carries at most (the decoder's buffer is sized for it)
 
 
@@ -51,56 +59,87 @@ def open_source(cfg, channels, block):
         return streambridge.StreamBridge(cfg["host"], cfg["port"], nch=cfg["nch"], grids=grids, window=block,
                                          hop=block, stall_ms=cfg["stall_ms"])
     if kind == "tcp":
-        src = TcpFrames(channels, cfg["port"])
+        src = TcpFrames(channels, cfg["port"], cfg.get("bind"), cfg.get("peer"))
     elif kind == "udp":
-        src = UdpLink(channels, cfg["port"])
+        src = UdpLink(channels, cfg["port"], cfg.get("bind"), cfg.get("peer"))
     elif kind == "serial":
-        src = SerialLink(channels, uart=cfg)
+        src = SerialLink(channels, cfg)
     else:
-        src = SerialLink(channels)
+        src = UsbConsoleLink(channels)
     src.stream = edgedl.Stream(channels, block, hop=block, capacity=ring_frames(block, src.max_frames))
     return src
 
 
-class TcpFrames:
-    """Raw int16 frames from whoever connects to `port`; one client at a time."""
+def read_available(sock, poller, buf, timeout_ms):
+    """Waits up to timeout_ms, then reads what has arrived, at most len(buf) bytes: n > 0,
+    None when nothing came, 0 when the peer is gone. The socket is non-blocking: a blocking
+    readinto that times out after a partial read raises and the bytes it had are lost."""
+    if not poller.poll(timeout_ms):
+        return None
+    try:
+        n = sock.readinto(buf)
+    except OSError as exc:
+        return None if exc.errno == errno.EAGAIN else 0
+    return n  # None: woken with nothing to read after all
 
-    def __init__(self, channels, port, recv_bytes=2048):
-        self.stream, self.port = None, port
+
+def listening_address(bind, port):
+    return socket.getaddrinfo(bind or "0.0.0.0", port)[0][-1]
+
+
+def peer_host(addr):
+    """The IPv4 address of accept()/recvfrom()'s peer, as text."""
+    if isinstance(addr, tuple):
+        return addr[0]                          # ESP32 (lwIP): (host, port)
+    return "%d.%d.%d.%d" % tuple(addr[4:8])     # unix port: a raw sockaddr_in
+
+
+class TcpFrames:
+    """Raw int16 frames from whoever connects to `port` (only `peer`, when set); one
+    client at a time."""
+
+    def __init__(self, channels, port, bind=None, peer=None, recv_bytes=2048):
+        self.stream, self.port, self.bind, self.peer = None, port, bind, peer
         self.max_frames = frames_per_read(recv_bytes, 2 * channels)
         self.buf = bytearray(recv_bytes)
         self.view = memoryview(self.buf)
-        self.server = self.sock = None
-        self.bytes_received = self.clients = self.disconnects = 0
+        self.server = self.sock = self.poller = None
+        self.bytes_received = self.clients = self.disconnects = self.refused = 0
 
     def open(self):
         self.server = socket.socket()
         self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.server.bind(socket.getaddrinfo("0.0.0.0", self.port)[0][-1])
+        self.server.bind(listening_address(self.bind, self.port))
         self.server.listen(1)
         self.server.settimeout(POLL_MS / 1000)
+        self.poller = select.poll()
+
+    def _accept(self):
+        try:
+            sock, addr = self.server.accept()
+        except OSError:
+            return  # nobody yet
+        if self.peer is not None and peer_host(addr) != self.peer:
+            sock.close()
+            self.refused += 1
+            return
+        sock.setblocking(False)
+        self.poller.register(sock, select.POLLIN)
+        self.sock = sock
+        self.clients += 1
 
     def receive(self):
         if self.sock is None:
-            try:
-                self.sock, _ = self.server.accept()
-            except OSError:
-                return None  # nobody yet
-            self.sock.settimeout(POLL_MS / 1000)
-            self.clients += 1
-        try:
-            n = self.sock.readinto(self.buf)
-        except OSError as exc:
-            if exc.errno == 110:  # ETIMEDOUT: nothing yet
-                return None
-            n = 0
-        if not n:
+            self._accept()
+            return None
+        n = read_available(self.sock, self.poller, self.buf, POLL_MS)
+        if n == 0:
             self.disconnects += 1
-            self.sock.close()
-            self.sock = None
+            self._drop()
             self.stream.resync()  # a torn last frame must not shift the next client's
             return None           # wait for the next client
-        self.bytes_received += n
+        if n:
+            self.bytes_received += n
         return n
 
     def deliver(self, n):
@@ -109,15 +148,22 @@ class TcpFrames:
     def reopen(self):
         return True
 
+    def _drop(self):
+        self.poller.unregister(self.sock)
+        self.sock.close()
+        self.sock = None
+
     def close(self):
-        for s in (self.sock, self.server):
-            if s is not None:
-                s.close()
-        self.sock = self.server = None
+        if self.sock is not None:
+            self._drop()
+        if self.server is not None:
+            self.server.close()
+            self.server = None
 
     def stats(self):
         st = self.stream.stats()
-        st.update(bytes_received=self.bytes_received, clients=self.clients, disconnects=self.disconnects)
+        st.update(bytes_received=self.bytes_received, clients=self.clients, disconnects=self.disconnects,
+                  refused=self.refused)
         return st
 
 
@@ -149,26 +195,31 @@ class _LinkSource:
 
 
 class UdpLink(_LinkSource):
-    """Framed-link datagrams sent to `port`; sequence numbers count the ones lost."""
+    """Framed-link datagrams sent to `port` (from `peer` only, when set); sequence numbers
+    count the ones lost."""
 
-    def __init__(self, channels, port):
+    def __init__(self, channels, port, bind=None, peer=None):
         _LinkSource.__init__(self, channels, 0)  # a datagram is one whole packet
-        self.port = port
+        self.port, self.bind, self.peer = port, bind, peer
         self.buf = bytearray(2 * channels * LINK_FRAMES + 8)  # only its size: the largest datagram
         self.datagram = b""
         self.sock = None
+        self.refused = 0
 
     def open(self):
         _LinkSource.open(self)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(socket.getaddrinfo("0.0.0.0", self.port)[0][-1])
+        self.sock.bind(listening_address(self.bind, self.port))
         self.sock.settimeout(POLL_MS / 1000)
 
     def receive(self):
-        # recv, not readinto: a stream read would gather several datagrams and cut the last.
+        # recvfrom, not readinto: a stream read would gather several datagrams and cut the last.
         try:
-            self.datagram = self.sock.recv(len(self.buf))
+            self.datagram, addr = self.sock.recvfrom(len(self.buf))
         except OSError:
+            return None
+        if self.peer is not None and peer_host(addr) != self.peer:
+            self.refused += 1
             return None
         n = len(self.datagram)
         self.bytes_received += n
@@ -182,73 +233,164 @@ class UdpLink(_LinkSource):
             self.sock.close()
             self.sock = None
 
+    def stats(self):
+        st = _LinkSource.stats(self)
+        st["refused"] = self.refused
+        return st
+
 
 class SerialLink(_LinkSource):
-    """The framed link on a UART (uart=config) or on the USB serial console (uart=None).
+    """The framed link on a UART: {"uart": 1, "baudrate": 2000000, "rx": 16, "tx": 17}."""
 
-    On the console, bytes that look like Ctrl-C must reach the decoder, so the
-    keyboard interrupt is off while it runs (close() turns it back on); the host
-    ends a replay by going quiet for idle_ms.
-    """
-
-    def __init__(self, channels, uart=None, idle_ms=1500):
+    def __init__(self, channels, uart):
         _LinkSource.__init__(self, channels, USB_CHUNK)
         self.uart_cfg = uart
-        self.idle_ms = idle_ms
-        self.idle = 0
         self.buf = bytearray(USB_CHUNK)
         self.view = memoryview(self.buf)
-        self.port = self.poller = None
+        self.port = None
 
     def open(self):
-        import select
+        from machine import UART
+
+        _LinkSource.open(self)
+        c = self.uart_cfg
+        kw = {k: c[k] for k in ("rx", "tx") if k in c}
+        self.port = UART(c["uart"], baudrate=c["baudrate"], rxbuf=8 * USB_CHUNK, timeout=POLL_MS, **kw)
+
+    def receive(self):
+        n = self.port.readinto(self.buf)  # waits up to its timeout, returns what came
+        if not n:
+            return None
+        self.bytes_received += n
+        return n
+
+    def close(self):
+        pass
+
+
+class UsbConsoleLink(_LinkSource):
+    """The framed link on the USB serial console, for a replay the host starts
+    (`neuroedge replay --port`, app.serve_usb).
+
+    Bytes that look like Ctrl-C must reach the decoder, so the keyboard interrupt is
+    off while it runs. The host says how many data bytes it sends (whole chunks) and
+    the end marker that follows them (random per replay, so no recording can spell
+    it); it stops early, finishing its chunk and sending the marker, when the board
+    prints a line that is neither an ACK nor an event. close() reads and discards
+    everything up to that marker (or until the line is quiet) before it turns the
+    keyboard interrupt back on, so no recording byte reaches the REPL.
+    """
+
+    def __init__(self, channels, idle_ms=1500):
+        _LinkSource.__init__(self, channels, USB_CHUNK)
+        self.idle_ms = idle_ms
+        self.buf = bytearray(USB_CHUNK)
+        self.view = memoryview(self.buf)
+        # One view per unit, made once: slicing a memoryview in the loop would allocate.
+        self.units = [self.view[i:i + USB_UNIT] for i in range(0, USB_CHUNK, USB_UNIT)]
+        self.poller = None
+        self.expect()
+
+    def expect(self, data_bytes=None, end=None):
+        """What the host will send: data_bytes of packets, then the end marker (text)."""
+        self.data_bytes = data_bytes
+        self.end = end.encode() if isinstance(end, str) else end
+        self.ended = False        # the marker came, or the host is gone
+        self.marker_seen = False
+        self.torn_chunks = 0      # chunks the host stopped sending halfway (their bytes are kept)
+        self.discarded = 0        # bytes thrown away after the replay, before the REPL's turn
+
+    def open(self):
+        import micropython
 
         _LinkSource.open(self)
         self.idle = 0
-        if self.uart_cfg is None:
-            import micropython
-
-            micropython.kbd_intr(-1)
-            self.port = sys.stdin.buffer
-            self.poller = select.poll()
-            self.poller.register(sys.stdin, select.POLLIN)
-            self.ack(0)  # ready
-        else:
-            from machine import UART
-
-            c = self.uart_cfg
-            kw = {k: c[k] for k in ("rx", "tx") if k in c}
-            self.port = UART(c["uart"], baudrate=c["baudrate"], rxbuf=8 * USB_CHUNK, timeout=POLL_MS, **kw)
+        micropython.kbd_intr(-1)
+        self.port = sys.stdin.buffer
+        self.poller = select.poll()
+        self.poller.register(sys.stdin, select.POLLIN)
+        self.ack(0)  # ready
 
     def ack(self, n):
         sys.stdout.write("ACK %d\n" % n)
 
+    def _is_marker(self, unit):
+        end = self.end
+        if not end or unit[0] != end[0]:
+            return False
+        for i in range(len(end)):
+            if unit[i] != end[i]:
+                return False
+        return True
+
     def receive(self):
-        if self.poller is None:  # UART: readinto waits up to its timeout, returns what came
-            n = self.port.readinto(self.buf)
-            if not n:
-                return None
-        else:
+        if self.ended or (self.data_bytes is not None and self.bytes_received >= self.data_bytes):
+            return 0
+        got = 0
+        for unit in self.units:
+            # A poll before every unit: a sender that stops mid-chunk (unplugged, killed)
+            # leaves a torn chunk that ends the replay instead of a read that waits forever.
             if not self.poller.poll(POLL_MS):
+                if got:
+                    self.torn_chunks += 1
+                    self.ended = True
+                    break
                 self.idle += POLL_MS
                 return 0 if self.idle >= self.idle_ms else None
-            # The host sends whole chunks (padding the last), so this read never waits long.
-            n = self.port.readinto(self.buf)
+            self.port.readinto(unit)
+            if self._is_marker(unit):  # the host stopped early: no more data
+                self.marker_seen = self.ended = True
+                break
+            got += USB_UNIT
         self.idle = 0
-        self.bytes_received += n
-        return n
+        if not got:
+            return 0
+        self.bytes_received += got
+        return got
 
     def deliver(self, n):
         _LinkSource.deliver(self, n)
-        if self.poller is not None:
-            self.ack(self.bytes_received)  # credit for the host's next chunk
+        self.ack(self.bytes_received)  # credit for the host's next chunk
 
     def reopen(self):
-        return False  # the host went quiet: the replay is over
+        return False  # the host stopped or went quiet: the replay is over
+
+    def _discard_until_marker(self):
+        # Byte by byte: whatever still arrives may be any length (a reconnecting tool sends
+        # a few bytes), and a read of more than poll promises could wait forever.
+        end = self.end or b""
+        tail = bytearray()
+        one = bytearray(1)
+        quiet = 0
+        while quiet < self.idle_ms:
+            if not self.poller.poll(POLL_MS):
+                quiet += POLL_MS
+                continue
+            quiet = 0
+            self.port.readinto(one)
+            self.discarded += 1
+            if end:
+                tail.append(one[0])
+                if len(tail) > len(end):
+                    tail = tail[1:]
+                if tail == end:
+                    return
 
     def close(self):
-        if self.poller is not None:
-            import micropython
+        if self.poller is None:
+            return
+        import micropython
 
-            micropython.kbd_intr(3)
-            self.poller = None
+        if not self.ended and (self.data_bytes is None or self.bytes_received < self.data_bytes):
+            # The board stopped first (an error, a stop): a line that is neither an ACK nor
+            # an event tells the host to stop sending and send its end marker.
+            sys.stdout.write("STOP\n")
+        if not self.marker_seen:
+            self._discard_until_marker()
+        micropython.kbd_intr(3)
+        self.poller = None
+
+    def stats(self):
+        st = _LinkSource.stats(self)
+        st.update(usb_torn_chunks=self.torn_chunks, usb_discarded=self.discarded)
+        return st

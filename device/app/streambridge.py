@@ -6,7 +6,7 @@
 # (MULTIPLE IN 1..3 by default), watches the accessory sample counter for
 # frames lost upstream, and counts what it must drop itself when the consumer
 # lags. Runs unchanged on an ESP32 (after WiFi is up) and in the emulator.
-import errno
+import select
 import socket
 import time
 
@@ -14,7 +14,7 @@ import edgedl
 import quattrocento as q
 import sources
 
-POLL_MS = 250  # socket wait per receive(), so a receiver thread can notice a stop
+POLL_MS = sources.POLL_MS  # socket wait per receive(), so a receiver thread can notice a stop
 LAYOUT_CHECK_FRAMES = 256
 
 
@@ -35,7 +35,7 @@ class StreamBridge:
             tuple(conf) if i + 1 in grids else (0, 0, 0) for i in range(multis)] + [(0, 0, 0)] * (4 - multis))
         self.buf = bytearray(recv_bytes)
         self.view = memoryview(self.buf)
-        self.sock = None
+        self.sock = self.poller = None
         self.bytes_received = 0
         self.stall_ms, self.stalled_ms = stall_ms, 0
         self.stalls = 0
@@ -60,7 +60,9 @@ class StreamBridge:
         # OT: always stop before a new start, or the amplifier loses synchronisation.
         sock.write(q.stop_command(self.start_command))
         sock.write(self.start_command)
-        sock.settimeout(POLL_MS / 1000)
+        sock.setblocking(False)  # reads take what has arrived (sources.read_available)
+        self.poller = select.poll()
+        self.poller.register(sock, select.POLLIN)
         self.sock = sock
         self.buffer_free = self.buffer_free_max = -1  # its empty-buffer level is learnt again
         self.buffer_kept = (self.buffer_free_min, self.buffer_low)
@@ -87,14 +89,12 @@ class StreamBridge:
         stall counts as a disconnect: the amplifier or the network is gone)."""
         if self.sock is None:
             return 0  # dropped after a layout error: reconnect
-        try:
-            n = self.sock.readinto(self.buf)
-        except OSError as exc:
-            if exc.errno == errno.ETIMEDOUT and self.stalled_ms < self.stall_ms:
+        n = sources.read_available(self.sock, self.poller, self.buf, POLL_MS)
+        if n is None:
+            if self.stalled_ms < self.stall_ms:
                 self.stalled_ms += POLL_MS
                 return None  # nothing yet: the caller may check whether to stop
-            if exc.errno == errno.ETIMEDOUT:
-                self.stalls += 1
+            self.stalls += 1
             n = 0
         self.stalled_ms = 0
         if not n:

@@ -106,6 +106,7 @@ def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict,
 
 
 USB_CHUNK = 2048          # device/app/sources.py reads the console in chunks of this size
+USB_UNIT = 64            # ... one unit (sources.USB_UNIT) at a time
 CREDIT_CHUNKS = 8        # chunks the host may send beyond the board's last ACK
 FRAMES_PER_PACKET = 8    # sources.LINK_FRAMES: the most a packet may carry
 
@@ -130,7 +131,15 @@ class LinkFaults:
 def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, speed: float | None = 1.0,
                     faults: LinkFaults | None = None, log=lambda *a: None) -> ReplayResult:
     """The recording into a board over its USB serial: framed-link packets in chunks the board
-    acknowledges (flow control), events back as JSON lines on the same line."""
+    acknowledges (flow control), events back as JSON lines on the same line.
+
+    Nothing of the recording may reach the board's REPL as keystrokes: the board is told how
+    many bytes come and the random end marker after them, and reads everything up to that
+    marker before it gives the console back; the host sends whole chunks only, stops at the
+    first line that is neither a credit (ACK) nor an event, and always ends with the marker,
+    also when the replay is interrupted (Ctrl-C, KeyboardInterrupt re-raised once the board
+    is back at its REPL)."""
+    import secrets
     import threading
 
     from .device import MARK, BoardConnection, DeviceError, ensure_app_code
@@ -150,60 +159,117 @@ def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, sp
             packet = encode(seq, counts[start:start + FRAMES_PER_PACKET].astype("<i2").tobytes())
             data += faults.apply(seq, packet) if faults else packet
         data += bytes(-len(data) % USB_CHUNK)  # whole chunks: the board reads exactly this much at a time
+        end = secrets.token_hex(8)  # printable: harmless even if it ever reached a REPL
+        marker = (end * (USB_UNIT // len(end))).encode()  # one whole unit
         ser = board.transport.serial
         board.transport.exec_raw_no_follow(
-            ensure_app_code() + f"_st = app.serve_usb(frames={len(counts)})\n"
+            ensure_app_code() + f"_st = app.serve_usb(frames={len(counts)}, data_bytes={len(data)}, end={end!r})\n"
             f"import json\nprint({MARK!r} + json.dumps(_st) + {MARK!r})\n")
-        lines, acked, ended = [], [0], threading.Event()
-        ready = threading.Event()
-
-        def reader():
-            buf = bytearray()
-            while buf.count(b"\x04") < 2:
-                buf += ser.read(ser.in_waiting or 1)
-                while b"\n" in buf and buf.index(b"\n") < (buf.index(b"\x04") if b"\x04" in buf else len(buf)):
-                    line, _, rest = bytes(buf).partition(b"\n")
-                    buf[:] = rest
-                    text = line.decode(errors="replace").strip()
-                    if text.startswith("ACK "):
-                        acked[0] = int(text[4:])
-                        ready.set()
-                    elif text:
-                        lines.append(text)
-            lines.append(bytes(buf).decode(errors="replace"))
-            ended.set()
-            ready.set()
-
-        ser.timeout = 0.2
-        thread = threading.Thread(target=reader, daemon=True)
-        thread.start()
-        if not ready.wait(30):
+        session = _UsbSession(ser)
+        session.start()
+        if not session.ready.wait(30):
             raise DeviceError(f"the board at {port} did not start the replay")
-        start = time.monotonic()
-        chunk_s = USB_CHUNK / len(data) * (len(counts) / rec.fs) / (speed or 1)
-        for i in range(0, len(data), USB_CHUNK):
-            while i - acked[0] >= CREDIT_CHUNKS * USB_CHUNK and not ended.is_set():
-                time.sleep(0.0005)
-            if ended.is_set():
-                break
-            if speed:
-                delay = start + (i // USB_CHUNK) * chunk_s - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            ser.write(data[i:i + USB_CHUNK])
-        if not ended.wait(len(counts) / rec.fs / (speed or 50) + 60):
-            raise DeviceError(f"the board at {port} did not finish the replay")
-        text = "\n".join(lines)
+        sender = threading.Thread(target=session.send, args=(data, marker, len(counts) / rec.fs, speed),
+                                  name="usb-replay-sender", daemon=True)
+        sender.start()
+        timeout = len(counts) / rec.fs / (speed or 50) + 60
+        try:
+            if not session.ended.wait(timeout):
+                raise DeviceError(f"the board at {port} did not finish the replay")
+        except KeyboardInterrupt:
+            # Let the chunk on its way finish and the marker follow, so the board ends the
+            # replay and is at its REPL again for the next command.
+            session.stop.set()
+            sender.join(10)
+            session.ended.wait(10)
+            raise
+        sender.join(10)
+        text = "\n".join(session.lines)
         if MARK not in text:
-            # What was still on its way reaches the REPL as keystrokes: reset to a clean board.
             time.sleep(0.5)
             board.transport.serial.reset_input_buffer()
             board.soft_reset()
             raise DeviceError(f"the board at {port} failed during the replay:\n{text[-2000:]}")
     stats = json.loads(text.split(MARK)[-2])
-    events = [json.loads(line) for line in lines if line.startswith("{")]
-    log(f"{len(data):,} B sent in {len(data) // USB_CHUNK} chunks")
+    events = [json.loads(line) for line in session.lines if line.startswith("{")]
+    log(f"{session.sent:,} B sent in {session.sent // USB_CHUNK} chunks")
     return score(rec, meta, events, stats)
+
+
+class _UsbSession:
+    """The two directions of a USB-serial replay: a reader thread for the board's lines
+    (credits, events, anything else) and a sender that honours the credit."""
+
+    def __init__(self, ser):
+        import threading
+
+        self.ser = ser
+        self.lines: list[str] = []
+        self.acked = 0
+        self.sent = 0
+        self.ready, self.ended = threading.Event(), threading.Event()
+        self.board_stopped = threading.Event()  # a line that is neither a credit nor an event
+        self.stop = threading.Event()            # the user interrupted
+        self.credit = threading.Condition()
+
+    def start(self) -> None:
+        import threading
+
+        self.ser.timeout = 0.2
+        threading.Thread(target=self._read, name="usb-replay-reader", daemon=True).start()
+
+    def _read(self) -> None:
+        buf = bytearray()
+        try:
+            while buf.count(b"\x04") < 2:  # the raw REPL's two end markers: the board's code ended
+                buf += self.ser.read(self.ser.in_waiting or 1)
+                while b"\n" in buf and buf.index(b"\n") < (buf.index(b"\x04") if b"\x04" in buf else len(buf)):
+                    line, _, rest = bytes(buf).partition(b"\n")
+                    buf[:] = rest
+                    self._line(line.decode(errors="replace").strip())
+        except Exception as exc:  # noqa: BLE001 - the port went away: the replay is over
+            buf += f"\n(reading the board failed: {exc})".encode()
+        self.lines.append(bytes(buf).decode(errors="replace"))
+        self.board_stopped.set()
+        self.ended.set()
+        self.ready.set()
+        with self.credit:
+            self.credit.notify_all()
+
+    def _line(self, text: str) -> None:
+        if text.startswith("ACK ") and text[4:].isdigit():
+            with self.credit:
+                self.acked = int(text[4:])
+                self.credit.notify_all()
+            self.ready.set()
+            return
+        if text and not text.startswith("{"):
+            self.board_stopped.set()  # an error, a traceback, the board's STOP: send no more data
+            with self.credit:
+                self.credit.notify_all()
+        if text:
+            self.lines.append(text)
+
+    def send(self, data: bytes, marker: bytes, seconds: float, speed: float | None) -> None:
+        start = time.monotonic()
+        chunk_s = USB_CHUNK / len(data) * seconds / (speed or 1)
+        try:
+            for i in range(0, len(data), USB_CHUNK):
+                with self.credit:
+                    while (i - self.acked >= CREDIT_CHUNKS * USB_CHUNK and not self.board_stopped.is_set()
+                           and not self.stop.is_set()):
+                        self.credit.wait(0.1)
+                if self.board_stopped.is_set() or self.stop.is_set():
+                    break
+                if speed:
+                    delay = start + (i // USB_CHUNK) * chunk_s - time.monotonic()
+                    if delay > 0 and self.stop.wait(delay):
+                        break
+                self.ser.write(data[i:i + USB_CHUNK])  # a whole chunk, never half of one
+                self.sent += USB_CHUNK
+        finally:
+            if not self.ended.is_set():
+                self.ser.write(marker)
 
 
 def replay_via_emulator(rec: recording.Recording, bundle_dir: Path, *, speed: float | None = 1.0,

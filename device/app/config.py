@@ -12,7 +12,8 @@
 #    "wifi": {"ssid": "lab-emg", "password": "...", "timeout_ms": 15000}}   or null (wifi.py)
 #
 # Source kinds: quattrocento (TCP client to the amplifier), tcp (the board listens
-# for raw int16 frames), udp (the board listens for framed-link datagrams),
+# for raw int16 frames), udp (the board listens for framed-link datagrams); tcp and
+# udp take "bind" (listen on this address only) and "peer" (frames from it only),
 # serial (framed link on a UART: {"uart": 1, "baudrate": 2000000, "rx": 16, "tx": 17}),
 # usb (framed link on the USB serial; the host starts it: `neuroedge replay --port`).
 import json
@@ -35,8 +36,27 @@ def _int(key, value, lo, hi):
     return value
 
 
+MAX_TEXT = 256  # characters in any string of a setting: the board's heap is small
+
+
+def _short_text(key, value):
+    """Every string in value (nested keys and items too) is at most MAX_TEXT characters."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            raise ConfigError("%s: a text of %d characters, at most %d allowed" % (key, len(value), MAX_TEXT))
+    elif isinstance(value, dict):
+        for k in value:
+            _short_text(key, k)
+            _short_text(key, value[k])
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _short_text(key, v)
+
+
 def check(key, value, channels=None, window=None):
     """The checked value of one setting; ConfigError names the key and the rule."""
+    _short_text("a setting's name", key)
+    _short_text(key, value)
     if key == "vote":
         return _int(key, value, 1, 50)
     if key == "threshold":
@@ -61,8 +81,10 @@ def check(key, value, channels=None, window=None):
             raise ConfigError("destination must be [host, port], got %r" % (value,))
         return [value[0], _int("destination port", value[1], 1, 65535)]
     if key == "model":
-        if not isinstance(value, str) or not value:
-            raise ConfigError("model must be a bundle folder name, got %r" % (value,))
+        # A folder beside the app: a path could reach anywhere on the flash ("../../x").
+        if not isinstance(value, str) or not value or value[0] == "." or not _name_chars(value, "-_."):
+            raise ConfigError("model must be a bundle folder name beside the app (letters, digits, - _ .), got %r"
+                              % (value,))
         return value
     if key == "source":
         return check_source(value)
@@ -77,17 +99,30 @@ def check_source(src):
     kind = src["kind"]
     out = dict(src)
     if kind == "quattrocento":
-        if not isinstance(src.get("host"), str):
-            raise ConfigError("a quattrocento source needs \"host\" (the amplifier's address)")
+        host = src.get("host")
+        if not isinstance(host, str) or not 1 <= len(host) <= 253 or not _name_chars(host, "-.") or host[0] in "-.":
+            raise ConfigError("a quattrocento source needs \"host\": the amplifier's IPv4 address or host name, "
+                              "got %r" % (host,))
         out["port"] = _int("source port", src.get("port", 23456), 1, 65535)
         out["nch"] = _int("source nch", src.get("nch", 2), 0, 3)
         out["stall_ms"] = _int("source stall_ms", src.get("stall_ms", 3000), 250, 60000)
     elif kind in ("tcp", "udp"):
         out["port"] = _int("source port", src.get("port", 9000), 1, 65535)
+        # Listen on one interface only, and take frames from one sender only (both optional).
+        for key in ("bind", "peer"):
+            if src.get(key) is not None:
+                out[key] = _address("source " + key, src[key])
     elif kind == "serial":
         out["uart"] = _int("source uart", src.get("uart", 1), 0, 3)
         out["baudrate"] = _int("source baudrate", src.get("baudrate", 2000000), 9600, 5000000)
     return out
+
+
+def _name_chars(text, extra):
+    for ch in text:
+        if not (ch.isalpha() or ch.isdigit() or ch in extra) or ord(ch) > 127:
+            return False
+    return True
 
 
 def _address(key, value):

@@ -11,40 +11,52 @@
 import array
 import gc
 import json
+import sys
 import time
 
 import edgedl
 
-SCHEMA = "neuroedge-bundle"
 CHUNK = 32  # raw frames preprocessed at a time
-VERSION = 1
 
 
 class BundleError(ValueError):
-    pass
+    """A bundle this board cannot run: the message names the file and the field."""
 
 
 def load_bundle(path):
+    name = path + "/model.json"
     try:
-        with open(path + "/model.json") as f:
+        with open(name) as f:
             meta = json.load(f)
     except OSError:
         raise BundleError("%s: no model.json" % path)
     except ValueError:
-        raise BundleError("%s/model.json: not valid JSON" % path)
-    if meta.get("schema") != SCHEMA or meta.get("version") != VERSION:
-        raise BundleError("%s: bundle schema %r version %r; this runtime reads %s version %d"
-                          % (path, meta.get("schema"), meta.get("version"), SCHEMA, VERSION))
-    # Keep what the board uses; the training summary and metrics would only take heap.
-    meta = {k: meta[k] for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input")}
-    gc.collect()
+        raise BundleError("%s: not valid JSON" % name)
+    # model.json's rules (shared with the host) are needed only here: unloaded after, so
+    # their code does not keep a few kB of the board's heap.
+    import bundle_rules
     try:
-        with open(path + "/model.tflite", "rb") as f:
-            data = f.read()
-    except OSError:
-        raise BundleError("%s: no model.tflite" % path)
-    meta["model_file_bytes"] = len(data)  # kept on the heap: the weights are used in place
-    return meta, edgedl.Model(data)
+        try:
+            bundle_rules.check(meta)
+        except bundle_rules.BundleError as exc:
+            raise BundleError("%s: %s" % (name, exc))
+        # Keep what the board uses; the training summary and metrics would only take heap.
+        meta = {k: meta[k] for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input", "output")}
+        gc.collect()
+        try:
+            with open(path + "/model.tflite", "rb") as f:
+                data = f.read()
+        except OSError:
+            raise BundleError("%s: no model.tflite" % path)
+        meta["model_file_bytes"] = len(data)  # kept on the heap: the weights are used in place
+        model = edgedl.Model(data)
+        try:
+            bundle_rules.matches(meta, model)
+        except bundle_rules.BundleError as exc:
+            raise BundleError("%s: %s" % (path, exc))
+    finally:
+        del sys.modules["bundle_rules"]
+    return meta, model
 
 
 class Runtime:
@@ -58,10 +70,6 @@ class Runtime:
             raise BundleError("the stream runs at %s Hz, the model was trained at %s Hz" % (fs, meta["fs"]))
         if channels is not None and channels != self.channels:
             raise BundleError("the stream delivers %d channels, the model expects %d" % (channels, self.channels))
-        shape = tuple(self.model.input_shape)
-        if self.model.input_dtype != "int8" or shape[-2:] != (self.window, self.channels):
-            raise BundleError("model input %s %s does not match window %d x %d channels"
-                              % (self.model.input_dtype, shape, self.window, self.channels))
         p = meta["preprocess"]
         self.pre = edgedl.Preprocess(self.channels, highpass_q15=p["highpass_q15"], rectify=bool(p["rectify"]),
                                      envelope_q15=p["envelope_q15"], decimate=p["decimate"])
@@ -111,19 +119,25 @@ class Runtime:
 
     def set(self, vote=None, threshold=None, hop=None, channel_mask=None):
         """Live tuning (values checked by config.check): vote length, confidence threshold,
-        hop between windows (preprocessed frames; None = the model's), channels to silence."""
+        hop between windows (preprocessed frames; None = the model's), channels to silence.
+        A new hop needs a new ring, made first: if the heap refuses it, the old hop stays and
+        no other setting changes."""
+        hop = hop or self.meta["hop"]
+        if hop != self.hop:
+            # The old ring goes first to make room; a window in progress is skipped.
+            self.frames = None
+            gc.collect()
+            try:
+                self.frames = edgedl.Stream(self.channels, self.window, hop=hop, capacity=self.capacity)
+            except MemoryError:
+                self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=self.capacity)
+                raise
+            self.hop, self.origin, self.stream_windows = hop, self.pushed, 0
         if vote is not None:
             self.vote = vote
             self.recent = self.recent[-vote:]
         if threshold is not None:
             self.threshold = threshold
-        hop = hop or self.meta["hop"]
-        if hop != self.hop:
-            # A new ring with the new hop; the frames of a window in progress are skipped.
-            self.frames = None
-            gc.collect()
-            self.frames = edgedl.Stream(self.channels, self.window, hop=hop, capacity=self.capacity)
-            self.hop, self.origin, self.stream_windows = hop, self.pushed, 0
         if channel_mask is not None:
             self.mask = tuple(channel_mask)
 

@@ -11,23 +11,28 @@ edgedl.Preprocess takes), input (shape, dtype, scale, zero_point, gain from
 counts to the float input, and from_counts: the int multiplier and shift that
 edgedl.quantize applies), output (shape, dtype, scale, zero_point),
 architecture, parameters, macs, training (data summary, split, seed, epochs),
-metrics.
+metrics. Their rules are device/app/bundle_rules.py, which the board runs too.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
-from .dataset import WindowConfig
+from .dataset import WindowConfig, config_from_json
+from .project import load_device_module
 
-SCHEMA = "neuroedge-bundle"
-VERSION = 1
+rules = load_device_module("bundle_rules")
+SCHEMA, VERSION = rules.SCHEMA, rules.VERSION
+# What a bundle folder holds: what write() makes, and the timelines `neuroedge replay` draws beside it.
+OWN_FILES = ("model.tflite", "model.json", "report.md", "confusion.png", "replay-*.png")
 
 
 def _io_details(model: bytes, which: str) -> dict:
@@ -99,36 +104,127 @@ def describe(*, tflite: bytes, fs: float, labels, channels: int, windows: Window
     }
 
 
-def write(out_dir: Path, tflite: bytes, meta: dict, y: np.ndarray, pred: np.ndarray) -> Path:
-    """Writes the bundle into a temporary folder and swaps it in, so a failed or
-    interrupted write never leaves a half bundle behind."""
+def check_out(out_dir: Path, force: bool = False) -> None:
+    """Refuses to write a bundle where it would destroy something else: out_dir must be
+    missing, empty, or a bundle (model.json of this schema, nothing but a bundle's files);
+    force replaces any folder. Run before training, and again by write()."""
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    if not out_dir.exists() and not out_dir.is_symlink():
+        return
+    if not out_dir.is_dir():
+        raise ValueError(f"{out_dir}: exists and is not a folder; the output must name a bundle folder")
+    if force:
+        return
+    entries = sorted(out_dir.iterdir())
+    if not entries:
+        return
+    foreign = [p.name + ("/" if p.is_dir() else "") for p in entries
+               if not (p.is_file() and any(fnmatch.fnmatchcase(p.name, pattern) for pattern in OWN_FILES))]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ValueError(f"{out_dir}: holds {shown}, which a model bundle does not; writing the bundle would "
+                         "delete them: choose another folder, or --force to replace it")
     try:
-        (tmp / "model.tflite").write_bytes(tflite)
-        (tmp / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
-        _confusion_png(tmp / "confusion.png", np.array(meta["metrics"]["confusion"]), meta["labels"])
-        (tmp / "report.md").write_text(_report(meta))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        schema = json.loads((out_dir / "model.json").read_text()).get("schema")
+    except (OSError, ValueError, AttributeError):
+        schema = None
+    if schema != SCHEMA:
+        raise ValueError(f"{out_dir}: not a model bundle (no model.json of schema {SCHEMA}); writing the bundle "
+                         "would delete what it holds: choose another folder, or --force to replace it")
+
+
+def write(out_dir: Path, tflite: bytes, meta: dict, y: np.ndarray, pred: np.ndarray, force: bool = False) -> Path:
+    """Writes the bundle into a new folder beside out_dir and swaps it in: a failed or
+    interrupted write leaves the previous bundle (or nothing), never half of one."""
+    out_dir = Path(out_dir)
+    check_out(out_dir, force)
+    try:
+        rules.check(meta)  # never write a bundle that load() and the board would refuse
+    except rules.BundleError as exc:
+        raise ValueError(f"{out_dir / 'model.json'}: {exc}") from None
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    new = _new_folder(out_dir.parent, f".{out_dir.name}-new-")
+    old = None
+    try:
+        (new / "model.tflite").write_bytes(tflite)
+        (new / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
+        _confusion_png(new / "confusion.png", np.array(meta["metrics"]["confusion"]), meta["labels"])
+        (new / "report.md").write_text(_report(meta))
+        if out_dir.exists() or out_dir.is_symlink():
+            old = out_dir.parent / f".{out_dir.name}-old-{secrets.token_hex(4)}"
+            out_dir.rename(old)
+        new.rename(out_dir)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not (out_dir.exists() or out_dir.is_symlink()):
+            old.rename(out_dir)  # the previous bundle back in place
+        shutil.rmtree(new, ignore_errors=True)
         raise
+    if old is not None:
+        try:
+            if old.is_symlink():
+                old.unlink()  # a link to a folder: the folder is not the bundle's to delete
+            else:
+                shutil.rmtree(old)
+        except OSError as exc:
+            raise ValueError(f"{out_dir}: the new bundle is in place, but the previous one could not be removed "
+                             f"from {old} ({exc})") from None
     return out_dir
 
 
+def _new_folder(parent: Path, prefix: str) -> Path:
+    """A new empty folder made as mkdir makes one (0777 less the umask; tempfile.mkdtemp's
+    0700 would stay on the bundle once it is renamed into place)."""
+    while True:
+        path = parent / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def _model_facts(tflite: bytes) -> SimpleNamespace | None:
+    """The facts bundle_rules.matches compares, as edgedl.Model names them; None when the
+    flatbuffer cannot be read (edgedl, which validates the whole model, then says why)."""
+    try:
+        sides = {side: _io_details(tflite, side) for side in ("input", "output")}
+    except Exception:  # noqa: BLE001 - any damage to the flatbuffer
+        return None
+    return SimpleNamespace(**{f"{side}_{k}": v for side, d in sides.items()
+                              for k, v in (("shape", d["shape"]), ("dtype", d["dtype"]),
+                                           ("quantization", (d["scale"], d["zero_point"])))})
+
+
 def load(path: Path) -> tuple[bytes, dict]:
+    """The bundle at path, refused (ValueError naming the file and field) unless the board
+    would run it, and run it as the host computes: see bundle_rules."""
     path = Path(path)
     try:
         meta = json.loads((path / "model.json").read_text())
         tflite = (path / "model.tflite").read_bytes()
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not a model bundle ({exc})") from None
-    if meta.get("schema") != SCHEMA or meta.get("version") != VERSION:
-        raise ValueError(f"{path}: bundle schema {meta.get('schema')!r} version {meta.get('version')!r}; "
-                         f"this neuroedge reads {SCHEMA} version {VERSION}")
+    try:
+        rules.check(meta)
+    except rules.BundleError as exc:
+        raise ValueError(f"{path / 'model.json'}: {exc}") from None
+    model = _model_facts(tflite)
+    if model is not None:
+        try:
+            rules.matches(meta, model)
+        except rules.BundleError as exc:
+            raise ValueError(f"{path}: {exc}") from None
+    # The host computes windows from the corner frequencies, the board runs the Q15
+    # coefficients: they must be the same filter, or evaluate would score another model.
+    p = meta["preprocess"]
+    try:
+        expected = config_from_json(meta).preprocess.coefficients(meta["fs"])
+    except ValueError as exc:
+        raise ValueError(f"{path / 'model.json'}: {exc}") from None
+    for key, value in expected.items():
+        if p[key] != value:
+            raise ValueError(f"{path / 'model.json'}: preprocess.{key} is {p[key]}, but highpass_hz "
+                             f"{p['highpass_hz']}, envelope_hz {p['envelope_hz']} at fs {meta['fs']} give {value}")
     return tflite, meta
 
 

@@ -23,8 +23,8 @@ from . import bundle, native
 from .device import INSTALL_ROOT, BoardConnection, BoardInfo, DeviceError
 from .project import DEVICE_APP_DIR, ROOT, load_device_module
 
-APP_MODULES = ("app.py", "config.py", "runtime.py", "sources.py", "streambridge.py", "quattrocento.py",
-               "wifi.py", "infer_batch.py")
+APP_MODULES = ("app.py", "config.py", "runtime.py", "bundle_rules.py", "sources.py", "streambridge.py",
+               "quattrocento.py", "wifi.py", "infer_batch.py")
 LAUNCHER = ROOT / "device" / "main.py"
 BUNDLE_FILES = ("model.json", "model.tflite")
 # Natmods that edgedl.mpy is built as need .mpy ABI 6.x, which MicroPython has read since 1.22.
@@ -59,10 +59,13 @@ def check_config(cfg: dict | None, meta: dict) -> dict:
 
 
 def ram_needed(install: "Install") -> int:
-    """Heap the app takes with this model, measured: the install is built in the emulator
-    (x64, whose 8-byte pointers make this an overestimate for a 32-bit board) and the heap
-    in use once App() has made its buffers is read (with the USB framed-link source, the
-    largest), plus a margin for the GC."""
+    """Heap the app takes with this model and config, measured: the install is built in the
+    emulator (x64, whose 8-byte pointers make this an overestimate for a 32-bit board) and
+    the heap in use once App() has read config.json and made its buffers is read, plus a
+    margin for the GC. App() connects nothing (sources open in run(); wifi.connect returns
+    None without a `network` module), except a tcp event output: "quiet" stands in for it,
+    an output's socket being no buffer worth measuring. A USB replay swaps the configured
+    source for the framed link: the larger of the two counts."""
     import tempfile
 
     from .emulator import Emulator
@@ -78,9 +81,12 @@ def ram_needed(install: "Install") -> int:
                              "gc.collect()\n"
                              "_before = gc.mem_alloc()\n"
                              "import app\n"
-                             "a = app.App(source={'kind': 'usb'})\n"
+                             "a = app.App(output='quiet')\n"
                              "gc.collect()\n"
-                             "print(gc.mem_alloc() - _before)\n")
+                             "_used = gc.mem_alloc() - _before\n"
+                             "a.source = a._make_source({'kind': 'usb'})\n"  # what App.serve_usb swaps in
+                             "gc.collect()\n"
+                             "print(max(_used, gc.mem_alloc() - _before))\n")
     if result.returncode != 0:
         # The app refused the bundle as the board would (edgedl validates the whole model):
         # nothing is copied. The exception's own line names the problem.
@@ -166,11 +172,12 @@ def deploy(port: str, bundle_dir: Path, config: dict | None = None, *, log=print
                               f"board has {info.ram_free:,} B free (a smaller model, or a board with PSRAM)")
         launcher = LAUNCHER.read_bytes()
         need_flash = install.size + len(launcher) + FLASH_MARGIN
-        if info.flash_free < need_flash:
+        flash_free = _remove_partial_installs(board)
+        if flash_free < need_flash:
             raise DeployError(f"not enough flash: this install takes {need_flash:,} B, the board has "
-                              f"{info.flash_free:,} B free of {info.flash_total:,} B")
+                              f"{flash_free:,} B free of {info.flash_total:,} B")
         log(f"board: MicroPython {'.'.join(map(str, info.version[:3]))} ({info.platform}, "
-            f"{native.MpyAbi.from_sys_mpy(info.sys_mpy).tag}), {info.flash_free:,} B flash and "
+            f"{native.MpyAbi.from_sys_mpy(info.sys_mpy).tag}), {flash_free:,} B flash and "
             f"{info.ram_free:,} B RAM free")
         home = f"{INSTALL_ROOT}/{install.name}"
         if info.installed == install.name:
@@ -195,6 +202,19 @@ def deploy(port: str, bundle_dir: Path, config: dict | None = None, *, log=print
     finally:
         if own:
             board.close()
+
+
+def _remove_partial_installs(board: BoardConnection) -> int:
+    """Removes what interrupted deploys left (NAME.partial: never booted) and returns the
+    flash then free, so the flash check counts the room they took."""
+    return board.call(REMOVE_TREE + "try:\n"
+                      f"    _l = os.listdir('{INSTALL_ROOT}')\n"
+                      "except OSError:\n"
+                      "    _l = []\n"
+                      "for _e in _l:\n"
+                      "    if _e.endswith('.partial'):\n"
+                      f"        _rm('{INSTALL_ROOT}/' + _e)\n"
+                      "_s = os.statvfs('/')\n", "_s[0] * _s[3]")
 
 
 def _upload(board: BoardConnection, install: Install, home: str, log) -> None:

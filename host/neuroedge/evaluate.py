@@ -24,7 +24,7 @@ def evaluate(bundle_dir: Path, paths: list[Path]) -> dict:
         if tuple(r.label_names) != tuple(meta["labels"]):
             raise ValueError(f"{r.source}: gestures {list(r.label_names)} differ from the model's {meta['labels']}")
     windows = dataset.Windows.concat([dataset.make_windows(r, cfg) for r in recs])
-    pred = evaluate_int8(tflite, meta["input"]["gain"], windows.x)
+    pred = evaluate_int8(tflite, meta["input"]["from_counts"], windows.x)
     m = bundle.metrics(windows.y, pred, pred, meta["labels"])
     return {"windows": len(windows), "int8_accuracy": m["int8_accuracy"], "per_class": m["per_class"],
             "confusion": m["confusion"]}

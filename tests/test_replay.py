@@ -21,6 +21,23 @@ def trained(tmp_path_factory):
     return path, out
 
 
+def test_onset_delay_is_the_time_to_the_first_correct_decision():
+    import numpy as np
+
+    fs = 1000.0
+    labels = np.array([0] * 100 + [2] * 100 + [0] * 100 + [3] * 100 + [1] * 100)
+    # Events every 10 samples: gesture 2 is named from sample 150 on, gesture 3 never, gesture 1 at 420
+    # (before its onset at 400: not counted) and again at 460.
+    sample = np.arange(0, 500, 10)
+    predicted = np.zeros(len(sample), int)
+    predicted[(sample >= 150) & (sample < 200)] = 2
+    predicted[sample == 390] = 1
+    predicted[sample == 460] = 1
+    latency = np.full(len(sample), 0.5)
+    out = replay.onset_delays(labels, 0, sample, predicted, latency, fs)
+    assert out == {"onsets": 3, "missed": 1, "median": 55.5, "p95": pytest.approx(60.0)}
+
+
 @pytest.mark.slow
 def test_replay_in_real_time_scores_events_against_the_labels(trained):
     path, model = trained
@@ -40,6 +57,8 @@ def test_cli_replay_at_max_speed_writes_the_timeline(trained, tmp_path):
     summary = json.loads(result.stdout)
     assert summary["events"] > 1000 and summary["accuracy"] > 0.7
     assert set(summary["per_class"]) == set(synth.GESTURES)
+    onset = summary["onset_to_decision_ms"]
+    assert onset["onsets"] == 3 * 6 and onset["missed"] < 6 and 0 < onset["median"] <= onset["p95"] < 1000
     assert png.stat().st_size > 10_000
     wrong = run_neuroedge("replay", str(path), "--model", str(path.parent))
     assert wrong.returncode == 2 and "not a model bundle" in wrong.stderr

@@ -2,45 +2,150 @@
 #include "edgedl_preprocess.h"
 #include "edgedl_fixed.h"
 
-int ne_pre_check(uint32_t channels, int32_t highpass_q15, int32_t rectify, int32_t envelope_q15, uint32_t decimate) {
-    if (channels < 1 || channels > 408) {
-        return 1;
+ne_pre_status_t ne_pre_check(uint32_t channels, int32_t highpass_q15, int32_t rectify, int32_t envelope_q15,
+    uint32_t decimate, uint32_t features, int32_t threshold) {
+    if (channels < 1 || channels > NE_PRE_MAX_CHANNELS) {
+        return NE_PRE_BAD_CHANNELS;
     }
     if (highpass_q15 < 0 || highpass_q15 > 32767 || envelope_q15 < 0 || envelope_q15 > 32767) {
-        return 2;
+        return NE_PRE_BAD_FILTER;
     }
     if (rectify != 0 && rectify != 1) {
-        return 3;
+        return NE_PRE_BAD_RECTIFY;
     }
-    if (decimate < 1 || decimate > 256) {
-        return 4;
+    if (decimate < 1 || decimate > NE_PRE_MAX_DECIMATE) {
+        return NE_PRE_BAD_DECIMATE;
     }
-    return 0;
+    if ((features & ~NE_FEAT_ALL) || (features && (rectify || envelope_q15))) {
+        return NE_PRE_BAD_FEATURES;
+    }
+    if (threshold < 0 || threshold > 32767) {
+        return NE_PRE_BAD_THRESHOLD;
+    }
+    return NE_PRE_OK;
+}
+
+static uint32_t feature_count(uint32_t features) {
+    uint32_t n = 0;
+    for (; features; features >>= 1) {
+        n += features & 1u;
+    }
+    return n;
 }
 
 void ne_pre_init(ne_pre_t *p, uint32_t channels, int32_t highpass_q15, int32_t rectify, int32_t envelope_q15,
-    uint32_t decimate, int32_t *state) {
+    uint32_t decimate, uint32_t features, int32_t threshold, int32_t *state) {
     p->channels = channels;
     p->highpass_q15 = highpass_q15;
     p->rectify = rectify;
     p->envelope_q15 = envelope_q15;
     p->decimate = decimate;
+    p->features = features;
+    p->threshold = threshold;
+    p->width = features ? channels * feature_count(features) : channels;
     p->state = state;
     ne_pre_reset(p);
 }
 
 void ne_pre_reset(ne_pre_t *p) {
-    for (uint32_t i = 0; i < 3 * p->channels; i++) {
+    for (uint32_t i = 0; i < NE_PRE_STATE_WORDS * p->channels; i++) {
         p->state[i] = 0;
     }
     p->phase = 0;
+}
+
+// round(1024 * log2(1 + i / 32)), i = 0..32
+static const uint16_t log2_table[33] = {
+    0, 45, 90, 132, 174, 214, 254, 292, 330, 366, 402, 436, 470, 504, 536, 568, 599, 629, 659, 689, 717, 745, 773, 800, 827, 853, 879, 904, 929, 953, 977, 1001, 1024
+};
+
+int32_t ne_log2_q10(uint32_t v) {
+    int32_t top = 31;
+    while (top > 0 && !(v >> top)) {
+        top--;
+    }
+    // The 15 bits below the leading one: the mantissa's fraction in Q15.
+    uint32_t frac = top >= 15 ? (v >> (top - 15)) & 0x7fffu : (v << (15 - top)) & 0x7fffu;
+    uint32_t i = frac >> 10, within = frac & 0x3ffu;  // table step 1/32 = 1024 in Q15
+    int32_t lo = log2_table[i], hi = log2_table[i + 1];
+    return top * 1024 + lo + (int32_t)(((hi - lo) * (int32_t)within + 512) >> 10);
 }
 
 static inline int16_t sat16(int32_t v) {
     return (int16_t)(v > 32767 ? 32767 : (v < -32768 ? -32768 : v));
 }
 
+static inline int32_t highpass(const ne_pre_t *p, int32_t *prev_x, int32_t *prev_y, int32_t v) {
+    // a * y[n-1] in Q15 with rounding; |y| stays below 2^17, so no overflow.
+    int32_t feedback = (int32_t)(((int64_t)p->highpass_q15 * *prev_y + (1 << 14)) >> 15);
+    int32_t hp = v - *prev_x + feedback;
+    *prev_x = v;
+    *prev_y = hp;
+    return hp;
+}
+
+static inline int32_t abs32(int32_t v) {
+    return v < 0 ? -v : v;
+}
+
+// Time-domain features over blocks of `decimate` frames (see the header).
+static uint32_t features_process(ne_pre_t *p, const int16_t *in, uint32_t frames, int16_t *out) {
+    const uint32_t n = p->channels, block = p->decimate;
+    int32_t *prev_x = p->state, *prev_y = p->state + n, *last = p->state + 2 * n;
+    int32_t *sum_abs = p->state + 3 * n, *sum_wl = p->state + 4 * n, *zc = p->state + 5 * n;
+    int32_t *ssc = p->state + 6 * n, *prev_d = p->state + 7 * n;
+    const int32_t thr = p->threshold, log_block = ne_log2_q10(block);
+    uint32_t written = 0;
+    for (uint32_t f = 0; f < frames; f++) {
+        const int16_t *x = in + f * n;
+        for (uint32_t c = 0; c < n; c++) {
+            int32_t v = p->highpass_q15 ? highpass(p, &prev_x[c], &prev_y[c], x[c]) : x[c];
+            int32_t d = v - last[c];
+            sum_abs[c] += abs32(v);
+            sum_wl[c] += abs32(d);
+            if (((v < 0 && last[c] > 0) || (v > 0 && last[c] < 0)) && abs32(d) >= thr) {
+                zc[c]++;
+            }
+            if (((d < 0 && prev_d[c] > 0) || (d > 0 && prev_d[c] < 0))
+                && (abs32(d) >= thr || abs32(prev_d[c]) >= thr)) {
+                ssc[c]++;
+            }
+            last[c] = v;
+            if (d) {
+                prev_d[c] = d;  // a flat step keeps the slope's sign
+            }
+        }
+        if (++p->phase < block) {
+            continue;
+        }
+        p->phase = 0;
+        int16_t *y = out + written * p->width;
+        for (uint32_t c = 0; c < n; c++) {
+            // log2(1 + sum / block) = log2(block + sum) - log2(block): no division.
+            uint32_t k = 0;
+            if (p->features & NE_FEAT_LOG_MAV) {
+                y[k++ * n + c] = sat16(ne_log2_q10(block + (uint32_t)sum_abs[c]) - log_block);
+            }
+            if (p->features & NE_FEAT_LOG_WL) {
+                y[k++ * n + c] = sat16(ne_log2_q10(block + (uint32_t)sum_wl[c]) - log_block);
+            }
+            if (p->features & NE_FEAT_ZC) {
+                y[k++ * n + c] = sat16((int32_t)((uint32_t)zc[c] * 16384u / block));
+            }
+            if (p->features & NE_FEAT_SSC) {
+                y[k++ * n + c] = sat16((int32_t)((uint32_t)ssc[c] * 16384u / block));
+            }
+            sum_abs[c] = sum_wl[c] = zc[c] = ssc[c] = 0;
+        }
+        written++;
+    }
+    return written;
+}
+
 uint32_t ne_pre_process(ne_pre_t *p, const int16_t *in, uint32_t frames, int16_t *out) {
+    if (p->features) {
+        return features_process(p, in, frames, out);
+    }
     const uint32_t n = p->channels;
     int32_t *prev_x = p->state, *prev_y = p->state + n, *env = p->state + 2 * n;
     uint32_t written = 0;
@@ -51,12 +156,7 @@ uint32_t ne_pre_process(ne_pre_t *p, const int16_t *in, uint32_t frames, int16_t
         for (uint32_t c = 0; c < n; c++) {
             int32_t v = x[c];
             if (p->highpass_q15) {
-                // a * y[n-1] in Q15 with rounding; |y| stays below 2^17, so no overflow.
-                int32_t feedback = (int32_t)(((int64_t)p->highpass_q15 * prev_y[c] + (1 << 14)) >> 15);
-                int32_t hp = v - prev_x[c] + feedback;
-                prev_x[c] = v;
-                prev_y[c] = hp;
-                v = hp;
+                v = highpass(p, &prev_x[c], &prev_y[c], v);
             }
             if (p->rectify && v < 0) {
                 v = -v;

@@ -11,30 +11,69 @@
 //   envelope    e += k * (y - e)                      (one-pole low-pass, k in Q15; state in Q8)
 //   decimate    keep one frame out of `decimate`
 // Output samples saturate to int16.
+//
+// Or, with `features` set (instead of rectify and envelope), time-domain features
+// of the high-passed signal over blocks of `decimate` frames, one output frame per
+// block (written at the block's last frame), feature-major: [f0 of every channel,
+// f1 of every channel, ...] in the order of the bits below:
+//   NE_FEAT_LOG_MAV  1024 * log2(1 + mean |y|)              (Q10 log2 of counts)
+//   NE_FEAT_LOG_WL   1024 * log2(1 + mean |y[n] - y[n-1]|)  (waveform length per frame)
+//   NE_FEAT_ZC       zero crossings whose step is >= threshold, 16384 * count / block
+//   NE_FEAT_SSC      slope sign changes with a slope >= threshold, 16384 * count / block
+// The logarithm keeps rest (a few counts) and a strong contraction (hundreds) apart
+// in a range one int8 scale covers; the rates share that range.
 #ifndef EDGEDL_PREPROCESS_H
 #define EDGEDL_PREPROCESS_H
 
 #include <stdint.h>
+
+#define NE_FEAT_LOG_MAV 1u
+#define NE_FEAT_LOG_WL 2u
+#define NE_FEAT_ZC 4u
+#define NE_FEAT_SSC 8u
+#define NE_FEAT_ALL 15u
+#define NE_PRE_MAX_CHANNELS 408   // a Quattrocento's maximum
+#define NE_PRE_MAX_DECIMATE 256
+// int32 words of filter state per channel (high-pass, envelope, feature sums)
+#define NE_PRE_STATE_WORDS 8
 
 typedef struct {
     uint32_t channels;
     int32_t highpass_q15;  // pole a (0 = off), e.g. round(exp(-2*pi*fc/fs) * 32768)
     int32_t rectify;       // 0 or 1
     int32_t envelope_q15;  // smoothing k (0 = off), e.g. round((1 - exp(-2*pi*fc/fs)) * 32768)
-    uint32_t decimate;     // >= 1
-    int32_t *state;        // 3 * channels int32, caller-owned
+    uint32_t decimate;     // >= 1 (with features: the block length)
+    uint32_t features;     // NE_FEAT_* bits, 0 = filters only
+    int32_t threshold;     // counts, for ZC and SSC
+    uint32_t width;        // values per output frame: channels x features (or channels)
+    int32_t *state;        // NE_PRE_STATE_WORDS * channels int32, caller-owned
     uint32_t phase;        // frames until the next kept frame
 } ne_pre_t;
 
-// 0 if the settings are valid (a, k in 0..32767, decimate 1..256, channels 1..408).
-int ne_pre_check(uint32_t channels, int32_t highpass_q15, int32_t rectify, int32_t envelope_q15, uint32_t decimate);
+typedef enum {
+    NE_PRE_OK = 0,
+    NE_PRE_BAD_CHANNELS,   // channels 1..408
+    NE_PRE_BAD_FILTER,     // a, k 0..32767
+    NE_PRE_BAD_RECTIFY,    // 0 or 1
+    NE_PRE_BAD_DECIMATE,   // 1..256
+    NE_PRE_BAD_FEATURES,   // unknown bits, or features with rectify / envelope
+    NE_PRE_BAD_THRESHOLD,  // 0..32767
+} ne_pre_status_t;
+
+ne_pre_status_t ne_pre_check(uint32_t channels, int32_t highpass_q15, int32_t rectify, int32_t envelope_q15,
+    uint32_t decimate, uint32_t features, int32_t threshold);
 void ne_pre_init(ne_pre_t *p, uint32_t channels, int32_t highpass_q15, int32_t rectify, int32_t envelope_q15,
-    uint32_t decimate, int32_t *state);
+    uint32_t decimate, uint32_t features, int32_t threshold, int32_t *state);
 void ne_pre_reset(ne_pre_t *p);
 // Filters `frames` frames of `channels` int16 (time-major) from `in`; writes the
-// kept frames to `out` (room for frames / decimate + 1 frames). Returns the
-// number of frames written. `in` and `out` may be the same buffer.
+// kept frames of `width` values to `out` (room for ceil(frames / decimate) frames).
+// Returns the number of frames written. `in` and `out` may be the same buffer
+// unless features are on (a feature frame may be wider than a raw one).
 uint32_t ne_pre_process(ne_pre_t *p, const int16_t *in, uint32_t frames, int16_t *out);
+
+// 1024 * log2(v) for v >= 1 (Q10), within about one unit (0.001 in log2): integer part from the
+// leading bit, fraction from a table with linear interpolation.
+int32_t ne_log2_q10(uint32_t v);
 
 // int8 model input from int16 samples: clamp(MultiplyByQuantizedMultiplier(x, mult, shift) + zero_point).
 void ne_quantize_window(const int16_t *in, uint32_t count, int32_t mult, int32_t shift, int32_t zero_point,

@@ -436,32 +436,43 @@ typedef struct {
 } edgedl_pre_obj_t;
 
 static mp_obj_t pre_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
-    enum { ARG_channels, ARG_highpass_q15, ARG_rectify, ARG_envelope_q15, ARG_decimate };
+    enum { ARG_channels, ARG_highpass_q15, ARG_rectify, ARG_envelope_q15, ARG_decimate, ARG_features, ARG_threshold };
     const mp_arg_t allowed_args[] = {
         { MP_QSTR_channels, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
         { MP_QSTR_highpass_q15, MP_ARG_INT, {.u_int = 0} },
         { MP_QSTR_rectify, MP_ARG_BOOL, {.u_bool = false} },
         { MP_QSTR_envelope_q15, MP_ARG_INT, {.u_int = 0} },
         { MP_QSTR_decimate, MP_ARG_INT, {.u_int = 1} },
+        { MP_QSTR_features, MP_ARG_KW_ONLY | MP_ARG_INT, {.u_int = 0} },
+        { MP_QSTR_threshold, MP_ARG_KW_ONLY | MP_ARG_INT, {.u_int = 0} },
     };
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
     mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
     mp_int_t channels = args[ARG_channels].u_int, hp = args[ARG_highpass_q15].u_int;
     mp_int_t env = args[ARG_envelope_q15].u_int, decimate = args[ARG_decimate].u_int;
-    int err = ne_pre_check(channels < 0 ? 0 : (uint32_t)channels, (int32_t)hp, args[ARG_rectify].u_bool,
-        (int32_t)env, decimate < 0 ? 0 : (uint32_t)decimate);
-    if (err == 1) {
-        raise_formatted(&mp_type_ValueError, "Preprocess: channels must be 1..408, got %d", (int)channels);
-    } else if (err == 2) {
+    mp_int_t features = args[ARG_features].u_int, threshold = args[ARG_threshold].u_int;
+    ne_pre_status_t err = ne_pre_check(channels < 0 ? 0 : (uint32_t)channels, (int32_t)hp, args[ARG_rectify].u_bool,
+        (int32_t)env, decimate < 0 ? 0 : (uint32_t)decimate, features < 0 ? ~0u : (uint32_t)features,
+        (int32_t)threshold);
+    if (err == NE_PRE_BAD_CHANNELS) {
+        raise_formatted(&mp_type_ValueError, "Preprocess: channels must be 1..%d, got %d", NE_PRE_MAX_CHANNELS,
+            (int)channels);
+    } else if (err == NE_PRE_BAD_FILTER) {
         raise_formatted(&mp_type_ValueError, "Preprocess: highpass_q15 and envelope_q15 must be 0..32767");
+    } else if (err == NE_PRE_BAD_DECIMATE) {
+        raise_formatted(&mp_type_ValueError, "Preprocess: decimate must be 1..%d, got %d", NE_PRE_MAX_DECIMATE,
+            (int)decimate);
+    } else if (err == NE_PRE_BAD_FEATURES) {
+        raise_formatted(&mp_type_ValueError, "Preprocess: features must be a mask of 1..15 (log MAV, log WL, ZC, SSC) "
+            "without rectify or envelope, got %d", (int)features);
     } else if (err) {
-        raise_formatted(&mp_type_ValueError, "Preprocess: decimate must be 1..256, got %d", (int)decimate);
+        raise_formatted(&mp_type_ValueError, "Preprocess: threshold must be 0..32767 counts, got %d", (int)threshold);
     }
-    int32_t *state = alloc_or_raise(3 * sizeof(int32_t) * (size_t)channels, "the filter state");
+    int32_t *state = alloc_or_raise(NE_PRE_STATE_WORDS * sizeof(int32_t) * (size_t)channels, "the filter state");
     edgedl_pre_obj_t *self = alloc_or_raise(sizeof(edgedl_pre_obj_t), "the Preprocess object");
     self->base.type = type;
     ne_pre_init(&self->pre, (uint32_t)channels, (int32_t)hp, args[ARG_rectify].u_bool, (int32_t)env,
-        (uint32_t)decimate, state);
+        (uint32_t)decimate, (uint32_t)features, (int32_t)threshold, state);
     return MP_OBJ_FROM_PTR(self);
 }
 
@@ -474,7 +485,8 @@ static int16_t *int16_buffer(mp_obj_t obj, int writable, size_t *items, const ch
     return bufinfo.buf;
 }
 
-// process(frames_in, frames_out) -> frames written. Both array('h'), time-major;
+// process(frames_in, frames_out) -> frames written. Both array('h'), time-major; frames_out holds
+// frames of `width` values (channels x features with features on);
 // frames_out may be frames_in (in place).
 static mp_obj_t pre_process(mp_obj_t self_in, mp_obj_t in_obj, mp_obj_t out_obj) {
     edgedl_pre_obj_t *self = MP_OBJ_TO_PTR(self_in);
@@ -488,9 +500,12 @@ static mp_obj_t pre_process(mp_obj_t self_in, mp_obj_t in_obj, mp_obj_t out_obj)
     }
     uint32_t frames = (uint32_t)(n_in / ch);
     uint32_t most = (frames + self->pre.decimate - 1) / self->pre.decimate;
-    if (n_out < (size_t)most * ch) {
+    if (n_out < (size_t)most * self->pre.width) {
         raise_formatted(&mp_type_ValueError, "Preprocess.process: frames_out holds %d samples, needs %d",
-            (int)n_out, (int)(most * ch));
+            (int)n_out, (int)(most * self->pre.width));
+    }
+    if (self->pre.features && out == in) {
+        raise_formatted(&mp_type_ValueError, "Preprocess.process: with features, frames_out must be another buffer");
     }
     return mp_obj_new_int_from_uint(ne_pre_process(&self->pre, in, frames, out));
 }

@@ -8,7 +8,9 @@ around invoke() from Python). Outputs for the timed input must be identical.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import numpy as np
 
 from .emulator import Emulator
 from .project import BUILD_DIR
+from .recording import RecordingError
 
 BENCH_HEAP = 8 * 1024 * 1024  # room for the largest zoo models; speed does not depend on it
 
@@ -72,7 +75,11 @@ def default_models() -> dict[str, bytes]:
 
 
 def main(model_paths: list[str], as_json: bool) -> int:
+    from . import infer
+
     models = {Path(p).stem: Path(p).read_bytes() for p in model_paths} if model_paths else default_models()
+    for path in model_paths:  # the user's files: tflite-micro must not be the first to read them
+        infer.check_readable(Path(path).read_bytes(), path)
     results = bench_models(models)
     median = float(np.median([r.speedup for r in results]))
     if as_json:
@@ -97,14 +104,19 @@ def bench_stream(as_json: bool, bundle_dir: Path | None = None, recording_path: 
     at 2048 Hz, served by the simulator over loopback as fast as the board takes them, through
     the model, on the ESP32-sized heap. The peer is real time: the ratio is signal seconds per
     wall second. Default: the demo's model and its first recording (made when missing)."""
-    from . import demo, recording, replay
+    from . import bundle, dataset, demo, recording, replay
 
     if bundle_dir is None or recording_path is None:
         if not (demo.DEMO_BUNDLE / "model.json").exists() or not list(demo.DEMO_DATA.glob("*.npz")):
-            demo.train_default_model()
+            with contextlib.redirect_stdout(sys.stderr):  # progress; stdout is for the results (--json)
+                demo.train_default_model()
     bundle_dir = bundle_dir or demo.DEMO_BUNDLE
     rec = recording.load(recording_path or sorted(demo.DEMO_DATA.glob("*.npz"))[0])
+    dataset.config_from_json(bundle.load(bundle_dir)[1]).check_length(rec)
     result = replay.replay_via_quattrocento(rec, bundle_dir, speed=None)
+    if not result.process_us:
+        raise RecordingError(f"{rec.source}: the board made no window of its {rec.samples} samples; "
+                             "a longer recording is needed")
     st = result.stats
     signal_s = st["frames_pushed"] / rec.fs
     wall_s = st["elapsed_us"] / 1e6

@@ -3,23 +3,65 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from . import native
 from .device import DeviceError
-from .emulator import DEFAULT_HEAP, Emulator, EmulatorError
+from .emulator import DEFAULT_HEAP, Emulator, EmulatorError, check_heap
 
 
 def parse_size(text: str) -> int:
-    """'128k', '1M' or a byte count."""
-    units = {"k": 1024, "m": 1024 * 1024}
+    """'128k', '1M', '1G' or a byte count."""
+    units = {"k": 1024, "m": 1024 * 1024, "g": 1024 * 1024 * 1024}
     try:
         if text[-1:].lower() in units:
             return int(text[:-1]) * units[text[-1].lower()]
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 131072, 128k, 1M)") from None
+
+
+def parse_heap(text: str) -> int:
+    heap = parse_size(text)
+    try:
+        check_heap(heap)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return heap
+
+
+def parse_speed(text: str) -> float | None:
+    """A multiple of real time, or 'max' (None: as fast as the reader takes it)."""
+    if text == "max":
+        return None
+    try:
+        speed = float(text)
+    except ValueError:
+        speed = math.nan
+    if not (math.isfinite(speed) and speed > 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a speed: a multiple of real time > 0, or 'max'")
+    return speed
+
+
+def parse_port(text: str) -> int:
+    """A TCP port; 0 lets the system pick a free one."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0..65535)")
+    return port
+
+
+def parse_folder(text: str) -> Path:
+    """An output folder: missing (it is made) or a folder, not a file."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: exists and is not a folder")
+    return path
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -68,13 +110,21 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def parse_channels(text: str) -> tuple:
     """'96:288' (a range) or '0,2,5' (a list)."""
+    from .dataset import check_channels
+
     try:
         if ":" in text:
             start, stop = map(int, text.split(":"))
-            return tuple(range(start, stop))
-        return tuple(int(c) for c in text.split(","))
+            channels = tuple(range(start, stop))
+        else:
+            channels = tuple(int(c) for c in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a channel selection (e.g. 96:288 or 0,2,5)") from None
+    try:
+        check_channels(channels)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
+    return channels
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -87,7 +137,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = train.TrainConfig(architecture=args.arch, epochs=args.epochs, seed=args.seed, split_by=args.split,
                             windows=windows)
     recordings = [recording.load(p) for p in expand(args.data)]
-    train.train(recordings, args.out, cfg)
+    train.train(recordings, args.out, cfg, force=args.force)
     return 0
 
 
@@ -121,15 +171,13 @@ def expand(paths: list[str]) -> list:
 def cmd_quattrocento_sim(args: argparse.Namespace) -> int:
     from . import quattrocento_sim
 
-    speed = None if args.speed == "max" else float(args.speed)
-    return quattrocento_sim.main(args.recording, args.host, args.port, speed)
+    return quattrocento_sim.main(args.recording, args.host, args.port, args.speed, args.idle_timeout)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from . import replay
 
-    speed = None if args.speed == "max" else float(args.speed)
-    return replay.main(args.recording, args.model, speed, args.json, args.png, port=args.port,
+    return replay.main(args.recording, args.model, args.speed, args.json, args.png, port=args.port,
                        emulator_usb=args.emulator)
 
 
@@ -176,7 +224,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-app", action="store_true", help="with --pty: put device/app and edgedl.mpy on the flash")
     p.add_argument("--flash", type=parse_size, default=2 * 1024 * 1024,
                    help="with --pty: the flash size the board reports (default 2M, an ESP32 module's filesystem)")
-    p.add_argument("--heap", type=parse_size, default=DEFAULT_HEAP,
+    p.add_argument("--heap", type=parse_heap, default=DEFAULT_HEAP,
                    help=f"MicroPython heap, like an ESP32 without PSRAM (default {DEFAULT_HEAP // 1024}k)")
     p.add_argument("--sandbox", help="folder to use as the board's filesystem (default: a temporary one)")
     p.set_defaults(func=cmd_emulator)
@@ -189,7 +237,7 @@ def make_parser() -> argparse.ArgumentParser:
     where.add_argument("--emulator", action="store_true", help="run edgedl in the emulator (default)")
     where.add_argument("--port", help="run edgedl on the board at this serial port (app and module deployed)")
     where.add_argument("--reference", action="store_true", help="run tflite-micro's reference kernels instead")
-    p.add_argument("--heap", type=parse_size, default=DEFAULT_HEAP, help="emulator heap (default %(default)s bytes)")
+    p.add_argument("--heap", type=parse_heap, default=DEFAULT_HEAP, help="emulator heap (default %(default)s bytes)")
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("bench", help="benchmarks that print ratios against a peer measured in the same run")
@@ -204,7 +252,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("synth", help="generate synthetic HD-EMG recordings (7 gestures, 8x8 grids)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, type=parse_folder, help="output folder")
     p.add_argument("--grids", type=int, default=3, help="8x8 electrode grids (default 3 = 192 channels)")
     p.add_argument("--fs", type=float, default=2048.0, help="sampling rate in Hz (default 2048)")
     p.add_argument("--subjects", type=int, default=2)
@@ -218,6 +266,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a 1-D CNN on recordings and write an int8 model bundle")
     p.add_argument("data", nargs="+", help="recording files or folders (.npz, .csv, .mat, .otb+, WFDB .hea)")
     p.add_argument("--out", required=True, help="bundle folder, e.g. models/NAME")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out even if it holds more than a model bundle (its contents are deleted)")
     p.add_argument("--arch", choices=["compact", "larger"], default="compact")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
@@ -247,8 +297,10 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quattrocento-sim", help="a TCP server that streams a recording like an OT Quattrocento")
     p.add_argument("recording", help="recording file (.npz, .csv, .mat, .otb+, .otb4, WFDB .hea)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=23456)
-    p.add_argument("--speed", default="1.0", help="multiple of real time, or 'max' (default 1.0)")
+    p.add_argument("--port", type=parse_port, default=23456)
+    p.add_argument("--speed", type=parse_speed, default=1.0, help="multiple of real time, or 'max' (default 1.0)")
+    p.add_argument("--idle-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="drop a client that sends no valid command for this long (default %(default)s)")
     p.set_defaults(func=cmd_quattrocento_sim)
 
     p = sub.add_parser("replay", help="stream a labelled recording through the device runtime and score it")
@@ -262,7 +314,7 @@ def make_parser() -> argparse.ArgumentParser:
                             "to it first")
     where.add_argument("--port", help="into the board at this serial port over its USB serial (framed link, "
                                       "flow-controlled); the app must be deployed")
-    p.add_argument("--speed", default="1.0", help="multiple of real time, or 'max' (default 1.0)")
+    p.add_argument("--speed", type=parse_speed, default=1.0, help="multiple of real time, or 'max' (default 1.0)")
     p.add_argument("--png", type=Path, help="timeline plot path (default: next to the bundle)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_replay)
@@ -289,13 +341,26 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# What a user can cause and fix: one line naming the problem, exit 2; anything else is a bug
+# and keeps its traceback. Plain ValueError stays in: bundle, evaluate, replay, tune, train and
+# native raise it for bad input in a dozen places (RecordingError, SettingsError, InferError,
+# ConfigError and BundleError are ValueErrors too).
+USER_ERRORS = (native.BuildError, EmulatorError, DeviceError, ValueError)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (native.BuildError, EmulatorError, DeviceError, ValueError) as exc:
-        print(f"neuroedge {args.command}: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"neuroedge {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except USER_ERRORS as exc:
+        problem = str(exc)
+    except OSError as exc:  # a file or port the user named (SimulatorError included)
+        problem = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
+    print(f"neuroedge {args.command}: {problem}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

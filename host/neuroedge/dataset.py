@@ -20,8 +20,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .preprocess import PreprocessConfig, Preprocessor
-from .recording import QUATTROCENTO_UV_PER_COUNT, Recording
+from .preprocess import PreprocessConfig, Preprocessor, SettingsError
+from .recording import QUATTROCENTO_UV_PER_COUNT, Recording, RecordingError, max_channels
+
+
+def check_channels(channels) -> None:
+    """A channel selection a board's Stream takes: not empty, each channel once, within a frame."""
+    if not channels:
+        raise SettingsError("the channel selection is empty")
+    top = max_channels()
+    bad = [c for c in channels if not (isinstance(c, int) and 0 <= c < top)]
+    if bad:
+        raise SettingsError(f"channel {bad[0]!r} is not one of a board's channels 0..{top - 1}")
+    if len(set(channels)) != len(channels):
+        raise SettingsError("the channel selection lists a channel twice")
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,24 @@ class WindowConfig:
     window: int = 16            # frames after decimation
     hop: int = 4                # frames after decimation
     channels: tuple | None = None  # channel indices kept (None: all)
+
+    def __post_init__(self):
+        for name in ("window", "hop"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise SettingsError(f"{name} must be a whole number of frames >= 1, got {value!r}")
+        if self.channels is not None:
+            check_channels(self.channels)
+
+    def samples_needed(self) -> int:
+        """Raw samples that make one window (the first of every `decimate` is kept)."""
+        return (self.window - 1) * self.preprocess.decimate + 1
+
+    def check_length(self, rec: Recording) -> None:
+        if rec.samples < self.samples_needed():
+            raise RecordingError(f"{rec.source}: too short: one window takes {self.samples_needed()} samples "
+                                 f"({self.window} frames, decimated by {self.preprocess.decimate}), "
+                                 f"the recording holds {rec.samples}")
 
     def to_json(self, fs: float) -> dict:
         return {"window": self.window, "hop": self.hop, "channels": None if self.channels is None
@@ -74,12 +104,13 @@ def device_counts(rec: Recording) -> np.ndarray:
 
 def make_windows(rec: Recording, cfg: WindowConfig) -> Windows:
     if rec.labels is None:
-        raise ValueError(f"{rec.source}: training and evaluation need per-sample labels")
+        raise RecordingError(f"{rec.source}: training and evaluation need per-sample labels")
+    cfg.check_length(rec)
     counts = device_counts(rec)
     if cfg.channels is not None:
         if max(cfg.channels) >= rec.channels:
-            raise ValueError(f"{rec.source}: channel selection up to {max(cfg.channels)} but the recording "
-                             f"has {rec.channels} channels")
+            raise RecordingError(f"{rec.source}: channel selection up to {max(cfg.channels)} but the recording "
+                                 f"has {rec.channels} channels")
         counts = counts[:, list(cfg.channels)]
     pre = Preprocessor(counts.shape[1], cfg.preprocess.coefficients(rec.fs))
     frames = pre.process(counts)
@@ -92,6 +123,8 @@ def make_windows(rec: Recording, cfg: WindowConfig) -> Windows:
     same = (labels[idx] == labels[ends][:, None]).all(axis=1) & (reps[idx] == reps[ends][:, None]).all(axis=1)
     same &= labels[ends] >= 0
     keep = starts[same]
+    if not len(keep):
+        raise RecordingError(f"{rec.source}: no window lies within one labelled gesture and repetition")
     x = frames[keep[:, None] + np.arange(cfg.window)]
     n = len(keep)
     return Windows(x, labels[keep + cfg.window - 1].astype(np.int64), reps[keep + cfg.window - 1].astype(np.int64),

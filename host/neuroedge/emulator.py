@@ -26,6 +26,10 @@ from .project import DEVICE_APP_DIR
 
 # A stock ESP32 (no PSRAM) firmware reports about 110-150 KB free after boot.
 DEFAULT_HEAP = 128 * 1024
+# Below 16 KiB MicroPython cannot start. The unix port mallocs the heap unchecked and crashes
+# when that fails (100000M: SIGSEGV, no message), so stay far above any board (32 MB of PSRAM)
+# and far below what a host fails to allocate.
+MIN_HEAP, MAX_HEAP = 16 * 1024, 1024 * 1024 * 1024
 
 
 class EmulatorError(RuntimeError):
@@ -65,6 +69,12 @@ def micropython_command() -> str:
     return found
 
 
+def check_heap(heap: int) -> None:
+    if not MIN_HEAP <= heap <= MAX_HEAP:
+        raise ValueError(f"heap {heap} bytes: the emulator's heap must be "
+                         f"{MIN_HEAP >> 10} KiB..{MAX_HEAP >> 30} GiB")
+
+
 class Emulator:
     """A sandboxed MicroPython 'board' on the host.
 
@@ -75,8 +85,7 @@ class Emulator:
 
     def __init__(self, sandbox: str | os.PathLike | None = None, *, heap: int = DEFAULT_HEAP,
                  module: str | os.PathLike | None = None, app_dir: Path = DEVICE_APP_DIR):
-        if heap < 16 * 1024:
-            raise ValueError(f"heap={heap} bytes is too small for MicroPython (minimum 16 KiB)")
+        check_heap(heap)
         self.heap = heap
         self._owns_sandbox = sandbox is None
         self.root = Path(tempfile.mkdtemp(prefix="neuroedge-board-")) if sandbox is None else Path(sandbox)

@@ -88,6 +88,28 @@ def _board_run(board: Emulator, call: str) -> str:
     return result.stdout
 
 
+def describe_on_emulator(model: bytes, board: Emulator) -> ModelReport:
+    """What edgedl makes of a model (InferError if it refuses it); leaves it on the board."""
+    work = board.board_path(WORK_DIR)
+    work.mkdir(exist_ok=True)
+    (work / "model.tflite").write_bytes(model)
+    return ModelReport.from_json(_last_json_line(
+        _board_run(board, f"infer_batch.describe('{WORK_DIR}/model.tflite')")))
+
+
+def check_readable(model: bytes, name: str) -> None:
+    """Refuses a file that edgedl's bounds-checked reader finds malformed, before tflite-micro,
+    which trusts the flatbuffer, fails on it cryptically or crashes. A model edgedl reads but
+    does not run (an op it lacks) passes: tflite-micro may run it."""
+    with Emulator() as board:
+        try:
+            describe_on_emulator(model, board)
+        except InferError as exc:
+            _, malformed, problem = str(exc).partition("malformed model: ")
+            if malformed:
+                raise InferError(f"{name}: not a readable .tflite model ({problem})") from None
+
+
 def run_on_emulator(model: bytes, inputs: np.ndarray, *, board: Emulator | None = None,
                     heap: int | None = None) -> tuple[np.ndarray, ModelReport]:
     """Outputs of edgedl for every input record, from the emulator."""
@@ -96,11 +118,8 @@ def run_on_emulator(model: bytes, inputs: np.ndarray, *, board: Emulator | None 
         board = Emulator(**({} if heap is None else {"heap": heap}))
     try:
         work = board.board_path(WORK_DIR)
-        work.mkdir(exist_ok=True)
-        (work / "model.tflite").write_bytes(model)
         # The board reads the model first: a refused model or mismatched inputs stop here.
-        report = ModelReport.from_json(_last_json_line(
-            _board_run(board, f"infer_batch.describe('{WORK_DIR}/model.tflite')")))
+        report = describe_on_emulator(model, board)
         check_inputs(inputs, report.input_shape, report.input_dtype)
         (work / "inputs.bin").write_bytes(_records(inputs))
         report = ModelReport.from_json(_last_json_line(_board_run(
@@ -162,12 +181,15 @@ def run_reference(model: bytes, inputs: np.ndarray) -> np.ndarray:
 
 def main(model_path: Path, inputs_path: Path, out_path: Path, *, port: str | None, reference: bool,
          heap: int | None) -> int:
+    if Path(out_path).is_dir():
+        raise InferError(f"{out_path}: is a folder; --out names the .npy file to write")
     model = Path(model_path).read_bytes()
     try:
         inputs = np.load(inputs_path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InferError(f"{inputs_path}: not a readable .npy file ({exc})") from None
     if reference:
+        check_readable(model, model_path)
         outputs = run_reference(model, inputs)
         where = "tflite-micro (reference kernels)"
     elif port:

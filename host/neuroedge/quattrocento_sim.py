@@ -17,12 +17,20 @@ small, like an embedded TCP stack's, so the backlog shows in the channel
 rather than in the host's kernel. The byte-level protocol comes from
 device/app/quattrocento.py, the same file the board uses.
 
+Like the amplifier it streams to one client, but a stuck client cannot lock a
+board out: the newest client to send a valid command takes over (the previous
+one is hung up on), so a rebooted board reconnects at once; a client that sends
+no valid command for `idle_timeout` seconds while nothing streams to it is
+dropped; and commands are found byte by byte, so after garbage the next valid
+command on the same connection is still recognised.
+
 Faults for tests: dropped frames (the counter jumps), stalls (no data for a
 while), corrupted bytes, and a disconnect after a number of frames.
 """
 
 from __future__ import annotations
 
+import errno
 import select
 import socket
 import threading
@@ -43,6 +51,11 @@ BLOCK_FRAMES = 32  # frames per send: 15.6 ms at 2048 Hz
 # (OT does not publish either; one second of frames, reported in frames).
 BUFFER_FRAMES = 2048
 SEND_BUFFER_BYTES = 64 * 1024
+IDLE_TIMEOUT_S = 5.0  # a board sends its command right after connecting
+
+
+class SimulatorError(OSError):
+    """The simulator cannot listen where it was asked to (port in use, unknown address)."""
 
 
 @dataclass
@@ -59,35 +72,87 @@ class Faults:
 @dataclass
 class SimStats:
     connections: int = 0
-    commands: int = 0
-    bad_commands: int = 0
+    commands: int = 0           # valid commands
+    bad_commands: int = 0       # runs of bytes that held no valid command, skipped
+    bytes_skipped: int = 0
+    takeovers: int = 0          # clients hung up on because a newer one sent a valid command
+    idle_drops: int = 0         # clients dropped for sending no valid command in time
     frames_sent: int = 0
     frames_dropped: int = 0
     frames_overflowed: int = 0  # lost in the amplifier's full buffer: the client read too slowly
     buffer_free_min: int = BUFFER_FRAMES
 
 
+class _Commands:
+    """A client's bytes -> its valid commands. The protocol has no start marker, so a command is
+    looked for at every byte (40 bytes whose CRC holds are one) and anything else is skipped:
+    after garbage, the next valid command is still recognised."""
+
+    def __init__(self, stats: SimStats):
+        self.pending = bytearray()
+        self.stats = stats
+        self.skipping = False  # inside a run of garbage, counted once
+
+    def next(self):
+        while len(self.pending) >= Q.COMMAND_BYTES:
+            if self.pending[0] & 0x80:  # parse_command refuses any other first byte: spare the CRC
+                try:
+                    command = Q.parse_command(bytes(self.pending[:Q.COMMAND_BYTES]))
+                except ValueError:
+                    pass  # the amplifier ignores a command with a bad CRC
+                else:
+                    del self.pending[:Q.COMMAND_BYTES]
+                    self.stats.commands += 1
+                    self.skipping = False
+                    return command
+            if not self.skipping:
+                self.stats.bad_commands += 1
+                self.skipping = True
+            del self.pending[0]
+            self.stats.bytes_skipped += 1
+        return None
+
+
+def _hang_up(conn: socket.socket) -> None:
+    try:
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already gone
+
+
 class QuattrocentoSimulator:
     def __init__(self, rec: Recording, host: str = "127.0.0.1", port: int = Q.PORT, speed: float | None = 1.0,
-                 faults: Faults | None = None, loop: bool = True):
+                 faults: Faults | None = None, loop: bool = True, idle_timeout: float = IDLE_TIMEOUT_S):
+        if not idle_timeout > 0:
+            raise ValueError(f"idle timeout must be > 0 seconds, got {idle_timeout}")
         self.rec = rec
         self.counts = device_counts(rec)
         self.host, self.port = host, port
         self.speed = speed          # multiple of real time; None: as fast as the socket takes it
         self.faults = faults or Faults()
         self.loop = loop            # restart the recording at its end
+        self.idle_timeout = idle_timeout
         self.stats = SimStats()
         self._server: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._owner: socket.socket | None = None  # the client the amplifier serves
+        self._clients: dict[socket.socket, threading.Thread] = {}
 
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> tuple[str, int]:
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind((self.host, self.port))
-        server.listen(1)
+        try:
+            server.bind((self.host, self.port))
+        except OSError as exc:
+            server.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise SimulatorError(f"port {self.port} is in use (on {self.host})") from None
+            raise SimulatorError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from None
+        server.listen(4)
         server.settimeout(0.2)
         self._server = server
         self.port = server.getsockname()[1]
@@ -99,6 +164,11 @@ class QuattrocentoSimulator:
         self._stopping.set()
         if self._thread:
             self._thread.join(timeout=5)
+        with self._lock:
+            clients = dict(self._clients)
+        for conn, thread in clients.items():
+            _hang_up(conn)  # wakes a sender blocked on a client that does not read
+            thread.join(timeout=5)
         if self._server:
             self._server.close()
 
@@ -140,47 +210,69 @@ class QuattrocentoSimulator:
             except OSError:
                 return
             self.stats.connections += 1
+            thread = threading.Thread(target=self._client, args=(conn, self.stats.connections),
+                                      name=f"quattrocento-client-{self.stats.connections}", daemon=True)
+            with self._lock:
+                self._clients[conn] = thread
+            thread.start()
+
+    def _client(self, conn: socket.socket, number: int) -> None:
+        try:
             with conn:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-                try:
-                    self._session(conn)
-                except (ConnectionError, BrokenPipeError, OSError):
-                    pass  # the client went away: wait for the next one
+                self._session(conn, number)
+        except OSError:
+            pass  # the client went away, or a newer one took over
+        finally:
+            with self._lock:
+                self._clients.pop(conn, None)
+                if self._owner is conn:
+                    self._owner = None
 
-    def _read_command(self, conn: socket.socket, pending: bytearray, timeout: float):
-        """A complete 40-byte command if one arrives within timeout, else None."""
+    def _take_over(self, conn: socket.socket) -> None:
+        """The amplifier serves one client: the newest to configure it."""
+        with self._lock:
+            previous, self._owner = self._owner, conn
+        if previous is not None and previous is not conn:
+            self.stats.takeovers += 1
+            _hang_up(previous)
+
+    def _read_command(self, conn: socket.socket, commands: _Commands, timeout: float):
+        """The next valid command if one has arrived within timeout, else None."""
+        if len(commands.pending) >= Q.COMMAND_BYTES:
+            timeout = 0  # another command came in the same read (stop, then start)
         ready, _, _ = select.select([conn], [], [], timeout)
         if ready:
             data = conn.recv(4096)
             if not data:
                 raise ConnectionError("client closed")
-            pending.extend(data)
-        while len(pending) >= Q.COMMAND_BYTES:
-            cmd = bytes(pending[:Q.COMMAND_BYTES])
-            del pending[:Q.COMMAND_BYTES]
-            self.stats.commands += 1
-            try:
-                return Q.parse_command(cmd)
-            except ValueError:
-                self.stats.bad_commands += 1  # the amplifier ignores a command with a bad CRC
-        return None
+            commands.pending.extend(data)
+        return commands.next()
 
-    def _session(self, conn: socket.socket) -> None:
-        pending = bytearray()
+    def _session(self, conn: socket.socket, number: int) -> None:
+        commands = _Commands(self.stats)
         fs, nch, acquiring = 2048, 2, False
         position = counter = sent = 0
         blocks = 0
-        next_time = time.monotonic()
+        next_time = last_command = time.monotonic()
+        owner = False
         f = self.faults
         while not self._stopping.is_set():
-            cmd = self._read_command(conn, pending, 0 if acquiring else 0.2)
+            if owner and self._owner is not conn:
+                return  # a newer client took over
+            cmd = self._read_command(conn, commands, 0 if acquiring else 0.2)
             if cmd is not None:
+                self._take_over(conn)
+                owner = True
                 fs, nch, acquiring = cmd
-                if f.wrong_nch >= 0 and self.stats.connections == 1:
+                if f.wrong_nch >= 0 and number == 1:
                     nch = f.wrong_nch  # e.g. another program reconfigured the amplifier
-                next_time = time.monotonic()
+                next_time = last_command = time.monotonic()
             if not acquiring:
+                if time.monotonic() - last_command > self.idle_timeout:
+                    self.stats.idle_drops += 1
+                    return  # silent, stuck or talking garbage
                 continue
             if not self.loop and position >= self.rec.samples:
                 return
@@ -203,7 +295,7 @@ class QuattrocentoSimulator:
             if f.drop_every and sent // f.drop_every != (sent + count) // f.drop_every:
                 block = block[f.drop_count:]     # lost in the amplifier: the counter skips
                 self.stats.frames_dropped += f.drop_count
-            if 0 <= f.stall_at < sent + len(block) and f.stall_at >= sent and self.stats.connections == 1:
+            if 0 <= f.stall_at < sent + len(block) and f.stall_at >= sent and number == 1:
                 time.sleep(f.stall_s)
             payload = bytearray(block.astype("<i2").tobytes())
             blocks += 1
@@ -222,20 +314,18 @@ class QuattrocentoSimulator:
                     time.sleep(delay)
 
 
-def main(recording_path: Path, host: str, port: int, speed: float | None) -> int:
+def main(recording_path: Path, host: str, port: int, speed: float | None,
+         idle_timeout: float = IDLE_TIMEOUT_S) -> int:
     from . import recording
 
     rec = recording.load(recording_path)
-    sim = QuattrocentoSimulator(rec, host, port, speed)
+    sim = QuattrocentoSimulator(rec, host, port, speed, idle_timeout=idle_timeout)
     sim.start()
     print(f"Quattrocento simulator on {sim.host}:{sim.port}: {rec.channels} channels of {recording_path} at "
-          f"{rec.fs:g} Hz ({'max speed' if not speed else f'{speed:g}x real time'}); Ctrl-C stops")
+          f"{rec.fs:g} Hz ({'max speed' if not speed else f'{speed:g}x real time'}); Ctrl-C stops", flush=True)
     try:
         while True:
             time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
+    finally:  # Ctrl-C goes on to the CLI: "interrupted", exit status 130
         sim.stop()
         print(f"served {sim.stats.connections} connections, {sim.stats.frames_sent} frames")
-    return 0

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .recording import Recording, RecordingError
+from .recording import Recording, RecordingError, number
 
 CONTROL_CHANNEL = re.compile(r"^(AUX|Buffer|Ramp|Quaternion|LoadCell)", re.IGNORECASE)
 ADC_RANGE_V = 5.0
@@ -57,7 +57,7 @@ def load_otb_mat(path: Path) -> Recording:
         raise RecordingError(f"{path}: no EMG signals (descriptions in [uV] or [mV])")
     emg = (data[:, emg_columns] * scale[emg_columns]).astype(np.float32)
     others = {descriptions[i]: data[:, i] for i in np.flatnonzero(scale == 0)}
-    return Recording(emg=emg, fs=float(np.asarray(mat["SamplingFrequency"]).ravel()[0]), source=str(path),
+    return Recording(emg=emg, fs=number(path, "SamplingFrequency", mat["SamplingFrequency"]), source=str(path),
                      extra={"channel_names": [descriptions[i] for i in emg_columns], "other_signals": others})
 
 
@@ -89,23 +89,25 @@ def load_otb_plus(path: Path) -> Recording:
         raise RecordingError(f"{path}: <Device> lacks a valid {exc}") from None
     if bits != 16:
         raise RecordingError(f"{path}: {bits}-bit samples; only 16-bit (Quattrocento) files are read")
+    if total < 1:
+        raise RecordingError(f"{path}: DeviceTotalChannels is {total}")
     if len(raw) % (2 * total):
         raise RecordingError(f"{path}: {sigs[0]} holds {len(raw)} bytes, not whole frames of {total} "
                              f"int16 channels (truncated?)")
     frames = np.frombuffer(raw, dtype="<i2").reshape(-1, total)
     emg_channels, gains, names = [], [], []
     for adapter in device.iter("Adapter"):
-        start = int(adapter.attrib.get("ChannelStartIndex", 0))
-        adapter_gain = float(adapter.attrib.get("Gain", 1))
+        start = number(path, "an <Adapter> ChannelStartIndex", adapter.attrib.get("ChannelStartIndex", 0), int)
+        adapter_gain = number(path, "an <Adapter> Gain", adapter.attrib.get("Gain", 1))
         for channel in adapter.iter("Channel"):
             channel_id = channel.attrib.get("ID", "")
             if CONTROL_CHANNEL.match(channel_id) or CONTROL_CHANNEL.match(adapter.attrib.get("ID", "")):
                 continue
-            index = start + int(channel.attrib.get("Index", 0))
-            if index >= total:
-                raise RecordingError(f"{path}: channel {channel_id} at index {index} beyond {total} channels")
+            index = start + number(path, f"channel {channel_id} Index", channel.attrib.get("Index", 0), int)
+            if not 0 <= index < total:
+                raise RecordingError(f"{path}: channel {channel_id} at index {index} is outside the {total} channels")
             emg_channels.append(index)
-            gains.append(adapter_gain * float(channel.attrib.get("Gain", 1)))
+            gains.append(adapter_gain * number(path, f"channel {channel_id} Gain", channel.attrib.get("Gain", 1)))
             names.append(channel_id)
     if not emg_channels:
         raise RecordingError(f"{path}: the XML names no EMG channels")

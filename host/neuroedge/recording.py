@@ -18,12 +18,16 @@ Generic formats (what `neuroedge synth` writes, readable by anyone):
 
 from __future__ import annotations
 
-import zipfile
 import dataclasses
+import functools
+import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from .project import NATIVE_DIR
 
 FORMAT = "neuroedge-recording-1"
 QUATTROCENTO_UV_PER_COUNT = 5 / 2**16 / 150 * 1e6  # 0.50863 uV: 5 V span, 16 bits, gain 150
@@ -31,6 +35,26 @@ QUATTROCENTO_UV_PER_COUNT = 5 / 2**16 / 150 * 1e6  # 0.50863 uV: 5 V span, 16 bi
 
 class RecordingError(ValueError):
     """A recording file or object that is malformed or inconsistent; names the file."""
+
+
+@functools.cache
+def max_channels() -> int:
+    """The most channels a board takes in (a full Quattrocento frame), read from the C
+    header that sets it, so host and board cannot disagree."""
+    header = (NATIVE_DIR / "edgedl_stream.h").read_text()
+    return int(re.search(r"#define NE_STREAM_MAX_CHANNELS (\d+)", header).group(1))
+
+
+def number(source: str, name: str, value, cast=float):
+    """One number from a file (a string, or a numpy scalar or 0-d array), or a RecordingError
+    naming the file and the field."""
+    try:
+        found = np.asarray(value)
+        if found.size != 1:
+            raise ValueError
+        return cast(found.item())
+    except (TypeError, ValueError):
+        raise RecordingError(f"{source}: {name} must be one number, got {value!r}") from None
 
 
 @dataclass(frozen=True)
@@ -78,6 +102,9 @@ class Recording:
         emg = self.emg
         if not isinstance(emg, np.ndarray) or emg.ndim != 2 or emg.shape[0] == 0 or emg.shape[1] == 0:
             raise self.fail(f"emg must be a (samples, channels) array, got shape {getattr(emg, 'shape', None)}")
+        if emg.shape[1] > max_channels():
+            raise self.fail(f"{emg.shape[1]} channels; a board takes in at most {max_channels()} "
+                            "(a full Quattrocento frame)")
         if self.uv_per_count > 0:
             if emg.dtype != np.int16:
                 raise self.fail(f"raw counts must be int16, got {emg.dtype}")
@@ -187,14 +214,20 @@ def load_npz(path: Path) -> Recording:
         raise RecordingError(f"{path}: missing {', '.join(sorted(missing))}")
     labels = d.get("labels")
     reps = d.get("repetition")
+    grids = d.get("grids")
+    if grids is None or grids.size == 0:
+        grids = np.zeros((0, 3), int)
+    if grids.ndim != 2 or grids.shape[1] != 3 or not np.issubdtype(grids.dtype, np.integer):
+        raise RecordingError(f"{path}: grids must be integer rows of (rows, cols, first channel), "
+                             f"got shape {grids.shape} ({grids.dtype})")
     return Recording(
-        emg=d["emg"], fs=float(d["fs"]), uv_per_count=float(d.get("uv_per_count", 0.0)),
+        emg=d["emg"], fs=number(path, "fs", d["fs"]),
+        uv_per_count=number(path, "uv_per_count", d.get("uv_per_count", 0.0)),
         labels=labels if labels is not None and labels.size else None,
         label_names=tuple(str(n) for n in d.get("label_names", ())),
         repetition=reps if reps is not None and reps.size else None,
         session=str(d.get("session", "0")), subject=str(d.get("subject", "0")),
-        grids=tuple(Grid(int(r), int(c), int(f)) for r, c, f in d.get("grids", np.zeros((0, 3), int))),
-        source=str(path))
+        grids=tuple(Grid(int(r), int(c), int(f)) for r, c, f in grids), source=str(path))
 
 
 def load_csv(path: Path) -> Recording:
@@ -214,7 +247,7 @@ def load_csv(path: Path) -> Recording:
         raise RecordingError(f"{path}: not a {FORMAT} CSV (missing '# format={FORMAT}' header)")
     if table.shape[1] < 3:
         raise RecordingError(f"{path}: needs label, repetition and at least one channel column")
-    uv = float(meta.get("uv_per_count", 0))
+    uv = number(path, "uv_per_count", meta.get("uv_per_count", 0))
     emg = table[:, 2:]
     if uv > 0:
         if np.any(emg != np.round(emg)) or emg.min() < -32768 or emg.max() > 32767:
@@ -224,7 +257,7 @@ def load_csv(path: Path) -> Recording:
         emg = emg.astype(np.float32)
     labels, reps = table[:, 0].astype(np.int16), table[:, 1].astype(np.int16)
     names = tuple(filter(None, meta.get("label_names", "").split("|")))
-    return Recording(emg=emg, fs=float(meta.get("fs", "nan")), uv_per_count=uv,
+    return Recording(emg=emg, fs=number(path, "fs", meta.get("fs", "nan")), uv_per_count=uv,
                      labels=labels if names else None, label_names=names,
                      repetition=reps if np.any(reps >= 0) else None,
                      session=meta.get("session", "0"), subject=meta.get("subject", "0"),

@@ -47,6 +47,7 @@ class ReplayResult:
     event_sample: np.ndarray = field(repr=False)
     process_us: list = field(repr=False, default_factory=list)
     heap: dict = field(repr=False, default_factory=dict)  # bytes the app takes on the board's heap
+    onset_ms: dict = field(default_factory=dict)  # labelled gesture onset -> first correct decision
 
     @property
     def link(self) -> dict:
@@ -89,6 +90,32 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
     return score(rec, meta, events, stats, heap)
 
 
+def onset_delays(labels: np.ndarray, rest: int, event_sample: np.ndarray, predicted: np.ndarray,
+                 latency_ms: np.ndarray, fs: float) -> dict:
+    """For each labelled gesture onset (the cue changes to a gesture other than rest): the time
+    from the onset to the first event that names that gesture, before the cue changes again,
+    plus the board's own latency for that event; the figure to compare with a reference
+    system's "total latency". Onsets never recognised are counted as missed."""
+    change = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(labels)]])
+    delays, missed = [], 0
+    for start, end in zip(starts, ends):
+        gesture = labels[start]
+        if gesture < 0 or gesture == rest:
+            continue
+        hit = np.flatnonzero((event_sample >= start) & (event_sample < end) & (predicted == gesture))
+        if len(hit):
+            first = hit[0]
+            delays.append((event_sample[first] - start) / fs * 1000 + max(latency_ms[first], 0.0))
+        else:
+            missed += 1
+    out = {"onsets": len(delays) + missed, "missed": missed}
+    if delays:
+        out.update(median=float(np.median(delays)), p95=float(np.percentile(delays, 95)))
+    return out
+
+
 def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict, heap: dict | None = None) -> ReplayResult:
     """Events against the labels at the last raw sample of each event's window."""
     sample = np.array([e["raw_frame"] for e in events], dtype=np.int64)
@@ -99,10 +126,13 @@ def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict,
     lat = np.array([e["latency_us"] for e in events if e["latency_us"] >= 0]) / 1000
     latency = {"median": float(np.median(lat)), "p95": float(np.percentile(lat, 95)), "max": float(lat.max())} \
         if len(lat) else {}
+    labels = list(meta["labels"])
+    onset = onset_delays(rec.labels, labels.index("rest") if "rest" in labels else 0, sample, predicted,
+                         np.array([e["latency_us"] for e in events]) / 1000, rec.fs)
     return ReplayResult(len(events), float((predicted == truth).mean()) if len(events) else 0.0, per_class,
                         latency, stats.get("frames_dropped", 0), stats.get("frames_lost", 0),
                         stats.get("counter_gaps", 0), stats, predicted, truth, sample,
-                        [e["process_us"] for e in events], heap or {})
+                        [e["process_us"] for e in events], heap or {}, onset)
 
 
 USB_CHUNK = 2048          # device/app/sources.py reads the console in chunks of this size
@@ -322,7 +352,8 @@ def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: b
     timeline_png(png, rec, result, meta["labels"])
     summary = {"events": result.events, "accuracy": result.accuracy, "per_class": result.per_class,
                "latency_ms": result.latency_ms, "frames_dropped": result.frames_dropped,
-               "frames_lost": result.frames_lost, "counter_gaps": result.counter_gaps, "timeline": str(png)}
+               "frames_lost": result.frames_lost, "counter_gaps": result.counter_gaps,
+               "onset_to_decision_ms": result.onset_ms, "timeline": str(png)}
     link = result.link
     if link:
         summary["link"] = link
@@ -335,6 +366,10 @@ def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: b
               f"{lat.get('max', float('nan')):.2f} ms; frames dropped {result.frames_dropped}, lost upstream "
               f"{result.frames_lost}" + (f"; link packets {link['packets']}, lost {link['packets_lost']}, CRC errors "
                                           f"{link['crc_errors']}" if link else ""))
+        on = result.onset_ms
+        if on.get("onsets"):
+            print(f"gesture onset -> first correct decision: median {on.get('median', float('nan')):.0f} ms, p95 "
+                  f"{on.get('p95', float('nan')):.0f} ms over {on['onsets']} onsets ({on['missed']} never recognised)")
         for name, acc in result.per_class.items():
             print(f"  {name:16} {'-' if acc is None else f'{acc:.1%}'}")
         print(f"timeline: {png}")

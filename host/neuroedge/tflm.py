@@ -9,6 +9,7 @@ before every invoke.
 from __future__ import annotations
 
 import re
+import struct
 import time
 
 import numpy as np
@@ -17,7 +18,10 @@ import numpy as np
 def _interpreter(model: bytes):
     from tflite_micro.python.tflite_micro import runtime
 
-    return runtime.Interpreter.from_bytes(bytes(model))
+    try:
+        return runtime.Interpreter.from_bytes(bytes(model))
+    except (struct.error, IndexError, RuntimeError) as exc:  # its flatbuffer reading, or its C++ refusing
+        raise ValueError(f"tflite-micro cannot load this model: {exc}") from None
 
 
 def input_signature(model: bytes) -> tuple[tuple, type]:

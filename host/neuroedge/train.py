@@ -17,6 +17,7 @@ import numpy as np
 from . import bundle, dataset, infer
 from .convert import convert_int8, quiet_tensorflow, unsupported_ops
 from .emulator import Emulator
+from .preprocess import SettingsError
 from .recording import Recording
 
 
@@ -57,6 +58,16 @@ class TrainConfig:
     split_by: str = "repetition"
     windows: dataset.WindowConfig = dataset.WindowConfig()
 
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise SettingsError(f"unknown architecture {self.architecture!r}: use {', '.join(ARCHITECTURES)}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not (isinstance(value, int) and value >= 1):
+                raise SettingsError(f"{name} must be a whole number >= 1, got {value!r}")
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < float("inf")):
+            raise SettingsError(f"learning_rate must be a positive number, got {self.learning_rate!r}")
+
 
 def input_gain(x: np.ndarray) -> float:
     """counts -> float model input: a robust range of the training windows maps to about 1."""
@@ -78,18 +89,20 @@ def lda_rms_baseline(train: dataset.Windows, test: dataset.Windows) -> float:
     return float((classes[scores.argmax(1)] == test.y).mean())
 
 
-def evaluate_int8(model: bytes, gain: float, x: np.ndarray, board: Emulator | None = None) -> np.ndarray:
-    """Class indices that edgedl (in the emulator) predicts for int16 windows, via the
-    device's own int8 input quantization."""
+def evaluate_int8(model: bytes, from_counts: dict, x: np.ndarray, board: Emulator | None = None) -> np.ndarray:
+    """Class indices that edgedl (in the emulator) predicts for int16 windows, quantized as
+    the board does it: edgedl.quantize's C with a bundle's input.from_counts."""
     from .preprocess import quantize
 
-    q = bundle.input_quantizer(model, gain)
+    q = from_counts
     inputs = quantize(x, q["mult"], q["shift"], q["zero_point"])
     outputs, _ = infer.run_on_emulator(model, inputs[:, None], board=board, heap=16 * 1024 * 1024)
     return outputs.reshape(len(x), -1).argmax(1)
 
 
-def train(recordings: list[Recording], out_dir: Path, cfg: TrainConfig, log=print) -> dict:
+def train(recordings: list[Recording], out_dir: Path, cfg: TrainConfig, log=print, force: bool = False) -> dict:
+    """force: replace out_dir even if it holds more than a bundle (see bundle.check_out)."""
+    bundle.check_out(out_dir, force)  # now, not after minutes of training
     t0 = time.monotonic()
     tf = quiet_tensorflow()
     import keras
@@ -124,7 +137,7 @@ def train(recordings: list[Recording], out_dir: Path, cfg: TrainConfig, log=prin
     refused = unsupported_ops(tflite)
     if refused:
         raise ValueError(f"the converted model uses ops edgedl does not run: {', '.join(refused)}")
-    int8_pred = evaluate_int8(tflite, gain, test_w.x)
+    int8_pred = evaluate_int8(tflite, bundle.input_quantizer(tflite, gain), test_w.x)
     seconds = time.monotonic() - t0
 
     metrics = bundle.metrics(test_w.y, float_pred, int8_pred, all_windows.label_names)
@@ -136,7 +149,7 @@ def train(recordings: list[Recording], out_dir: Path, cfg: TrainConfig, log=prin
         data={"recordings": [r.source for r in recordings], "train": dataset.summary(train_w),
               "test": dataset.summary(test_w)},
         metrics=metrics, seed=cfg.seed, epochs=cfg.epochs)
-    bundle.write(out_dir, tflite, meta, test_w.y, int8_pred)
+    bundle.write(out_dir, tflite, meta, test_w.y, int8_pred, force=force)
     log(f"float accuracy {metrics['float_accuracy']:.4f}, int8 accuracy (edgedl) {metrics['int8_accuracy']:.4f}, "
         f"RMS+LDA baseline {metrics['lda_rms_baseline_accuracy']:.4f}; {seconds:.0f} s -> {out_dir}")
     return meta

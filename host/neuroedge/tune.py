@@ -9,6 +9,7 @@ The connection does not soft-reset the board, so the stream keeps running.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 
@@ -22,9 +23,16 @@ def parse_assignment(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise ValueError(f"{text!r}: settings are KEY=VALUE, e.g. vote=3 threshold=0.6 channel_mask=[5,17]")
+
+    def finite(number: str) -> float:
+        # JSON's NaN, Infinity and 1e999 would reach the board as repr() text it cannot run.
+        if not math.isfinite(float(number)):
+            raise ValueError(f"{text!r}: {number} is not a finite number")
+        return float(number)
+
     try:
-        return key.strip(), json.loads(value)
-    except ValueError:
+        return key.strip(), json.loads(value, parse_float=finite, parse_constant=finite)
+    except json.JSONDecodeError:
         return key.strip(), value
 
 

@@ -8,16 +8,23 @@ A physiologically shaped generator, seeded and deterministic:
   depth, recruitment threshold, and a size that grows with the threshold (size
   principle); each gesture drives the MUs near its own muscle centres on the
   forearm sheet (subject-specific perturbations of a shared layout);
-- effort follows a trapezoid per repetition with a random plateau (down to 10 %
-  of maximum), and each repetition drives the units a little differently; an MU fires
-  once its drive passes its threshold, at 8-35 Hz rising with the excess drive,
-  with physiological inter-spike jitter;
+- effort follows a trapezoid per repetition with a plateau drawn at random (down
+  to 10 % of maximum) or from named levels (``efforts=(20, 50, 80)``: repetition r
+  is held at efforts[(r - 1) % len(efforts)] percent), and each repetition drives the
+  units a little differently; an MU fires once its drive passes its threshold, at
+  8-35 Hz rising with the excess drive, with physiological inter-spike jitter;
 - each firing adds a motor-unit action potential (Hermite-Rodriguez waveform,
   wider for deeper MUs) whose amplitude falls off with the distance from the MU
   to each electrode, plus a propagation term that reverses sign along the fibre;
-- on top: white noise, powerline interference (50 Hz and 150 Hz), baseline drift,
-  an electrode shift between sessions, and occasional contact artifacts
-  (motion transients, a channel losing contact);
+- amplitudes as real surface EMG has them (reference/real-emg.md): a noise floor of
+  about 2 uV RMS in the EMG band, rest at 2-4 uV on the median channel, moderate
+  contractions at 20-60 uV median and up to a few hundred uV on the strongest
+  channel, so that rest is about 10x weaker than a gesture;
+- between sessions: the electrodes shift relative to the muscles (the grid is
+  re-applied), and the skin's coupling changes the amplitude, for the whole grid
+  and per electrode (impedance, sweat);
+- on top: white noise, powerline interference (50 Hz and 150 Hz), baseline drift
+  and occasional contact artifacts (motion transients, a channel losing contact);
 - the result is int16 at the Quattrocento's 0.50863 uV per count.
 
 Labels follow the cue: per repetition a rest hold, then every gesture (in a
@@ -48,15 +55,19 @@ class SynthConfig:
     hold_s: float = 1.5
     gap_s: float = 0.5
     motor_units: int = 90
-    noise_uv: float = 20.0
+    mu_size_uv: float = 1.0        # scale of every MUAP: 1 gives real surface-EMG amplitudes
+    noise_uv: float = 3.0          # white noise (about 2 uV RMS in the 20-450 Hz band)
     powerline_hz: float = 50.0
-    powerline_uv: float = 30.0
+    powerline_uv: float = 2.0
     drift_uv: float = 25.0
     session_shift_mm: float = 4.0
+    session_gain_sd: float = 0.25  # lognormal spread of the whole grid's gain per session
+    electrode_gain_sd: float = 0.15  # ... and of each electrode's
     artifacts_per_minute: float = 3.0
     # Weak contractions and repetitions performed differently make the task hard
-    # enough that the model matters (see the README: RMS+LDA vs the CNN).
-    effort_min: float = 0.1        # plateau effort is drawn from [effort_min, 1]
+    # enough that the model matters (see the README: the baseline vs the CNN).
+    effort_min: float = 0.1        # plateau effort is drawn from [effort_min, 1] ...
+    efforts: tuple = ()            # ... unless named here, in percent, one per repetition in turn
     style_jitter: float = 0.5      # per-repetition lognormal spread of each unit's drive
     seed: int = 0
 
@@ -89,7 +100,7 @@ def _subject(cfg: SynthConfig, subject: int) -> _Subject:
     mu_xy = np.column_stack([rng.uniform(-10, width_mm + 10, m), rng.uniform(-10, length_mm + 10, m)])
     depth = rng.uniform(4, 16, m)
     threshold = np.sort(rng.exponential(0.22, m).clip(0.02, 0.85))
-    size = (250 + 900 * threshold) * rng.lognormal(0, 0.25, m)
+    size = cfg.mu_size_uv * (90 + 320 * threshold) * rng.lognormal(0, 0.25, m)
     # Two muscle centres per gesture on the sheet; subjects move them a little.
     centres = shared.uniform([0, 0], [width_mm, length_mm], size=(len(GESTURES), 2, 2))
     centres = centres + rng.normal(0, 6, centres.shape)
@@ -108,7 +119,11 @@ def _timeline(cfg: SynthConfig, rng: np.random.Generator):
         for g in order:
             labels.append(np.full(hold, g))
             reps.append(np.full(hold, rep))
-            segments.append((g, sum(len(x) for x in labels) - hold, hold, rng.uniform(cfg.effort_min, 1.0)))
+            if cfg.efforts:  # a named level, performed within +-10 % of it
+                level = cfg.efforts[(rep - 1) % len(cfg.efforts)] / 100 * rng.uniform(0.9, 1.1)
+            else:
+                level = rng.uniform(cfg.effort_min, 1.0)
+            segments.append((g, sum(len(x) for x in labels) - hold, hold, level))
             if g:
                 labels.append(np.zeros(gap, int))
                 reps.append(np.full(gap, rep))
@@ -211,6 +226,8 @@ def generate(cfg: SynthConfig, subject: int, session: int) -> Recording:
         s1 = np.convolve(fired, first, mode="same")
         s2 = np.convolve(fired, second, mode="same")
         emg += np.outer(s1, falloff[i]) + np.outer(s2, 0.6 * falloff[i] * np.tanh(along[i]))
+    if session:  # the skin's coupling differs from one session to the next
+        emg *= rng.lognormal(0, cfg.session_gain_sd) * rng.lognormal(0, cfg.electrode_gain_sd, emg.shape[1])
     emg += _noise(cfg, n, emg.shape[1], rng)
     events = _artifacts(cfg, emg, rng)
     counts = np.clip(np.round(emg / QUATTROCENTO_UV_PER_COUNT), -32768, 32767).astype(np.int16)

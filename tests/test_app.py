@@ -81,7 +81,7 @@ def test_tcp_frames_source_survives_a_client_torn_mid_frame(app_board):
         stats, events = job.result()
     assert stats["clients"] == 2 and stats["bytes_discarded"] == 7 and stats["error"] is None, json.dumps(stats)
     assert stats["frames_pushed"] == len(frames) and stats["frames_dropped"] == 0
-    assert len(events) > 180 and accuracy(events, rec.labels) > 0.6
+    assert len(events) > 50 and accuracy(events, rec.labels) > 0.6  # a decision every 50 ms
 
 
 def test_udp_link_source_counts_lost_and_corrupted_packets(app_board):
@@ -116,7 +116,7 @@ def test_udp_link_source_counts_lost_and_corrupted_packets(app_board):
     assert stats["link_packets_lost"] == good[-1] + 1 - len(good)
     assert lost + corrupted - stats["link_packets_lost"] == len(packets) - 1 - good[-1]
     assert stats["frames_pushed"] == delivered and stats["error"] is None
-    assert len(events) > 130 and accuracy(events, rec.labels) > 0.5
+    assert len(events) > 40 and accuracy(events, rec.labels) > 0.5
 
 
 @pytest.mark.parametrize("fault, check", [
@@ -136,12 +136,12 @@ def test_quattrocento_faults_are_detected_and_the_app_recovers(app_board, fault,
         out = json.loads(board.run(code, timeout=90).check().stdout.strip().splitlines()[-1])
     stats = out["stats"]
     assert check(stats), json.dumps(stats)
-    assert stats["error"] is None and stats["frames_pushed"] >= 5000 and stats["model_windows"] > 100
+    assert stats["error"] is None and stats["frames_pushed"] >= 5000 and stats["model_windows"] > 40
 
 
 def test_tuning_on_the_board_checks_values_and_changes_the_decisions(app_board):
     board, rec = app_board
-    board.board_path("raw.bin").write_bytes(rec.emg[:4096].astype("<i2").tobytes())
+    board.board_path("raw.bin").write_bytes(rec.emg[:12288].astype("<i2").tobytes())
     out = board.run(
         "import app, array, json\n"
         "got = []\n"
@@ -160,7 +160,7 @@ def test_tuning_on_the_board_checks_values_and_changes_the_decisions(app_board):
         "    except ValueError as exc:\n"
         "        errors.append(str(exc))\n"
         "base = windows()\n"
-        "a.set(hop=8)\n"
+        "a.set(hop=4)\n"  # twice the default hop: half the windows
         "half = windows()\n"
         "a.set(hop=None, channel_mask=list(range(64)), threshold=0.0, vote=1)\n"
         "masked = windows()\n"

@@ -44,7 +44,7 @@ def test_replay_in_real_time_scores_events_against_the_labels(trained):
     rec = recording.load(path)
     short = rec.part(slice(8192), "first 4 s")
     result = replay.replay_via_quattrocento(short, model, speed=1.0)  # real time, ESP32-sized heap
-    assert result.events > 100 and result.frames_dropped == 0 and result.frames_lost == 0
+    assert result.events > 60 and result.frames_dropped == 0 and result.frames_lost == 0  # one per 50 ms
     assert 0 <= result.latency_ms["median"] < 20 and result.latency_ms["max"] < 200
     assert result.accuracy > 0.5
 
@@ -55,7 +55,7 @@ def test_cli_replay_at_max_speed_writes_the_timeline(trained, tmp_path):
     result = run_neuroedge("replay", str(path), "--model", str(model), "--speed", "max", "--json", "--png", str(png))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["events"] > 1000 and summary["accuracy"] > 0.7
+    assert summary["events"] > 400 and summary["accuracy"] > 0.7
     assert set(summary["per_class"]) == set(synth.GESTURES)
     onset = summary["onset_to_decision_ms"]
     assert onset["onsets"] == 3 * 6 and onset["missed"] < 6 and 0 < onset["median"] <= onset["p95"] < 1000
@@ -92,7 +92,7 @@ def test_app_sends_events_over_udp_and_to_a_callback(trained, big_board):
     except pysocket.timeout:
         pass
     listener.close()
-    assert int(out[0]) == int(out[1]) > 50 and len(datagrams) == int(out[0])
+    assert int(out[0]) == int(out[1]) > 25 and len(datagrams) == int(out[0])
     assert {"window", "gesture", "confidence", "latency_us"} <= set(datagrams[0])
 
 
@@ -106,10 +106,11 @@ def test_cli_replay_into_the_emulator_over_its_usb_serial(trained, tmp_path):
                            "--png", str(tmp_path / "t.png"))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    # 6144 frames in packets of 8: every packet arrives; a window every 32 raw frames after the first.
+    # 6144 frames in packets of 8: every packet arrives; a window of blocks every hop blocks.
     assert summary["link"]["packets"] == 6144 // 8 and summary["link"]["packets_lost"] == 0
     assert summary["link"]["crc_errors"] == 0 and summary["frames_dropped"] == 0
-    assert summary["events"] == 6144 // 32 - 3 and summary["accuracy"] > 0.6
+    d, w, h = (json.loads((model / "model.json").read_text())[k] for k in ("preprocess", "window", "hop"))
+    assert summary["events"] == (6144 // d["decimate"] - w) // h + 1 and summary["accuracy"] > 0.6
 
 
 @pytest.mark.slow

@@ -30,6 +30,8 @@ import runtime
 import sources
 
 BLOCK = 8  # raw frames handed to the runtime at a time
+ARRIVALS = 256  # deliveries whose arrival time is kept (a window spans up to ~140 of them)
+TICKS_MASK = 0x3FFFFFFF  # arrival times keep 30 bits of ticks_us (an ESP32's whole period): int32, no wrap trouble
 # How long a thread with nothing to do waits before looking again. A board's
 # scheduler ticks every millisecond (a block of 16 frames at 2048 Hz takes 7.8 ms
 # to arrive); the emulator, far faster than real time in benchmarks, looks more often.
@@ -73,8 +75,11 @@ class App:
         self.running = self.background = False
         self.threads = 0
         self.error = None
-        self._incoming = []         # (frames pushed so far, ticks_us) from the receiver
-        self.arrivals = []          # the processor's copy, trimmed as windows complete
+        # When frames arrived, for event latency: a ring of (frames pushed so far, ticks_us) the
+        # receiver writes per delivery; made once, so the hot path allocates nothing.
+        self.arrival_frames = array.array("i", bytes(4 * ARRIVALS))
+        self.arrival_us = array.array("i", bytes(4 * ARRIVALS))
+        self.arrivals = 0           # deliveries recorded so far
         self.stage_us = {"receive": 0, "process": 0}
         self.latency_us = {"last": -1, "max": -1, "sum": 0, "n": 0}
         self.out = None
@@ -111,16 +116,19 @@ class App:
         self.unsent = 0
 
     def _arrival_time(self, frame):
-        for count, t in self.arrivals:
-            if count > frame:
-                return t
+        """When the delivery that completed raw frame `frame` arrived (None: no longer known)."""
+        end = self.arrivals
+        for n in range(max(0, end - ARRIVALS), end):
+            i = n % ARRIVALS
+            if self.arrival_frames[i] > frame:
+                return self.arrival_us[i]
         return None
 
     def _event(self, event):
         last_raw = event["raw_frame"]
         t_in = self._arrival_time(last_raw)
         now = time.ticks_us()
-        latency = time.ticks_diff(now, t_in) if t_in is not None else -1
+        latency = (now - t_in) & TICKS_MASK if t_in is not None else -1
         event["latency_us"] = latency
         event["t_us"] = now
         if latency >= 0:
@@ -146,9 +154,6 @@ class App:
                     self.unsent += 1  # a missing listener must not stop the classifier
         if self.callback:
             self.callback(event)
-        # Arrival records older than this window are no longer needed.
-        while len(self.arrivals) > 2 and self.arrivals[1][0] <= last_raw:
-            self.arrivals.pop(0)
 
     # -- the two loops ------------------------------------------------------------------------
     def _receiver(self):
@@ -174,7 +179,10 @@ class App:
                 t1 = time.ticks_us()
                 with lock:
                     src.deliver(n)
-                    self._incoming.append((stream.frames_pushed, t1))
+                    i = self.arrivals % ARRIVALS
+                    self.arrival_frames[i] = stream.frames_pushed
+                    self.arrival_us[i] = t1 & TICKS_MASK
+                    self.arrivals += 1
                 self.stage_us["receive"] += time.ticks_diff(t1, t0)
         except Exception as exc:  # noqa: BLE001 - recorded, reported by stats() and run()
             self.error = "receiver: %r" % (exc,)
@@ -195,7 +203,7 @@ class App:
         # A run is a new signal: frames, windows and events are numbered from 0 again.
         stream.reset()
         rt.reset()
-        self.arrivals, self._incoming = [], []
+        self.arrivals = 0
         src.open()
         self.running = self.receiving = True
         self.started_us = time.ticks_us()
@@ -208,9 +216,6 @@ class App:
                 with self.lock:
                     got = stream.read(raw)
                     pushed = stream.frames_pushed
-                    if self._incoming:
-                        self.arrivals.extend(self._incoming)
-                        self._incoming = []
                 if got:
                     t0 = time.ticks_us()
                     with self.tuning:

@@ -21,6 +21,13 @@ Q15_MAX = 32767      # edgedl.Preprocess's highpass_q15 and envelope_q15
 # edgedl.quantize shifts an int16 count left by `shift` in 32 bits: beyond 16 it
 # wraps (and a gain that large would saturate every count anyway).
 MAX_SHIFT = 16
+FEATURE_BITS = 4     # edgedl.Preprocess's features mask: log MAV, log WL, ZC, SSC
+
+
+def frame_width(meta):
+    """Values per preprocessed frame: channels, or channels x features (a checked meta)."""
+    mask = meta["preprocess"].get("features", 0)
+    return meta["channels"]["count"] * max(1, sum((mask >> b) & 1 for b in range(FEATURE_BITS)))
 
 
 class BundleError(ValueError):
@@ -103,6 +110,11 @@ def check(meta):
     if not (isinstance(rectify, bool) or (_is_int(rectify) and rectify in (0, 1))):
         raise BundleError("preprocess.rectify must be true, false, 1 or 0, got %s" % _show(rectify))
     _int("preprocess.decimate", p.get("decimate"), 1, MAX_DECIMATE)
+    features = _int("preprocess.features", p.get("features", 0), 0, (1 << FEATURE_BITS) - 1)
+    _int("preprocess.threshold", p.get("threshold", 0), 0, 32767)
+    if features and (rectify or p["envelope_q15"]):
+        raise BundleError("preprocess.features are computed from the high-passed signal: rectify and envelope "
+                          "must be off with them")
     for key in ("highpass_hz", "envelope_hz"):  # the host derives its windows from these
         if not _is_number(p.get(key)) or p[key] < 0:
             raise BundleError("preprocess.%s must be a number of Hz, 0 for off, got %s" % (key, _show(p.get(key))))
@@ -121,9 +133,11 @@ def check(meta):
     if q.get("zero_point") != meta["input"]["zero_point"] or not _is_int(q.get("zero_point")):
         raise BundleError("input.from_counts.zero_point must be input.zero_point = %d, got %s"
                           % (meta["input"]["zero_point"], _show(q.get("zero_point"))))
-    if meta["input"]["shape"][-2:] != [window, count]:
-        raise BundleError("input.shape %s does not end in window %d x channels.count %d"
-                          % (_show(meta["input"]["shape"]), window, count))
+    width = frame_width(meta)
+    if meta["input"]["shape"][-2:] != [window, width]:
+        raise BundleError("input.shape %s does not end in window %d x %d values (channels.count %d%s)"
+                          % (_show(meta["input"]["shape"]), window, width, count,
+                             " x features" if features else ""))
     if meta["output"]["shape"][-1] != len(labels):
         raise BundleError("output.shape %s gives %d classes, labels names %d gestures"
                           % (_show(meta["output"]["shape"]), meta["output"]["shape"][-1], len(labels)))

@@ -7,7 +7,7 @@
 #   {"model": "model",                            bundle folder, relative to this app
 #    "source": {"kind": "quattrocento", "host": "192.168.1.50", "port": 23456, "nch": 2,
 #               "stall_ms": 3000},                 no bytes this long: reconnect
-#    "vote": 5, "threshold": 0.5, "hop": 4, "channel_mask": [],
+#    "vote": 3, "threshold": 0.5, "hop": null, "channel_mask": [],
 #    "output": "console", "destination": null,
 #    "wifi": {"ssid": "lab-emg", "password": "...", "timeout_ms": 15000}}   or null (wifi.py)
 #
@@ -22,7 +22,7 @@ import os
 SOURCES = ("quattrocento", "tcp", "udp", "serial", "usb")
 OUTPUTS = ("console", "udp", "tcp", "quiet")
 TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination")
-DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": 5, "threshold": 0.5, "hop": None,
+DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": 3, "threshold": 0.5, "hop": None,
             "channel_mask": [], "output": "console", "destination": None, "wifi": None}
 
 

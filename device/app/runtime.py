@@ -42,25 +42,28 @@ def load_bundle(path):
             raise BundleError("%s: %s" % (name, exc))
         # Keep what the board uses; the training summary and metrics would only take heap.
         meta = {k: meta[k] for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input", "output")}
-        gc.collect()
-        try:
-            with open(path + "/model.tflite", "rb") as f:
-                data = f.read()
-        except OSError:
-            raise BundleError("%s: no model.tflite" % path)
-        meta["model_file_bytes"] = len(data)  # kept on the heap: the weights are used in place
-        model = edgedl.Model(data)
-        try:
-            bundle_rules.matches(meta, model)
-        except bundle_rules.BundleError as exc:
-            raise BundleError("%s: %s" % (path, exc))
+        meta["frame_width"] = bundle_rules.frame_width(meta)
+        matches = bundle_rules.matches
     finally:
         del sys.modules["bundle_rules"]
+    gc.collect()  # the big blocks next, into the space model.json's objects left
+    try:
+        with open(path + "/model.tflite", "rb") as f:
+            data = f.read()
+    except OSError:
+        raise BundleError("%s: no model.tflite" % path)
+    meta["model_file_bytes"] = len(data)
+    model = edgedl.Model(data)  # the weights are used in place: data stays on the heap
+    try:
+        matches(meta, model)
+    except ValueError as exc:
+        raise BundleError("%s: %s" % (path, exc))
+    del matches
     return meta, model
 
 
 class Runtime:
-    def __init__(self, bundle, vote=5, threshold=0.5, fs=None, channels=None, on_event=None, echo=False):
+    def __init__(self, bundle, vote=3, threshold=0.5, fs=None, channels=None, on_event=None, echo=False):
         self.meta, self.model = load_bundle(bundle)
         meta = self.meta
         self.labels = meta["labels"]
@@ -72,12 +75,19 @@ class Runtime:
             raise BundleError("the stream delivers %d channels, the model expects %d" % (channels, self.channels))
         p = meta["preprocess"]
         self.pre = edgedl.Preprocess(self.channels, highpass_q15=p["highpass_q15"], rectify=bool(p["rectify"]),
-                                     envelope_q15=p["envelope_q15"], decimate=p["decimate"])
+                                     envelope_q15=p["envelope_q15"], decimate=p["decimate"],
+                                     features=p.get("features", 0), threshold=p.get("threshold", 0))
+        # A preprocessed frame: one value per channel, or one per channel and feature
+        # (feature-major: every channel's first feature, then every channel's second, ...).
+        self.width = meta["frame_width"]
+        features = p.get("features", 0)
+        # NE_PRE_STATE_WORDS in edgedl_preprocess.h: 3 words per channel, 5 with features, 8 with ZC/SSC
+        self.state_bytes = 4 * self.channels * (8 if features & 12 else 5 if features else 3)
         # feed() pushes at most ceil(CHUNK / decimate) frames before reading every ready window.
         self.decimate = p["decimate"]
         kept = (CHUNK + self.decimate - 1) // self.decimate
         self.capacity = self.window + kept
-        self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=self.capacity)
+        self.frames = edgedl.Stream(self.width, self.window, hop=self.hop, capacity=self.capacity)
         self.pushed = 0        # preprocessed frames pushed so far
         self.origin = 0        # ... when self.frames was made (a hop change makes a new one)
         self.stream_windows = 0
@@ -87,10 +97,10 @@ class Runtime:
         out_scale, self.out_zp = self.model.output_quantization
         self.out_scale = out_scale
         classes = self.model.output_shape[-1]
-        self.win = array.array("h", bytes(2 * self.window * self.channels))
-        self.qin = bytearray(self.window * self.channels)
+        self.win = array.array("h", bytes(2 * self.window * self.width))
+        self.qin = bytearray(self.window * self.width)
         self.scores = bytearray(classes)
-        self.block = array.array("h", bytes(2 * kept * self.channels))
+        self.block = array.array("h", bytes(2 * kept * self.width))
         self.vote = vote
         self.threshold = threshold
         self.recent = []
@@ -104,8 +114,8 @@ class Runtime:
         """Bytes of the runtime's big buffers, by what they hold."""
         model = self.model
         return {"model_file": self.meta["model_file_bytes"], "model_parsed": model.meta_bytes,
-                "model_arena": model.arena_bytes, "preprocess_state": 12 * self.channels,
-                "window_ring": 2 * self.capacity * self.channels,
+                "model_arena": model.arena_bytes, "preprocess_state": self.state_bytes,
+                "window_ring": 2 * self.capacity * self.width,
                 "window_buffers": 2 * len(self.win) + len(self.qin) + len(self.scores) + 2 * len(self.block)}
 
     def reset(self):
@@ -128,9 +138,9 @@ class Runtime:
             self.frames = None
             gc.collect()
             try:
-                self.frames = edgedl.Stream(self.channels, self.window, hop=hop, capacity=self.capacity)
+                self.frames = edgedl.Stream(self.width, self.window, hop=hop, capacity=self.capacity)
             except MemoryError:
-                self.frames = edgedl.Stream(self.channels, self.window, hop=self.hop, capacity=self.capacity)
+                self.frames = edgedl.Stream(self.width, self.window, hop=self.hop, capacity=self.capacity)
                 raise
             self.hop, self.origin, self.stream_windows = hop, self.pushed, 0
         if vote is not None:
@@ -149,7 +159,7 @@ class Runtime:
             take = min(CHUNK, n - done)
             piece = memoryview(frames)[done * self.channels:(done + take) * self.channels]
             kept = self.pre.process(piece, self.block)
-            self.frames.push(memoryview(self.block)[:kept * self.channels])
+            self.frames.push(memoryview(self.block)[:kept * self.width])
             self.pushed += kept
             while self.frames.read(self.win):
                 self._classify()
@@ -157,11 +167,12 @@ class Runtime:
 
     def _classify(self):
         t0 = time.ticks_us()
-        if self.mask:  # silenced channels read 0 uV (a bad electrode, a lifted grid)
-            win, ch = self.win, self.channels
+        if self.mask:  # silenced channels read 0 uV (a bad electrode, a lifted grid): every feature
+            win, ch, width = self.win, self.channels, self.width
             for c in self.mask:
-                for i in range(c, len(win), ch):
-                    win[i] = 0
+                for first in range(c, width, ch):
+                    for i in range(first, len(win), width):
+                        win[i] = 0
         edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
         self.model.invoke(self.qin, self.scores)
         best, top = 0, -129

@@ -48,7 +48,7 @@ void ne_pre_init(ne_pre_t *p, uint32_t channels, int32_t highpass_q15, int32_t r
 }
 
 void ne_pre_reset(ne_pre_t *p) {
-    for (uint32_t i = 0; i < NE_PRE_STATE_WORDS * p->channels; i++) {
+    for (uint32_t i = 0; i < NE_PRE_STATE_WORDS(p->features) * p->channels; i++) {
         p->state[i] = 0;
     }
     p->phase = 0;
@@ -92,8 +92,9 @@ static inline int32_t abs32(int32_t v) {
 static uint32_t features_process(ne_pre_t *p, const int16_t *in, uint32_t frames, int16_t *out) {
     const uint32_t n = p->channels, block = p->decimate;
     int32_t *prev_x = p->state, *prev_y = p->state + n, *last = p->state + 2 * n;
-    int32_t *sum_abs = p->state + 3 * n, *sum_wl = p->state + 4 * n, *zc = p->state + 5 * n;
-    int32_t *ssc = p->state + 6 * n, *prev_d = p->state + 7 * n;
+    int32_t *sum_abs = p->state + 3 * n, *sum_wl = p->state + 4 * n;
+    const int counts = (p->features & (NE_FEAT_ZC | NE_FEAT_SSC)) != 0;
+    int32_t *zc = p->state + 5 * n, *ssc = p->state + 6 * n, *prev_d = p->state + 7 * n;  // with counts only
     const int32_t thr = p->threshold, log_block = ne_log2_q10(block);
     uint32_t written = 0;
     for (uint32_t f = 0; f < frames; f++) {
@@ -103,17 +104,19 @@ static uint32_t features_process(ne_pre_t *p, const int16_t *in, uint32_t frames
             int32_t d = v - last[c];
             sum_abs[c] += abs32(v);
             sum_wl[c] += abs32(d);
-            if (((v < 0 && last[c] > 0) || (v > 0 && last[c] < 0)) && abs32(d) >= thr) {
-                zc[c]++;
-            }
-            if (((d < 0 && prev_d[c] > 0) || (d > 0 && prev_d[c] < 0))
-                && (abs32(d) >= thr || abs32(prev_d[c]) >= thr)) {
-                ssc[c]++;
+            if (counts) {
+                if (((v < 0 && last[c] > 0) || (v > 0 && last[c] < 0)) && abs32(d) >= thr) {
+                    zc[c]++;
+                }
+                if (((d < 0 && prev_d[c] > 0) || (d > 0 && prev_d[c] < 0))
+                    && (abs32(d) >= thr || abs32(prev_d[c]) >= thr)) {
+                    ssc[c]++;
+                }
+                if (d) {
+                    prev_d[c] = d;  // a flat step keeps the slope's sign
+                }
             }
             last[c] = v;
-            if (d) {
-                prev_d[c] = d;  // a flat step keeps the slope's sign
-            }
         }
         if (++p->phase < block) {
             continue;
@@ -130,12 +133,15 @@ static uint32_t features_process(ne_pre_t *p, const int16_t *in, uint32_t frames
                 y[k++ * n + c] = sat16(ne_log2_q10(block + (uint32_t)sum_wl[c]) - log_block);
             }
             if (p->features & NE_FEAT_ZC) {
-                y[k++ * n + c] = sat16((int32_t)((uint32_t)zc[c] * 16384u / block));
+                y[k++ * n + c] = sat16((int32_t)((uint32_t)zc[c] * 2048u / block));
             }
             if (p->features & NE_FEAT_SSC) {
-                y[k++ * n + c] = sat16((int32_t)((uint32_t)ssc[c] * 16384u / block));
+                y[k++ * n + c] = sat16((int32_t)((uint32_t)ssc[c] * 2048u / block));
             }
-            sum_abs[c] = sum_wl[c] = zc[c] = ssc[c] = 0;
+            sum_abs[c] = sum_wl[c] = 0;
+            if (counts) {
+                zc[c] = ssc[c] = 0;
+            }
         }
         written++;
     }

@@ -18,10 +18,12 @@
 // f1 of every channel, ...] in the order of the bits below:
 //   NE_FEAT_LOG_MAV  1024 * log2(1 + mean |y|)              (Q10 log2 of counts)
 //   NE_FEAT_LOG_WL   1024 * log2(1 + mean |y[n] - y[n-1]|)  (waveform length per frame)
-//   NE_FEAT_ZC       zero crossings whose step is >= threshold, 16384 * count / block
-//   NE_FEAT_SSC      slope sign changes with a slope >= threshold, 16384 * count / block
+//   NE_FEAT_ZC       zero crossings whose step is >= threshold, 2048 * count / block
+//   NE_FEAT_SSC      slope sign changes with a slope >= threshold, 2048 * count / block
 // The logarithm keeps rest (a few counts) and a strong contraction (hundreds) apart
-// in a range one int8 scale covers; the rates share that range.
+// in a range one int8 scale covers. Rates are in Q11 so that, on real recordings,
+// each feature's spread within a gesture is alike (one int8 scale and per-tensor
+// weights then resolve them all, and a linear classifier's weights have one range).
 #ifndef EDGEDL_PREPROCESS_H
 #define EDGEDL_PREPROCESS_H
 
@@ -34,8 +36,9 @@
 #define NE_FEAT_ALL 15u
 #define NE_PRE_MAX_CHANNELS 408   // a Quattrocento's maximum
 #define NE_PRE_MAX_DECIMATE 256
-// int32 words of filter state per channel (high-pass, envelope, feature sums)
-#define NE_PRE_STATE_WORDS 8
+// int32 words of filter state per channel: high-pass and envelope (3); with features,
+// also the block's sums (5), and with ZC or SSC their counts and the last slope (8).
+#define NE_PRE_STATE_WORDS(features) ((features) & (NE_FEAT_ZC | NE_FEAT_SSC) ? 8u : (features) ? 5u : 3u)
 
 typedef struct {
     uint32_t channels;
@@ -46,7 +49,7 @@ typedef struct {
     uint32_t features;     // NE_FEAT_* bits, 0 = filters only
     int32_t threshold;     // counts, for ZC and SSC
     uint32_t width;        // values per output frame: channels x features (or channels)
-    int32_t *state;        // NE_PRE_STATE_WORDS * channels int32, caller-owned
+    int32_t *state;        // NE_PRE_STATE_WORDS(features) * channels int32, caller-owned
     uint32_t phase;        // frames until the next kept frame
 } ne_pre_t;
 

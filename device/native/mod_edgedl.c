@@ -468,7 +468,8 @@ static mp_obj_t pre_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_
     } else if (err) {
         raise_formatted(&mp_type_ValueError, "Preprocess: threshold must be 0..32767 counts, got %d", (int)threshold);
     }
-    int32_t *state = alloc_or_raise(NE_PRE_STATE_WORDS * sizeof(int32_t) * (size_t)channels, "the filter state");
+    int32_t *state = alloc_or_raise(NE_PRE_STATE_WORDS((uint32_t)features) * sizeof(int32_t) * (size_t)channels,
+        "the filter state");
     edgedl_pre_obj_t *self = alloc_or_raise(sizeof(edgedl_pre_obj_t), "the Preprocess object");
     self->base.type = type;
     ne_pre_init(&self->pre, (uint32_t)channels, (int32_t)hp, args[ARG_rectify].u_bool, (int32_t)env,

@@ -102,10 +102,53 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from . import synth
 
     cfg = synth.SynthConfig(grids=args.grids, fs=args.fs, subjects=args.subjects, sessions=args.sessions,
-                            repetitions=args.repetitions, hold_s=args.hold, seed=args.seed)
+                            repetitions=args.repetitions, hold_s=args.hold, seed=args.seed, efforts=args.efforts)
     for path in synth.write(cfg, args.out, args.format):
         print(path)
     return 0
+
+
+def parse_subjects(text: str) -> tuple:
+    """'1-5', '1,3' or '1-3,7'."""
+    from .libemg_sets import subject_numbers
+
+    try:
+        return subject_numbers(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from . import libemg_sets
+
+    for path, rec in libemg_sets.write(args.dataset, args.src, args.out, args.subjects):
+        print(f"{path}  ({rec.extra['files']} files, {rec.samples} samples x {rec.channels} channels)")
+    return 0
+
+
+def parse_features(text: str) -> tuple:
+    """'log_mav,log_wl', 'none' or 'auto' (None)."""
+    from .preprocess import FEATURES
+
+    if text == "auto":
+        return None
+    names = () if text == "none" else tuple(n.strip() for n in text.split(","))
+    bad = [n for n in names if n not in FEATURES]
+    if bad or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"{text!r}: features are distinct names from {', '.join(FEATURES)}, "
+                                         "or 'none'")
+    return names
+
+
+def parse_efforts(text: str) -> tuple:
+    """'20,50,80': percent of maximum contraction."""
+    try:
+        levels = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        levels = ()
+    if not levels or not all(0 < v <= 100 for v in levels):
+        raise argparse.ArgumentTypeError(f"{text!r}: efforts are percentages 1..100, e.g. 20,50,80")
+    return levels
 
 
 def parse_channels(text: str) -> tuple:
@@ -131,11 +174,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from . import dataset, recording, train
     from .preprocess import PreprocessConfig
 
-    windows = dataset.WindowConfig(PreprocessConfig(highpass_hz=args.highpass, rectify=not args.no_rectify,
-                                                    envelope_hz=args.envelope, decimate=args.decimate),
-                                   args.window, args.hop, args.channels)
+    # Filters instead of features when asked for (--rectify / --envelope, or --features none).
+    filters = args.rectify or args.envelope > 0 or args.features == ()
+    pre = PreprocessConfig(highpass_hz=args.highpass, features=() if filters else args.features,
+                           block_ms=args.block_ms, threshold=args.threshold, rectify=args.rectify,
+                           envelope_hz=args.envelope, decimate=args.decimate)
+    windows = dataset.WindowConfig(pre, args.window, args.hop, args.channels)
     cfg = train.TrainConfig(architecture=args.arch, epochs=args.epochs, seed=args.seed, split_by=args.split,
-                            windows=windows)
+                            hold_out=tuple(args.hold_out.split(",")) if args.hold_out else None, windows=windows)
     recordings = [recording.load(p) for p in expand(args.data)]
     train.train(recordings, args.out, cfg, force=args.force)
     return 0
@@ -201,7 +247,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def make_parser() -> argparse.ArgumentParser:
     from .dataset import WindowConfig  # light modules: numpy only
-    from .preprocess import PreprocessConfig
+    from .preprocess import FEATURES, PreprocessConfig
 
     parser = argparse.ArgumentParser(prog="neuroedge", description="HD-EMG gesture recognition on MicroPython boards.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -260,26 +306,49 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--repetitions", type=int, default=5)
     p.add_argument("--hold", type=float, default=1.5, help="seconds each gesture is held (default 1.5)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--efforts", type=parse_efforts, default=(),
+                   help="contraction levels in percent of maximum, one per repetition in turn, e.g. 20,50,80 "
+                        "(default: a random level per repetition, 10-100)")
     p.add_argument("--format", choices=["npz", "csv"], default="npz")
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("import", help="convert a public LibEMG dataset's text files (3DC, MyoDisCo) to .npz "
+                                      "recordings, one per subject and session")
+    p.add_argument("dataset", choices=["3dc", "myodisco"])
+    p.add_argument("src", type=Path, metavar="SRC",
+                   help="the dataset folder: Participant<N>/{train,test}/EMG (3dc) or S<n>/{day1,day2} (myodisco)")
+    p.add_argument("--out", required=True, type=parse_folder, help="output folder")
+    p.add_argument("--subjects", type=parse_subjects, help="e.g. 1-5 or 1,3 (default: all found)")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("train", help="train a 1-D CNN on recordings and write an int8 model bundle")
     p.add_argument("data", nargs="+", help="recording files or folders (.npz, .csv, .mat, .otb+, WFDB .hea)")
     p.add_argument("--out", required=True, help="bundle folder, e.g. models/NAME")
     p.add_argument("--force", action="store_true",
                    help="replace --out even if it holds more than a model bundle (its contents are deleted)")
-    p.add_argument("--arch", choices=["compact", "larger"], default="compact")
+    p.add_argument("--arch", choices=["auto", "lda", "compact", "larger"], default="auto",
+                   help="lda (time-domain features + shrinkage LDA), compact (a ~5-11 k parameter 1-D CNN), "
+                        "larger; auto (default): lda up to 32 channels, compact on electrode grids")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--split", choices=["repetition", "session", "subject"], default="repetition",
                    help="hold out the last repetition / session / subject (default repetition)")
+    p.add_argument("--hold-out", metavar="VALUES",
+                   help="which repetitions / sessions / subjects to test on, e.g. 5 or day2 (default: the last)")
     w, pre = WindowConfig(), PreprocessConfig()
     p.add_argument("--window", type=int, default=w.window, help="frames per window after decimation (default %(default)s)")
     p.add_argument("--hop", type=int, default=w.hop, help="frames between windows after decimation (default %(default)s)")
     p.add_argument("--highpass", type=float, default=pre.highpass_hz, help="high-pass corner in Hz, 0 = off (default %(default)s)")
-    p.add_argument("--no-rectify", action="store_true", help="keep the signed signal")
-    p.add_argument("--envelope", type=float, default=pre.envelope_hz, help="envelope low-pass in Hz, 0 = off (default %(default)s)")
-    p.add_argument("--decimate", type=int, default=pre.decimate, help="keep one frame in N (default %(default)s)")
+    p.add_argument("--features", type=parse_features, default=None,
+                   help=f"time-domain features per block, from {','.join(FEATURES)}, or 'none' for the filters "
+                        "(default: log_mav,log_wl up to 32 channels, log_mav on electrode grids)")
+    p.add_argument("--block-ms", type=float, default=pre.block_ms, help="feature block in ms (default %(default)s)")
+    p.add_argument("--threshold", type=int, default=pre.threshold,
+                   help="counts a step must reach for zc/ssc (default %(default)s)")
+    p.add_argument("--rectify", action="store_true", help="filters: rectify the high-passed signal")
+    p.add_argument("--envelope", type=float, default=pre.envelope_hz, help="filters: envelope low-pass in Hz, 0 = off")
+    p.add_argument("--decimate", type=int, default=pre.decimate,
+                   help="raw frames per output frame (default: the feature block at the recording's rate, or 1)")
     p.add_argument("--channels", type=parse_channels, default=None,
                    help="channels to keep, e.g. 96:288 (the grids of a 312-channel Quattrocento recording)")
     p.set_defaults(func=cmd_train)

@@ -1,7 +1,8 @@
 """Training windows, computed as the device computes them, and leak-free splits.
 
 The device sees int16 amplifier counts: it selects channels, runs
-edgedl.Preprocess (high-pass, rectify, envelope, decimate) continuously, cuts
+edgedl.Preprocess (high-pass, then time-domain feature blocks, or rectify,
+envelope and decimation) continuously, cuts
 windows of `window` frames every `hop` frames, and quantizes each window to the
 model's int8 input. `make_windows` does exactly that with the same C code
 (neuroedge.preprocess), over each recording as one continuous stream.
@@ -16,7 +17,7 @@ out, so no window of the test set shares samples with one used for training.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,8 +40,8 @@ def check_channels(channels) -> None:
 @dataclass(frozen=True)
 class WindowConfig:
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
-    window: int = 16            # frames after decimation
-    hop: int = 4                # frames after decimation
+    window: int = 8             # output frames of edgedl.Preprocess (default: 8 blocks of 25 ms)
+    hop: int = 2                # output frames between windows (50 ms)
     channels: tuple | None = None  # channel indices kept (None: all)
 
     def __post_init__(self):
@@ -51,14 +52,20 @@ class WindowConfig:
         if self.channels is not None:
             check_channels(self.channels)
 
-    def samples_needed(self) -> int:
-        """Raw samples that make one window (the first of every `decimate` is kept)."""
-        return (self.window - 1) * self.preprocess.decimate + 1
+    def resolved(self, channels: int) -> "WindowConfig":
+        """This config with its defaults settled for recordings of `channels` channels (before
+        any selection)."""
+        kept = len(self.channels) if self.channels is not None else channels
+        return replace(self, preprocess=self.preprocess.resolved(kept))
+
+    def samples_needed(self, fs: float) -> int:
+        """Raw samples that make one window."""
+        return (self.window - 1) * self.preprocess.decimation(fs) + self.preprocess.first_frame(fs) + 1
 
     def check_length(self, rec: Recording) -> None:
-        if rec.samples < self.samples_needed():
-            raise RecordingError(f"{rec.source}: too short: one window takes {self.samples_needed()} samples "
-                                 f"({self.window} frames, decimated by {self.preprocess.decimate}), "
+        if rec.samples < self.samples_needed(rec.fs):
+            raise RecordingError(f"{rec.source}: too short: one window takes {self.samples_needed(rec.fs)} samples "
+                                 f"({self.window} frames of {self.preprocess.decimation(rec.fs)}), "
                                  f"the recording holds {rec.samples}")
 
     def to_json(self, fs: float) -> dict:
@@ -67,24 +74,25 @@ class WindowConfig:
 
     def latency_ms(self, fs: float) -> float:
         """Signal time one window spans."""
-        return 1000 * self.window * self.preprocess.decimate / fs
+        return 1000 * self.window * self.preprocess.decimation(fs) / fs
 
 
 @dataclass
 class Windows:
-    x: np.ndarray          # (n, window, channels) int16, preprocessed
+    x: np.ndarray          # (n, window, width) int16, preprocessed (width: channels x features)
     y: np.ndarray          # (n,) label index
     repetition: np.ndarray
     session: np.ndarray    # (n,) str
     subject: np.ndarray    # (n,) str
     label_names: tuple
+    config: WindowConfig | None = None  # what made them, its defaults settled
 
     def __len__(self) -> int:
         return len(self.y)
 
     def subset(self, mask: np.ndarray) -> "Windows":
         return Windows(self.x[mask], self.y[mask], self.repetition[mask], self.session[mask],
-                       self.subject[mask], self.label_names)
+                       self.subject[mask], self.label_names, self.config)
 
     @staticmethod
     def concat(parts: list["Windows"]) -> "Windows":
@@ -92,7 +100,8 @@ class Windows:
         if len(names) != 1:
             raise ValueError(f"recordings disagree on gesture names: {sorted(names)}")
         return Windows(*(np.concatenate([getattr(p, f) for p in parts]) for f in
-                         ("x", "y", "repetition", "session", "subject")), label_names=parts[0].label_names)
+                         ("x", "y", "repetition", "session", "subject")), label_names=parts[0].label_names,
+                       config=parts[0].config)
 
 
 def device_counts(rec: Recording) -> np.ndarray:
@@ -103,6 +112,7 @@ def device_counts(rec: Recording) -> np.ndarray:
 
 
 def make_windows(rec: Recording, cfg: WindowConfig) -> Windows:
+    cfg = cfg.resolved(rec.channels)
     if rec.labels is None:
         raise RecordingError(f"{rec.source}: training and evaluation need per-sample labels")
     cfg.check_length(rec)
@@ -114,9 +124,10 @@ def make_windows(rec: Recording, cfg: WindowConfig) -> Windows:
         counts = counts[:, list(cfg.channels)]
     pre = Preprocessor(counts.shape[1], cfg.preprocess.coefficients(rec.fs))
     frames = pre.process(counts)
-    d = cfg.preprocess.decimate
-    labels = rec.labels[::d][:len(frames)]
-    reps = rec.repetition[::d][:len(frames)] if rec.repetition is not None else np.zeros(len(frames), int)
+    # Each output frame stands for one raw frame of its block (the last, for features).
+    d, first = cfg.preprocess.decimation(rec.fs), cfg.preprocess.first_frame(rec.fs)
+    labels = rec.labels[first::d][:len(frames)]
+    reps = rec.repetition[first::d][:len(frames)] if rec.repetition is not None else np.zeros(len(frames), int)
     starts = np.arange(0, len(frames) - cfg.window + 1, cfg.hop)
     ends = starts + cfg.window - 1
     idx = starts[:, None] + np.arange(cfg.window)
@@ -128,7 +139,12 @@ def make_windows(rec: Recording, cfg: WindowConfig) -> Windows:
     x = frames[keep[:, None] + np.arange(cfg.window)]
     n = len(keep)
     return Windows(x, labels[keep + cfg.window - 1].astype(np.int64), reps[keep + cfg.window - 1].astype(np.int64),
-                   np.full(n, rec.session), np.full(n, rec.subject), rec.label_names)
+                   np.full(n, rec.session), np.full(n, rec.subject), rec.label_names, cfg)
+
+
+def windows_of(recordings: list[Recording], cfg: WindowConfig) -> Windows:
+    """Every recording's windows, one after another (each recording is one continuous stream)."""
+    return Windows.concat([make_windows(r, cfg) for r in recordings])
 
 
 def split(w: Windows, by: str = "repetition", test: tuple | None = None) -> tuple[Windows, Windows, dict]:
@@ -139,10 +155,15 @@ def split(w: Windows, by: str = "repetition", test: tuple | None = None) -> tupl
     values = sorted(set(key.tolist()))
     if len(values) < 2:
         raise ValueError(f"cannot split by {by}: the data has only {values}")
-    held = tuple(test) if test else (values[-1],)
-    mask = np.isin(key, held)
-    return w.subset(~mask), w.subset(mask), {"by": by, "test": [str(v) for v in held],
-                                              "train": [str(v) for v in values if v not in held]}
+    held = [str(v) for v in test] if test else [str(values[-1])]
+    missing = [v for v in held if v not in {str(v) for v in values}]
+    if missing:
+        raise ValueError(f"cannot hold out {by} {', '.join(missing)}: the data has {', '.join(map(str, values))}")
+    mask = np.isin(key.astype(str), held)
+    if mask.all():
+        raise ValueError(f"holding out {by} {', '.join(held)} leaves nothing to train on")
+    return w.subset(~mask), w.subset(mask), {"by": by, "test": held,
+                                              "train": [str(v) for v in values if str(v) not in held]}
 
 
 def summary(w: Windows) -> dict:
@@ -152,8 +173,6 @@ def summary(w: Windows) -> dict:
 
 def config_from_json(meta: dict) -> WindowConfig:
     """The WindowConfig a bundle's model.json records."""
-    p = meta["preprocess"]
-    pre = PreprocessConfig(highpass_hz=p["highpass_hz"], rectify=bool(p["rectify"]), envelope_hz=p["envelope_hz"],
-                           decimate=p["decimate"])
+    pre = PreprocessConfig.from_json(meta["preprocess"])
     select = meta["channels"]["select"]
     return WindowConfig(pre, meta["window"], meta["hop"], None if select is None else tuple(select))

@@ -92,10 +92,12 @@ def run_stream_demo(seconds: float = 10.0, window: int = 20, hop: int = 10,
 
 DEMO_DATA = BUILD_DIR / "demo" / "synthetic"
 DEMO_BUNDLE = MODELS_DIR / "synthetic-default"
+DEMO_LDA_BUNDLE = MODELS_DIR / "synthetic-lda"
 
 
-def train_default_model() -> dict:
-    """Synthetic HD-EMG (cached) -> the default compact CNN -> an int8 bundle."""
+def train_default_model() -> tuple[dict, dict]:
+    """Synthetic HD-EMG (cached) -> the default model for electrode grids (the compact CNN)
+    and time-domain features + LDA beside it -> int8 bundles."""
     from . import recording, synth, train
 
     cfg = synth.SynthConfig()
@@ -110,7 +112,9 @@ def train_default_model() -> dict:
         synth.write(cfg, DEMO_DATA)
         marker.write_text("ok\n")
     recordings = [recording.load(p) for p in sorted(DEMO_DATA.glob("*.npz"))]
-    return train.train(recordings, DEMO_BUNDLE, train.TrainConfig(), log=lambda *a: None)
+    default = train.train(recordings, DEMO_BUNDLE, train.TrainConfig(), log=lambda *a: None)
+    lda = train.train(recordings, DEMO_LDA_BUNDLE, train.TrainConfig(architecture="lda"), log=lambda *a: None)
+    return default, lda
 
 
 def replay_held_out() -> None:
@@ -128,6 +132,9 @@ def replay_held_out() -> None:
     print(f"  {result.events} gesture events, accuracy after the vote {result.accuracy:.1%}; event latency (last "
           f"sample in -> event out) median {lat['median']:.2f} ms, p95 {lat['p95']:.2f} ms, max {lat['max']:.2f} ms; "
           f"frames dropped {result.frames_dropped}, lost upstream {result.frames_lost}")
+    onset = result.onset_ms
+    print(f"  gesture onset -> first correct decision: median {onset.get('median', float('nan')):.0f} ms, p95 "
+          f"{onset.get('p95', float('nan')):.0f} ms ({onset['onsets']} onsets, {onset['missed']} never recognised)")
     print(f"  timeline: {png}")
 
 
@@ -151,7 +158,7 @@ def board_workflow() -> None:
               f"{result.accuracy:.1%}, latency median {result.latency_ms['median']:.2f} ms")
         with BoardConnection(board.port) as conn:
             before = tune.show(conn)["settings"]
-            after = tune.set_values(conn, ["vote=3", "threshold=0.6"])
+            after = tune.set_values(conn, ["vote=5", "threshold=0.6"])
         print(f"  tune over the REPL: vote {before['vote']} -> {after['vote']}, threshold {before['threshold']} -> "
               f"{after['threshold']} (`neuroedge tune --port PORT save` keeps them across reboots)")
 
@@ -168,13 +175,14 @@ def main() -> int:
     print(f"  windows match numpy reference: {'yes' if r.last_window_ok else 'NO'}")
     print(f"  throughput        {r.frames / r.total_s:,.0f} frames/s = {r.realtime_factor:.0f}x real time "
           f"(file reads included); {r.stream_realtime_factor:.0f}x inside edgedl")
-    print("Training the default model on synthetic HD-EMG (held out: the last repetition)...")
-    meta = train_default_model()
-    m = meta["metrics"]
-    print(f"  {meta['architecture']} CNN, {meta['parameters']} parameters, window {meta['window_ms']:.1f} ms: "
-          f"float accuracy {m['float_accuracy']:.1%}, int8 accuracy on edgedl {m['int8_accuracy']:.1%} "
-          f"(RMS+LDA baseline {m['lda_rms_baseline_accuracy']:.1%}); trained in {m['train_seconds']:.0f} s")
-    print(f"  bundle: {DEMO_BUNDLE} (model.tflite, model.json, report.md, confusion.png)")
+    print("Training on synthetic HD-EMG (held out: the last repetition; log2 MAV of 25 ms blocks, windows of 8 "
+          "blocks every 2)...")
+    for meta, bundle_dir in zip(train_default_model(), (DEMO_BUNDLE, DEMO_LDA_BUNDLE)):
+        m = meta["metrics"]
+        name = {"lda": "time-domain features + LDA", "compact": "default: compact CNN"}[meta["architecture"]]
+        print(f"  {name}, {meta['parameters']:,} parameters, window {meta['window_ms']:.0f} ms: float accuracy "
+              f"{m['float_accuracy']:.1%}, int8 accuracy on edgedl {m['int8_accuracy']:.1%} (classic baseline "
+              f"{m['td_lda_baseline_accuracy']:.1%}); trained in {m['train_seconds']:.0f} s -> {bundle_dir}")
     replay_held_out()
     board_workflow()
     return 0 if r.last_window_ok and r.frames_dropped == 0 else 1

@@ -81,10 +81,12 @@ class Emulator:
     sandbox: the board's filesystem root; a temporary folder (removed by
     close()) when not given. module: the x64 edgedl.mpy to install in /lib
     (default: the current build; None installs nothing if no build exists).
+    bytecode: the app's modules as precompiled .mpy, as `neuroedge deploy` puts them on a
+    board (compiling .py on the board takes heap and leaves it fragmented).
     """
 
     def __init__(self, sandbox: str | os.PathLike | None = None, *, heap: int = DEFAULT_HEAP,
-                 module: str | os.PathLike | None = None, app_dir: Path = DEVICE_APP_DIR):
+                 module: str | os.PathLike | None = None, app_dir: Path = DEVICE_APP_DIR, bytecode: bool = False):
         check_heap(heap)
         self.heap = heap
         self._owns_sandbox = sandbox is None
@@ -95,6 +97,12 @@ class Emulator:
         if app_dir is not None:
             shutil.copytree(app_dir, self.root, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            if bytecode:  # as deploy installs them: no compiling on the board, no heap it fragments
+                from .deploy import APP_MODULES
+
+                for name in APP_MODULES:
+                    (self.root / name).unlink()
+                    (self.root / (name[:-3] + ".mpy")).write_bytes(native.compile_bytecode(app_dir / name))
         if module is None:
             module = native.module_path(native.MpyAbi("x64", 6, 3))
             if not Path(module).exists():

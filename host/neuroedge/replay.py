@@ -72,14 +72,15 @@ print('HEAP ' + json.dumps(heap))
 
 
 def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed: float | None = 1.0,
-                            vote: int = 5, threshold: float = 0.5, heap: int = DEFAULT_HEAP) -> ReplayResult:
+                            vote: int = 3, threshold: float = 0.5, heap: int = DEFAULT_HEAP) -> ReplayResult:
     _, meta = bundle.load(bundle_dir)
     if rec.labels is None:
         raise ValueError(f"{rec.source}: replay scores against labels, and this recording has none")
     if rec.channels != meta["channels"]["count"] or rec.channels % 64:
         raise ValueError(f"{rec.source}: {rec.channels} channels; the model takes {meta['channels']['count']} "
                          "grid channels (64 per MULTIPLE IN)")
-    with Emulator(heap=heap) as board, QuattrocentoSimulator(rec, port=0, speed=speed, loop=False) as sim:
+    with Emulator(heap=heap, bytecode=True) as board, \
+            QuattrocentoSimulator(rec, port=0, speed=speed, loop=False) as sim:
         shutil.copytree(bundle_dir, board.board_path("model"))
         result = board.run(APP_RUN.format(vote=vote, threshold=threshold, port=sim.port, frames=rec.samples),
                            timeout=rec.samples / rec.fs / (speed or 50) + 120).check()

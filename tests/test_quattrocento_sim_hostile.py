@@ -10,27 +10,11 @@ import numpy as np
 
 from neuroedge import synth
 from neuroedge.quattrocento_sim import Q, QuattrocentoSimulator
+from simulator_client import connect, read_frames
 
 REC = synth.generate(synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=1, hold_s=0.3, gap_s=0.1,
                                        motor_units=20), 0, 0)
 START_312 = Q.command(fs=2048, nch=2)
-
-
-def connect(sim) -> socket.socket:
-    s = socket.create_connection((sim.host, sim.port), timeout=5)
-    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return s
-
-
-def read_frames(s: socket.socket, channels: int, count: int) -> np.ndarray:
-    """`count` frames, or a socket.timeout if they do not come within the socket's timeout."""
-    need, buf = count * 2 * channels, bytearray()
-    while len(buf) < need:
-        chunk = s.recv(need - len(buf))
-        if not chunk:
-            break
-        buf.extend(chunk)
-    return np.frombuffer(bytes(buf[:len(buf) // (2 * channels) * 2 * channels]), "<i2").reshape(-1, channels)
 
 
 def closed_within(s: socket.socket, seconds: float) -> bool:

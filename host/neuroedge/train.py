@@ -41,8 +41,8 @@ SPATIAL_FILTERS = 16  # the compact CNN's learned spatial filters (pointwise, fi
 
 def compact_cnn(keras, window: int, width: int, classes: int, batch_size=None):
     """The default: a learned spatial filter (pointwise, so standardisation folds into it
-    exactly), two temporal convolutions, global average pooling, dense. About 5 k
-    parameters for 10 channels, 11 k for 192."""
+    exactly), two temporal convolutions, global average pooling, dense. 5.4 k parameters
+    for 10 channels x 2 features, 8.0 k for 192 electrodes x 1."""
     L = keras.layers
     inputs = keras.Input((window, width), batch_size=batch_size)
     x = L.Conv1D(SPATIAL_FILTERS, 1)(inputs)

@@ -52,6 +52,12 @@ static MP_NORETURN void raise_formatted(const mp_obj_type_t *type, const char *f
 
 #if MICROPY_ENABLE_DYNRUNTIME
 #define EDGEDL_MEMORY_ERROR ((mp_obj_type_t *)mp_load_global(MP_QSTR_MemoryError))
+// A natmod links no libc: the compiler's own calls (zeroing a local array of argument
+// specs) go to the firmware's memset through its function table, as MicroPython's
+// natmod examples do.
+void *memset(void *s, int c, size_t n) {
+    return mp_fun_table.memset_(s, c, n);
+}
 #else
 #define EDGEDL_MEMORY_ERROR (&mp_type_MemoryError)
 #endif

@@ -8,7 +8,6 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 from neuroedge import synth
 from neuroedge.quattrocento_sim import BUFFER_FRAMES, Q, Faults, QuattrocentoSimulator

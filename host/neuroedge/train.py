@@ -208,7 +208,7 @@ def fold_standardisation(keras, build, model, mean: np.ndarray, std: np.ndarray,
 
 def fit(train_w: dataset.Windows, cfg: TrainConfig, log=print) -> Fitted:
     """The model cfg.architecture names, trained on the training windows."""
-    tf = quiet_tensorflow()  # noqa: F841 - quiets TensorFlow before Keras loads it
+    quiet_tensorflow()  # before Keras loads TensorFlow
     import keras
 
     gain = input_gain(train_w.x)

@@ -88,7 +88,7 @@ def test_udp_link_source_counts_lost_and_corrupted_packets(app_board):
     board, rec = app_board
     frames = rec.emg[:6144].astype("<i2")
     port = free_port(socket.SOCK_DGRAM)
-    per_packet = 8  # sources.LINK_FRAMES
+    per_packet = 8  # protocol.LINK_FRAMES
     sent = lost = corrupted = 0
     with ThreadPoolExecutor(1) as pool, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         packets = [link.encode(seq, frames[i:i + per_packet].tobytes())

@@ -200,7 +200,8 @@ def test_mip_installs_the_app_from_a_local_path(vboard):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     names = {p.name for p in vboard.board_path("/lib").iterdir()}
-    assert {"app.py", "runtime.py", "sources.py", "config.py", "streambridge.py", "quattrocento.py", "wifi.py"} <= names
+    assert {"app.py", "runtime.py", "sources.py", "protocol.py", "bundle_rules.py", "config.py", "streambridge.py",
+            "quattrocento.py", "wifi.py"} <= names
     assert (vboard.board_path("/lib/app.py").read_bytes()
             == (Path(__file__).parents[1] / "device" / "app" / "app.py").read_bytes())
 

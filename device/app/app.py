@@ -339,7 +339,10 @@ class App:
                 self.start()
 
     # -- compatibility: the Quattrocento loop in the foreground ----------------------------------
-    def run_quattrocento(self, host, port=23456, seconds=None, frames=None, nch=2, stall_ms=3000):
+    def run_quattrocento(self, host, port=None, seconds=None, frames=None, nch=2, stall_ms=3000):
+        import quattrocento
+
+        port = quattrocento.PORT if port is None else port
         self.cfg["source"] = config.check_source({"kind": "quattrocento", "host": host, "port": port, "nch": nch,
                                                   "stall_ms": stall_ms})
         self.source = None

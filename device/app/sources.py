@@ -21,35 +21,19 @@
 #
 # tcp and udp listen on "bind" (default every interface) and, with "peer" set, take
 # frames from that address only: a board on a shared network trusts nobody else.
-import errno
 import select
 import socket
 import sys
 
 import edgedl
-
-POLL_MS = 250
-USB_CHUNK = 2048  # the host sends whole chunks and waits for an ACK before it overruns the board
-USB_UNIT = 64     # ... each written at once, so a unit read after a poll never waits for a sender
-LINK_FRAMES = 8  # frames a link packet carries at most (the decoder's buffer is sized for it)
-
-
-def ring_frames(block, max_frames):
-    """Frames the Stream's ring holds: one block being read, one being filled, and the most
-    one delivery brings, so the receiver can always wait for room instead of overwriting."""
-    return 2 * block + max_frames
-
-
-def frames_per_read(read_bytes, frame_bytes):
-    # A read may complete a frame left partial by the one before it.
-    return (read_bytes + frame_bytes - 1) // frame_bytes
+from protocol import LINK_FRAMES, POLL_MS, USB_CHUNK, USB_UNIT, frames_per_read, read_available, ring_frames
 
 
 def open_source(cfg, channels, block):
     """The configured source, feeding windows of `block` frames of `channels` channels."""
     kind = cfg["kind"]
     if kind == "quattrocento":
-        import streambridge
+        import streambridge  # here: a board fed otherwise never loads it
         import quattrocento as q
 
         grids = tuple(range(1, channels // 64 + 1))
@@ -68,19 +52,6 @@ def open_source(cfg, channels, block):
         src = UsbConsoleLink(channels)
     src.stream = edgedl.Stream(channels, block, hop=block, capacity=ring_frames(block, src.max_frames))
     return src
-
-
-def read_available(sock, poller, buf, timeout_ms):
-    """Waits up to timeout_ms, then reads what has arrived, at most len(buf) bytes: n > 0,
-    None when nothing came, 0 when the peer is gone. The socket is non-blocking: a blocking
-    readinto that times out after a partial read raises and the bytes it had are lost."""
-    if not poller.poll(timeout_ms):
-        return None
-    try:
-        n = sock.readinto(buf)
-    except OSError as exc:
-        return None if exc.errno == errno.EAGAIN else 0
-    return n  # None: woken with nothing to read after all
 
 
 def listening_address(bind, port):

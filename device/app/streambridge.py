@@ -12,9 +12,7 @@ import time
 
 import edgedl
 import quattrocento as q
-import sources
-
-POLL_MS = sources.POLL_MS  # socket wait per receive(), so a receiver thread can notice a stop
+from protocol import POLL_MS, frames_per_read, read_available, ring_frames
 LAYOUT_CHECK_FRAMES = 256
 
 
@@ -25,9 +23,9 @@ class StreamBridge:
         self.channels = q.channels_for(nch)
         select = [c for m in grids for c in q.grid_channels(nch, m)]
         self.frame_bytes = 2 * self.channels
-        self.max_frames = sources.frames_per_read(recv_bytes, self.frame_bytes)
+        self.max_frames = frames_per_read(recv_bytes, self.frame_bytes)
         if capacity is None:
-            capacity = sources.ring_frames(max(window, hop), self.max_frames)
+            capacity = ring_frames(max(window, hop), self.max_frames)
         self.stream = edgedl.Stream(self.channels, window, hop=hop, capacity=capacity, select=select,
                                     counter=q.counter_channel(self.channels))
         multis = q.NCH[nch][1]
@@ -60,7 +58,7 @@ class StreamBridge:
         # OT: always stop before a new start, or the amplifier loses synchronisation.
         sock.write(q.stop_command(self.start_command))
         sock.write(self.start_command)
-        sock.setblocking(False)  # reads take what has arrived (sources.read_available)
+        sock.setblocking(False)  # reads take what has arrived (protocol.read_available)
         self.poller = select.poll()
         self.poller.register(sock, select.POLLIN)
         self.sock = sock
@@ -89,7 +87,7 @@ class StreamBridge:
         stall counts as a disconnect: the amplifier or the network is gone)."""
         if self.sock is None:
             return 0  # dropped after a layout error: reconnect
-        n = sources.read_available(self.sock, self.poller, self.buf, POLL_MS)
+        n = read_available(self.sock, self.poller, self.buf, POLL_MS)
         if n is None:
             if self.stalled_ms < self.stall_ms:
                 self.stalled_ms += POLL_MS

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import bundle, dataset, recording
 from .emulator import DEFAULT_HEAP, Emulator
+from .project import load_device_module
 from .quattrocento_sim import QuattrocentoSimulator
 
 
@@ -136,10 +137,10 @@ def score(rec: recording.Recording, meta: dict, events: list[dict], stats: dict,
                         [e["process_us"] for e in events], heap or {}, onset)
 
 
-USB_CHUNK = 2048          # device/app/sources.py reads the console in chunks of this size
-USB_UNIT = 64            # ... one unit (sources.USB_UNIT) at a time
-CREDIT_CHUNKS = 8        # chunks the host may send beyond the board's last ACK
-FRAMES_PER_PACKET = 8    # sources.LINK_FRAMES: the most a packet may carry
+# The USB-serial replay's chunks, units, credit and packet size: device/app/protocol.py.
+PROTOCOL = load_device_module("protocol")
+USB_CHUNK, USB_UNIT, CREDIT_CHUNKS = PROTOCOL.USB_CHUNK, PROTOCOL.USB_UNIT, PROTOCOL.CREDIT_CHUNKS
+FRAMES_PER_PACKET = PROTOCOL.LINK_FRAMES
 
 
 @dataclass

@@ -1,0 +1,37 @@
+# What the board's sources and the host's tools must agree on, in one file: the board
+# imports it, the host loads it (neuroedge.project.load_device_module) as it loads
+# config.py. Plain Python for MicroPython and CPython alike.
+import errno
+
+POLL_MS = 250      # how long a source waits for bytes before its thread looks whether to stop
+LINK_FRAMES = 8    # frames a framed-link packet carries at most (the decoder's buffer is sized for it)
+# USB-serial replay (`neuroedge replay --port`): the host sends whole chunks and waits for the
+# board's "ACK <bytes>" before it would have more than CREDIT_CHUNKS unacknowledged; each chunk
+# is written at once, and the board reads it in units, each after a poll.
+USB_CHUNK = 2048
+USB_UNIT = 64
+CREDIT_CHUNKS = 8
+
+
+def frames_per_read(read_bytes, frame_bytes):
+    # A read may complete a frame left partial by the one before it.
+    return (read_bytes + frame_bytes - 1) // frame_bytes
+
+
+def ring_frames(block, max_frames):
+    """Frames a source's ring holds: one block being read, one being filled, and the most
+    one delivery brings, so the receiver can always wait for room instead of overwriting."""
+    return 2 * block + max_frames
+
+
+def read_available(sock, poller, buf, timeout_ms):
+    """Waits up to timeout_ms, then reads what has arrived, at most len(buf) bytes: n > 0,
+    None when nothing came, 0 when the peer is gone. The socket is non-blocking: a blocking
+    readinto that times out after a partial read raises and the bytes it had are lost."""
+    if not poller.poll(timeout_ms):
+        return None
+    try:
+        n = sock.readinto(buf)
+    except OSError as exc:
+        return None if exc.errno == errno.EAGAIN else 0
+    return n  # None: woken with nothing to read after all

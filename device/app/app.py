@@ -116,13 +116,16 @@ class App:
         self.unsent = 0
 
     def _arrival_time(self, frame):
-        """When the delivery that completed raw frame `frame` arrived (None: no longer known)."""
+        """When the delivery that completed raw frame `frame` arrived (None: not known). Newest
+        first: a window's last frame came with one of the latest deliveries."""
+        found = None
         end = self.arrivals
-        for n in range(max(0, end - ARRIVALS), end):
+        for n in range(end - 1, max(0, end - ARRIVALS) - 1, -1):
             i = n % ARRIVALS
-            if self.arrival_frames[i] > frame:
-                return self.arrival_us[i]
-        return None
+            if self.arrival_frames[i] <= frame:
+                break
+            found = self.arrival_us[i]
+        return found
 
     def _event(self, event):
         last_raw = event["raw_frame"]

@@ -43,22 +43,20 @@ def load_bundle(path):
         # Keep what the board uses; the training summary and metrics would only take heap.
         meta = {k: meta[k] for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input", "output")}
         meta["frame_width"] = bundle_rules.frame_width(meta)
-        matches = bundle_rules.matches
+        gc.collect()  # the big blocks next, into the space model.json's objects left
+        try:
+            with open(path + "/model.tflite", "rb") as f:
+                data = f.read()
+        except OSError:
+            raise BundleError("%s: no model.tflite" % path)
+        meta["model_file_bytes"] = len(data)
+        model = edgedl.Model(data)  # the weights are used in place: data stays on the heap
+        try:
+            bundle_rules.matches(meta, model)
+        except bundle_rules.BundleError as exc:
+            raise BundleError("%s: %s" % (path, exc))
     finally:
         del sys.modules["bundle_rules"]
-    gc.collect()  # the big blocks next, into the space model.json's objects left
-    try:
-        with open(path + "/model.tflite", "rb") as f:
-            data = f.read()
-    except OSError:
-        raise BundleError("%s: no model.tflite" % path)
-    meta["model_file_bytes"] = len(data)
-    model = edgedl.Model(data)  # the weights are used in place: data stays on the heap
-    try:
-        matches(meta, model)
-    except ValueError as exc:
-        raise BundleError("%s: %s" % (path, exc))
-    del matches
     return meta, model
 
 

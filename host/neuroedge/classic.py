@@ -22,14 +22,11 @@ def window_features(x: np.ndarray) -> np.ndarray:
     return x.astype(np.float64).mean(axis=1)
 
 
-def ledoit_wolf_shrinkage(centred: np.ndarray) -> float:
+def ledoit_wolf_shrinkage(z: np.ndarray, cov: np.ndarray) -> float:
     """The Ledoit-Wolf estimate of the shrinkage towards a scaled identity (as scikit-learn's
-    LDA(solver='lsqr', shrinkage='auto') uses it), for centred samples (n, d)."""
-    n, d = centred.shape
-    std = centred.std(axis=0)
-    std[std == 0] = 1.0
-    z = centred / std  # scikit-learn shrinks the covariance of standardised features
-    cov = z.T @ z / n
+    LDA(solver='lsqr', shrinkage='auto') uses it), for centred, standardised samples z (n, d)
+    and their covariance."""
+    n, d = z.shape
     mu = np.trace(cov) / d
     delta = ((cov - mu * np.eye(d)) ** 2).sum() / d
     beta = ((z ** 2).T @ (z ** 2) / n - cov ** 2).sum() / (d * n)
@@ -52,7 +49,7 @@ class ShrinkageLDA:
         scale[scale == 0] = 1.0
         z = centred / scale
         cov = z.T @ z / len(f)
-        lam = ledoit_wolf_shrinkage(centred) if self.shrinkage is None else self.shrinkage
+        lam = ledoit_wolf_shrinkage(z, cov) if self.shrinkage is None else self.shrinkage
         cov = (1 - lam) * cov + lam * np.eye(len(cov)) * np.trace(cov) / len(cov)
         cov = cov * scale[:, None] * scale[None, :]  # back to the features' own units
         inv = np.linalg.pinv(cov)

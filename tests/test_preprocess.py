@@ -13,7 +13,8 @@ CONFIGS = [
     PreprocessConfig(highpass_hz=20, features=(), rectify=True, envelope_hz=0, decimate=1),
     PreprocessConfig(highpass_hz=10, features=(), rectify=True, envelope_hz=8, decimate=8),
     PreprocessConfig(highpass_hz=0, features=(), rectify=False, envelope_hz=40, decimate=3),
-    PreprocessConfig().resolved(12),                       # the default for a few channels: log2 MAV, log2 WL
+    PreprocessConfig().resolved(12),       # the default for an armband: log2 MAV, log2 WL, with ring differences
+    PreprocessConfig(features=("log_mav", "log_wl", "zc", "ssc"), threshold=2, ring_differences=True),
     PreprocessConfig(features=("log_mav", "log_wl", "zc", "ssc"), threshold=3, block_ms=10),
     PreprocessConfig(highpass_hz=0, features=("ssc", "zc"), decimate=7),
 ]
@@ -83,6 +84,30 @@ def test_features_are_the_time_domain_features_they_name():
     assert np.abs(out[100:, 4] - louder[100:, 4]).mean() < 0.05 * out[100:, 4].mean()
 
 
+def test_ring_differences_are_the_features_of_neighbour_differences():
+    # Without the high-pass, the ring's extra signals must be exactly channel c minus c + 1
+    # (the last minus the first) run through the same feature blocks.
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 200, size=(400, 5)).astype(np.int16)
+    features = ("log_mav", "log_wl", "zc", "ssc")
+    ring = PreprocessConfig(highpass_hz=0, features=features, threshold=2, decimate=20, ring_differences=True)
+    plain = PreprocessConfig(highpass_hz=0, features=features, threshold=2, decimate=20)
+    got = Preprocessor(5, ring.coefficients(1000.0)).process(x)
+    signals = np.concatenate([x, x - np.roll(x, -1, axis=1)], axis=1).astype(np.int16)
+    want = Preprocessor(10, plain.coefficients(1000.0)).process(signals)
+    assert got.shape == (20, ring.width(5)) == (20, 40)
+    assert np.array_equal(got, want)
+
+
+def test_default_features_follow_the_channel_count():
+    armband, pair, grid = (PreprocessConfig().resolved(n) for n in (10, 2, 64))
+    assert (armband.features, armband.ring_differences) == (("log_mav", "log_wl"), True)
+    assert (pair.features, pair.ring_differences) == (("log_mav", "log_wl"), False)
+    assert (grid.features, grid.ring_differences) == (("log_mav",), False)
+    assert PreprocessConfig(features=("log_mav",)).resolved(10).ring_differences is False  # chosen by hand
+    assert armband.width(10) == 40 and grid.width(64) == 64
+
+
 def test_filters_do_what_they_say():
     fs = 2048.0
     t = np.arange(4096) / fs
@@ -114,6 +139,7 @@ def test_preprocess_errors_name_the_problem(board):
                     "for expr in ['edgedl.Preprocess(0)', 'edgedl.Preprocess(4, decimate=0)',\n"
                     "             'edgedl.Preprocess(4, highpass_q15=40000)',\n"
                     "             'edgedl.Preprocess(4, rectify=True, features=1)',\n"
+                    "             'edgedl.Preprocess(4, features=16)',\n"
                     "             'edgedl.Preprocess(4, features=3, threshold=-1)',\n"
                     "             'edgedl.Preprocess(4, features=3, decimate=4).process(array.array(\"h\", bytes(32)), "
                     "array.array(\"h\", bytes(8)))',\n"
@@ -127,8 +153,10 @@ def test_preprocess_errors_name_the_problem(board):
         "ValueError Preprocess: channels must be 1..408, got 0",
         "ValueError Preprocess: decimate must be 1..256, got 0",
         "ValueError Preprocess: highpass_q15 and envelope_q15 must be 0..32767",
-        "ValueError Preprocess: features must be a mask of 1..15 (log MAV, log WL, ZC, SSC) without rectify or "
-        "envelope, got 1",
+        "ValueError Preprocess: features must be a mask of 1..15 (log MAV, log WL, ZC, SSC), plus 16 for ring "
+        "differences, without rectify or envelope, got 1",
+        "ValueError Preprocess: features must be a mask of 1..15 (log MAV, log WL, ZC, SSC), plus 16 for ring "
+        "differences, without rectify or envelope, got 16",
         "ValueError Preprocess: threshold must be 0..32767 counts, got -1",
         "ValueError Preprocess.process: frames_out holds 4 samples, needs 8",
         "ValueError Preprocess.process: 3 samples are not whole frames of 4 channels",

@@ -22,12 +22,15 @@ Q15_MAX = 32767      # edgedl.Preprocess's highpass_q15 and envelope_q15
 # wraps (and a gain that large would saturate every count anyway).
 MAX_SHIFT = 16
 FEATURE_BITS = 4     # edgedl.Preprocess's features mask: log MAV, log WL, ZC, SSC
+RING_DIFF = 16       # ... and its modifier: the features of neighbour differences too
 
 
 def frame_width(meta):
-    """Values per preprocessed frame: channels, or channels x features (a checked meta)."""
+    """Values per preprocessed frame: channels, or signals x features, where the signals are
+    the channels and, with ring differences, as many neighbour differences (a checked meta)."""
     mask = meta["preprocess"].get("features", 0)
-    return meta["channels"]["count"] * max(1, sum((mask >> b) & 1 for b in range(FEATURE_BITS)))
+    signals = meta["channels"]["count"] * (2 if mask & RING_DIFF else 1)
+    return signals * max(1, sum((mask >> b) & 1 for b in range(FEATURE_BITS)))
 
 
 class BundleError(ValueError):
@@ -110,7 +113,9 @@ def check(meta):
     if not (isinstance(rectify, bool) or (_is_int(rectify) and rectify in (0, 1))):
         raise BundleError("preprocess.rectify must be true, false, 1 or 0, got %s" % _show(rectify))
     _int("preprocess.decimate", p.get("decimate"), 1, MAX_DECIMATE)
-    features = _int("preprocess.features", p.get("features", 0), 0, (1 << FEATURE_BITS) - 1)
+    features = _int("preprocess.features", p.get("features", 0), 0, (1 << FEATURE_BITS) - 1 | RING_DIFF)
+    if features == RING_DIFF:
+        raise BundleError("preprocess.features: ring differences (16) need at least one feature (1..15)")
     _int("preprocess.threshold", p.get("threshold", 0), 0, 32767)
     if features and (rectify or p["envelope_q15"]):
         raise BundleError("preprocess.features are computed from the high-passed signal: rectify and envelope "

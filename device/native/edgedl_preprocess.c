@@ -16,7 +16,8 @@ ne_pre_status_t ne_pre_check(uint32_t channels, int32_t highpass_q15, int32_t re
     if (decimate < 1 || decimate > NE_PRE_MAX_DECIMATE) {
         return NE_PRE_BAD_DECIMATE;
     }
-    if ((features & ~NE_FEAT_ALL) || (features && (rectify || envelope_q15))) {
+    if ((features & ~(NE_FEAT_ALL | NE_FEAT_RING_DIFF)) || (features && !(features & NE_FEAT_ALL))
+        || (features && (rectify || envelope_q15))) {
         return NE_PRE_BAD_FEATURES;
     }
     if (threshold < 0 || threshold > 32767) {
@@ -27,7 +28,7 @@ ne_pre_status_t ne_pre_check(uint32_t channels, int32_t highpass_q15, int32_t re
 
 static uint32_t feature_count(uint32_t features) {
     uint32_t n = 0;
-    for (; features; features >>= 1) {
+    for (features &= NE_FEAT_ALL; features; features >>= 1) {
         n += features & 1u;
     }
     return n;
@@ -42,7 +43,8 @@ void ne_pre_init(ne_pre_t *p, uint32_t channels, int32_t highpass_q15, int32_t r
     p->decimate = decimate;
     p->features = features;
     p->threshold = threshold;
-    p->width = features ? channels * feature_count(features) : channels;
+    p->signals = features & NE_FEAT_RING_DIFF ? 2 * channels : channels;
+    p->width = features ? p->signals * feature_count(features) : channels;
     p->state = state;
     ne_pre_reset(p);
 }
@@ -88,59 +90,78 @@ static inline int32_t abs32(int32_t v) {
     return v < 0 ? -v : v;
 }
 
+// Per-signal accumulators of the feature blocks, laid out after the high-pass state.
+typedef struct {
+    int32_t *last, *sum_abs, *sum_wl, *zc, *ssc, *prev_d;  // the last three with ZC or SSC only
+} feature_sums_t;
+
+static inline void accumulate(const feature_sums_t *s, uint32_t i, int32_t v, int counts, int32_t thr) {
+    int32_t last = s->last[i], d = v - last;
+    s->sum_abs[i] += abs32(v);
+    s->sum_wl[i] += abs32(d);
+    if (counts) {
+        int32_t prev_d = s->prev_d[i];
+        if (((v < 0 && last > 0) || (v > 0 && last < 0)) && abs32(d) >= thr) {
+            s->zc[i]++;
+        }
+        if (((d < 0 && prev_d > 0) || (d > 0 && prev_d < 0)) && (abs32(d) >= thr || abs32(prev_d) >= thr)) {
+            s->ssc[i]++;
+        }
+        if (d) {
+            s->prev_d[i] = d;  // a flat step keeps the slope's sign
+        }
+    }
+    s->last[i] = v;
+}
+
 // Time-domain features over blocks of `decimate` frames (see the header).
 static uint32_t features_process(ne_pre_t *p, const int16_t *in, uint32_t frames, int16_t *out) {
-    const uint32_t n = p->channels, block = p->decimate;
-    int32_t *prev_x = p->state, *prev_y = p->state + n, *last = p->state + 2 * n;
-    int32_t *sum_abs = p->state + 3 * n, *sum_wl = p->state + 4 * n;
-    const int counts = (p->features & (NE_FEAT_ZC | NE_FEAT_SSC)) != 0;
-    int32_t *zc = p->state + 5 * n, *ssc = p->state + 6 * n, *prev_d = p->state + 7 * n;  // with counts only
+    const uint32_t n = p->channels, m = p->signals, block = p->decimate;
+    const int counts = (p->features & (NE_FEAT_ZC | NE_FEAT_SSC)) != 0, ring = m != n;
+    int32_t *prev_x = p->state, *prev_y = p->state + n, *cur = p->state + 2 * n;  // cur: with ring only
+    int32_t *sums = cur + (ring ? n : 0);
+    const feature_sums_t s = { sums, sums + m, sums + 2 * m, sums + 3 * m, sums + 4 * m, sums + 5 * m };
     const int32_t thr = p->threshold, log_block = ne_log2_q10(block);
     uint32_t written = 0;
     for (uint32_t f = 0; f < frames; f++) {
         const int16_t *x = in + f * n;
         for (uint32_t c = 0; c < n; c++) {
             int32_t v = p->highpass_q15 ? highpass(p, &prev_x[c], &prev_y[c], x[c]) : x[c];
-            int32_t d = v - last[c];
-            sum_abs[c] += abs32(v);
-            sum_wl[c] += abs32(d);
-            if (counts) {
-                if (((v < 0 && last[c] > 0) || (v > 0 && last[c] < 0)) && abs32(d) >= thr) {
-                    zc[c]++;
-                }
-                if (((d < 0 && prev_d[c] > 0) || (d > 0 && prev_d[c] < 0))
-                    && (abs32(d) >= thr || abs32(prev_d[c]) >= thr)) {
-                    ssc[c]++;
-                }
-                if (d) {
-                    prev_d[c] = d;  // a flat step keeps the slope's sign
-                }
+            accumulate(&s, c, v, counts, thr);
+            if (ring) {
+                cur[c] = v;
             }
-            last[c] = v;
+        }
+        if (ring) {
+            // Differences of the high-passed values: the filter is linear, so this is the
+            // high-passed difference without a second filter state.
+            for (uint32_t c = 0; c < n; c++) {
+                accumulate(&s, n + c, cur[c] - cur[c + 1 < n ? c + 1 : 0], counts, thr);
+            }
         }
         if (++p->phase < block) {
             continue;
         }
         p->phase = 0;
         int16_t *y = out + written * p->width;
-        for (uint32_t c = 0; c < n; c++) {
+        for (uint32_t i = 0; i < m; i++) {
             // log2(1 + sum / block) = log2(block + sum) - log2(block): no division.
             uint32_t k = 0;
             if (p->features & NE_FEAT_LOG_MAV) {
-                y[k++ * n + c] = sat16(ne_log2_q10(block + (uint32_t)sum_abs[c]) - log_block);
+                y[k++ * m + i] = sat16(ne_log2_q10(block + (uint32_t)s.sum_abs[i]) - log_block);
             }
             if (p->features & NE_FEAT_LOG_WL) {
-                y[k++ * n + c] = sat16(ne_log2_q10(block + (uint32_t)sum_wl[c]) - log_block);
+                y[k++ * m + i] = sat16(ne_log2_q10(block + (uint32_t)s.sum_wl[i]) - log_block);
             }
             if (p->features & NE_FEAT_ZC) {
-                y[k++ * n + c] = sat16((int32_t)((uint32_t)zc[c] * 2048u / block));
+                y[k++ * m + i] = sat16((int32_t)((uint32_t)s.zc[i] * 2048u / block));
             }
             if (p->features & NE_FEAT_SSC) {
-                y[k++ * n + c] = sat16((int32_t)((uint32_t)ssc[c] * 2048u / block));
+                y[k++ * m + i] = sat16((int32_t)((uint32_t)s.ssc[i] * 2048u / block));
             }
-            sum_abs[c] = sum_wl[c] = 0;
+            s.sum_abs[i] = s.sum_wl[i] = 0;
             if (counts) {
-                zc[c] = ssc[c] = 0;
+                s.zc[i] = s.ssc[i] = 0;
             }
         }
         written++;

@@ -20,6 +20,11 @@
 //   NE_FEAT_LOG_WL   1024 * log2(1 + mean |y[n] - y[n-1]|)  (waveform length per frame)
 //   NE_FEAT_ZC       zero crossings whose step is >= threshold, 2048 * count / block
 //   NE_FEAT_SSC      slope sign changes with a slope >= threshold, 2048 * count / block
+// With NE_FEAT_RING_DIFF also in the mask, the same features are computed for `channels`
+// more signals after the channels' own: channel c minus channel c + 1 (the last minus the
+// first), the bipolar derivations between neighbouring electrodes of an armband. They
+// carry what one electrode's amplitude cannot: how neighbours differ (on real armband
+// recordings, LDA accuracy +2 points; see the README).
 // The logarithm keeps rest (a few counts) and a strong contraction (hundreds) apart
 // in a range one int8 scale covers. Rates are in Q11 so that, on real recordings,
 // each feature's spread within a gesture is alike (one int8 scale and per-tensor
@@ -34,11 +39,16 @@
 #define NE_FEAT_ZC 4u
 #define NE_FEAT_SSC 8u
 #define NE_FEAT_ALL 15u
+#define NE_FEAT_RING_DIFF 16u  // a modifier: the features of neighbour differences too
 #define NE_PRE_MAX_CHANNELS 408   // a Quattrocento's maximum
 #define NE_PRE_MAX_DECIMATE 256
-// int32 words of filter state per channel: high-pass and envelope (3); with features,
-// also the block's sums (5), and with ZC or SSC their counts and the last slope (8).
-#define NE_PRE_STATE_WORDS(features) ((features) & (NE_FEAT_ZC | NE_FEAT_SSC) ? 8u : (features) ? 5u : 3u)
+// int32 words of filter state per channel: high-pass and envelope (3); with features, the
+// high-pass (2) and per signal the last value and the block's sums (3), with ZC or SSC also
+// their counts and the last slope (6); ring differences add a signal per channel and the
+// frame's high-passed values (1).
+#define NE_PRE_SIGNAL_WORDS(features) ((features) & (NE_FEAT_ZC | NE_FEAT_SSC) ? 6u : 3u)
+#define NE_PRE_STATE_WORDS(features) (!(features) ? 3u : (features) & NE_FEAT_RING_DIFF \
+    ? 3u + 2u * NE_PRE_SIGNAL_WORDS(features) : 2u + NE_PRE_SIGNAL_WORDS(features))
 
 typedef struct {
     uint32_t channels;
@@ -48,7 +58,8 @@ typedef struct {
     uint32_t decimate;     // >= 1 (with features: the block length)
     uint32_t features;     // NE_FEAT_* bits, 0 = filters only
     int32_t threshold;     // counts, for ZC and SSC
-    uint32_t width;        // values per output frame: channels x features (or channels)
+    uint32_t signals;      // channels, or 2 x channels with ring differences
+    uint32_t width;        // values per output frame: signals x features (or channels)
     int32_t *state;        // NE_PRE_STATE_WORDS(features) * channels int32, caller-owned
     uint32_t phase;        // frames until the next kept frame
 } ne_pre_t;
@@ -59,7 +70,7 @@ typedef enum {
     NE_PRE_BAD_FILTER,     // a, k 0..32767
     NE_PRE_BAD_RECTIFY,    // 0 or 1
     NE_PRE_BAD_DECIMATE,   // 1..256
-    NE_PRE_BAD_FEATURES,   // unknown bits, or features with rectify / envelope
+    NE_PRE_BAD_FEATURES,   // unknown bits, ring differences alone, or features with rectify / envelope
     NE_PRE_BAD_THRESHOLD,  // 0..32767
 } ne_pre_status_t;
 

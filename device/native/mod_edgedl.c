@@ -469,8 +469,8 @@ static mp_obj_t pre_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_
         raise_formatted(&mp_type_ValueError, "Preprocess: decimate must be 1..%d, got %d", NE_PRE_MAX_DECIMATE,
             (int)decimate);
     } else if (err == NE_PRE_BAD_FEATURES) {
-        raise_formatted(&mp_type_ValueError, "Preprocess: features must be a mask of 1..15 (log MAV, log WL, ZC, SSC) "
-            "without rectify or envelope, got %d", (int)features);
+        raise_formatted(&mp_type_ValueError, "Preprocess: features must be a mask of 1..15 (log MAV, log WL, ZC, SSC), "
+            "plus 16 for ring differences, without rectify or envelope, got %d", (int)features);
     } else if (err) {
         raise_formatted(&mp_type_ValueError, "Preprocess: threshold must be 0..32767 counts, got %d", (int)threshold);
     }
@@ -481,6 +481,24 @@ static mp_obj_t pre_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_
     ne_pre_init(&self->pre, (uint32_t)channels, (int32_t)hp, args[ARG_rectify].u_bool, (int32_t)env,
         (uint32_t)decimate, (uint32_t)features, (int32_t)threshold, state);
     return MP_OBJ_FROM_PTR(self);
+}
+
+// Read-only: width (values per output frame), signals (channels, twice that with ring
+// differences) and state_bytes (the filter state's size).
+static void pre_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    if (dest[0] != MP_OBJ_NULL) {
+        return;
+    }
+    edgedl_pre_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (attr == MP_QSTR_width) {
+        dest[0] = mp_obj_new_int_from_uint(self->pre.width);
+    } else if (attr == MP_QSTR_signals) {
+        dest[0] = mp_obj_new_int_from_uint(self->pre.signals);
+    } else if (attr == MP_QSTR_state_bytes) {
+        dest[0] = mp_obj_new_int_from_uint(NE_PRE_STATE_WORDS(self->pre.features) * sizeof(int32_t) * self->pre.channels);
+    } else {
+        dest[1] = MP_OBJ_SENTINEL;
+    }
 }
 
 static int16_t *int16_buffer(mp_obj_t obj, int writable, size_t *items, const char *what) {
@@ -680,9 +698,10 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     edgedl_type_Preprocess.flags = MP_TYPE_FLAG_NONE;
     edgedl_type_Preprocess.name = MP_QSTR_Preprocess;
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, make_new, pre_make_new, 0);
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, attr, pre_attr, 1);
     pre_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_process), MP_OBJ_FROM_PTR(&pre_process_obj) };
     pre_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&pre_reset_obj) };
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, locals_dict, (void *)&pre_locals_dict, 1);
+    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, locals_dict, (void *)&pre_locals_dict, 2);
 
     edgedl_type_LinkDecoder.base.type = (void *)&mp_type_type;
     edgedl_type_LinkDecoder.flags = MP_TYPE_FLAG_NONE;
@@ -751,6 +770,7 @@ MP_DEFINE_CONST_OBJ_TYPE(
     MP_QSTR_Preprocess,
     MP_TYPE_FLAG_NONE,
     make_new, pre_make_new,
+    attr, pre_attr,
     locals_dict, &pre_locals_dict
     );
 

@@ -71,8 +71,8 @@ ARCHITECTURES = {"compact": compact_cnn, "larger": larger_cnn, "lda": None, "aut
 
 def default_architecture(channels: int) -> str:
     """Measured (see the README): with a few channels (armbands, real recordings) time-domain
-    features + LDA beat the CNN (88.0 vs 85.9 % on 3DC, 80.0 vs 76.8 % on MyoDisCo); on
-    electrode grids the CNN learns the spatial pattern (99.3 vs 93.3 % on synthetic HD-EMG)."""
+    features + LDA beat the CNN (88.0 vs 85.9 % on 3DC, 80.0 vs 76.8 % on MyoDisCo, both
+    without ring differences); on electrode grids the CNN learns the spatial pattern (99.3 vs 93.3 % on synthetic HD-EMG)."""
     return "compact" if channels > GRID_CHANNELS else "lda"
 
 
@@ -215,8 +215,7 @@ def fit(train_w: dataset.Windows, cfg: TrainConfig, log=print) -> Fitted:
     classes = len(train_w.label_names)
     window, width = train_w.x.shape[1], train_w.x.shape[2]
     if train_w.config is not None:  # the windows know their settled features: settle the rest likewise
-        features = len(train_w.config.preprocess.features) or 1
-        cfg = resolved(replace(cfg, windows=train_w.config), width // features)
+        cfg = resolved(replace(cfg, windows=train_w.config), width // train_w.config.preprocess.values_per_channel())
     keras.utils.set_random_seed(cfg.seed)
     if cfg.architecture == "lda":
         lda = classic.ShrinkageLDA().fit(classic.window_features(train_w.x) * gain, train_w.y)
@@ -225,8 +224,8 @@ def fit(train_w: dataset.Windows, cfg: TrainConfig, log=print) -> Fitted:
         return Fitted("lda", model, static, gain, 0, int(model.count_params()), lda)
     build = ARCHITECTURES[cfg.architecture]
     model = build(keras, window, width, classes)
-    channels = width // max(1, len(cfg.windows.preprocess.features))
-    model, epochs, mean, std = fit_keras(model, train_w, cfg, gain, channels, log)
+    signals = width // max(1, len(cfg.windows.preprocess.features))  # each gets its own random gain
+    model, epochs, mean, std = fit_keras(model, train_w, cfg, gain, signals, log)
     static = fold_standardisation(keras, build, model, mean, std, window, width, classes)
     return Fitted(cfg.architecture, model, static, gain, epochs, int(model.count_params()), mean=mean, std=std)
 
@@ -267,7 +266,8 @@ def predict(fitted: Fitted, tflite: bytes, w: dataset.Windows) -> tuple[np.ndarr
 def td_windows_config(windows: dataset.WindowConfig, fs: float) -> dataset.WindowConfig:
     """The classic baseline's windows: the same spans and hops, all four time-domain features."""
     pre = windows.preprocess
-    td = replace(pre, features=FEATURES, rectify=False, envelope_hz=0.0, decimate=pre.decimation(fs))
+    td = replace(pre, features=FEATURES, ring_differences=False, rectify=False, envelope_hz=0.0,
+                 decimate=pre.decimation(fs))
     return replace(windows, preprocess=td)
 
 

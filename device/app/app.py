@@ -13,6 +13,8 @@
 #   >>> app.stats()                    counters: frames, drops, windows/s, latency, gesture
 #   >>> app.memory()                   bytes of the big buffers (model, arena, rings)
 #   >>> app.save()                     config.json, atomically
+#   >>> app.calibrate(seconds=5)       cue each gesture, re-fit the classifier (see calibrate)
+#   >>> app.calibrate_reset()          back to the deployed model
 #
 # Latency of an event = time it is emitted - time the last raw sample of its
 # window arrived from the source (what the board itself can measure).
@@ -25,6 +27,7 @@ import time
 
 import _thread
 
+import calibration
 import config
 import runtime
 import sources
@@ -84,6 +87,7 @@ class App:
         self.latency_us = {"last": -1, "max": -1, "sum": 0, "n": 0}
         self.out = None
         self._use_output(*self._make_output(self.cfg["output"], self.cfg["destination"]))
+        self.session = None  # a calibration.Session while one runs
 
     def _make_source(self, cfg):
         self.source = None
@@ -140,6 +144,21 @@ class App:
             lat["max"] = max(lat["max"], latency)
             lat["sum"] += latency
             lat["n"] += 1
+        if self.session is not None:
+            cue = self.session.cue_at(last_raw + 1)
+            if cue is not None:
+                self._cue(cue)
+        self._emit(event)
+
+    def _cue(self, cue):
+        """A calibration cue: on the console for the person (or the host's progress bar), and
+        on the configured output too (a screen, a buzzer)."""
+        if self.cfg["output"] != "console":
+            sys.stdout.write(json.dumps(cue) + "\n")
+        self._emit(cue)
+
+    def _emit(self, event):
+        """An event (a decision, a calibration cue) to the configured output and the callback."""
         mode = self.cfg["output"]
         if mode != "quiet":
             line = json.dumps(event)
@@ -302,8 +321,92 @@ class App:
                   latency_us={"last": lat["last"], "max": lat["max"],
                               "mean": lat["sum"] // lat["n"] if lat["n"] else -1},
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
-                  error=self.error)
+                  error=self.error, classifier=self.classifier())
         return st
+
+    def classifier(self):
+        """Which classifier runs: the deployed model, or a calibration and when it was made."""
+        rt = self.runtime
+        if rt.classifier is None:
+            about = {"kind": "deployed"}
+            if rt.calibration_error:
+                about["calibration_error"] = rt.calibration_error
+            return about
+        c = rt.calibration
+        return {"kind": "calibrated", "stamp": c.get("stamp"), "gestures": c.get("gestures"),
+                "accuracy_before": c.get("accuracy_before"), "accuracy_after": c.get("accuracy_after")}
+
+    # -- calibration ------------------------------------------------------------------------------
+    def calibrate(self, gestures=None, seconds=5, force=False, stamp=None, data_bytes=None, end=None):
+        """A calibration session: each gesture is cued in turn for `seconds` (cue events on the
+        console and the configured output), the windows of its steady part (after the first
+        second) are collected, and a new classifier is fitted from their statistics. It is
+        applied and saved beside the bundle (calibration.json, used after a reboot too) unless
+        a problem was found (too few windows, a gesture no stronger than rest, a result worse
+        than the running classifier on the calibration windows); force=True applies it anyway.
+        The signal comes from the configured source, or, with data_bytes and end, from the host
+        over the USB console (`neuroedge calibrate --from-recording`). Returns the result."""
+        rt = self.runtime
+        columns = rt.calibration_columns()
+        gc.collect()
+        session = calibration.Session(rt.labels, rt.width, rt.meta["fs"], gestures, seconds, columns,
+                                      raw_hop=rt.hop * rt.decimate)
+        with self.tuning:
+            rt.collector = self.session = session
+        t0 = time.ticks_ms()
+        session.cued = 0
+        self._cue(session.cue(0))
+        try:
+            if data_bytes is not None:
+                self.serve_usb(frames=session.frames, data_bytes=data_bytes, end=end)
+            else:
+                self._run_for(session.frames)
+        finally:
+            with self.tuning:
+                rt.collector = self.session = None
+        gc.collect()  # the session's work arrays next, into one piece of heap
+        result = session.finish()
+        classifier = result.pop("classifier")
+        applied = classifier is not None and (force or not result["problems"])
+        if applied:
+            info = {"labels": rt.labels, "stamp": stamp, "gestures": session.gestures, "seconds": seconds,
+                    "windows": result["windows"], "accuracy_before": result["accuracy_before"],
+                    "accuracy_after": result["accuracy_after"], "forced": bool(force and result["problems"])}
+            calibration.save(rt.calibration_path(), classifier, info)
+            with self.tuning:
+                rt.use_classifier(classifier, info)
+        result.update(applied=applied, seconds_taken=time.ticks_diff(time.ticks_ms(), t0) / 1000)
+        return result
+
+    def calibrate_reset(self):
+        """Back to the deployed model: the calibration file goes, the bundle's model runs."""
+        import os
+
+        rt = self.runtime
+        try:
+            os.remove(rt.calibration_path())
+        except OSError:
+            pass
+        with self.tuning:
+            rt.use_classifier(None, None)
+        return self.classifier()
+
+    def _run_for(self, frames):
+        """Runs the configured source in the foreground for `frames` raw frames (pausing the
+        background app and resuming it after)."""
+        if self.cfg["source"]["kind"] == "usb":
+            raise calibration.CalibrationError("the board's source is usb: the host sends the signal "
+                                               "(`neuroedge calibrate --from-recording`)")
+        resume = self.background
+        if resume:
+            self.stop()
+            while self.background:
+                time.sleep_ms(10)
+        try:
+            self.run(frames=frames)
+        finally:
+            if resume:
+                self.start()
 
     def memory(self):
         """Bytes of the big buffers, by what they hold; the rest of the heap is Python objects."""

@@ -6,6 +6,10 @@
 #   rt.feed(block)                   # array('h') of raw frames (the model's channels)
 #   rt.last_event                    # the latest decision (also printed as a JSON line / sent)
 #
+# A calibration made on the board (calibration.py) replaces the classifier: a linear
+# classifier on the window's mean features, kept in calibration.json beside the bundle and
+# used from then on, also after a reboot, until calibrate_reset().
+#
 # All buffers are allocated here, once; feed() allocates only for the event
 # it emits. A bundle the device cannot honour is refused with a reason.
 import array
@@ -14,9 +18,11 @@ import json
 import sys
 import time
 
+import calibration
 import edgedl
 
 CHUNK = 32  # raw frames preprocessed at a time
+MAX_CALIBRATION_WIDTH = 64  # values per frame a calibration fits: its scatter matrix grows with the square
 
 
 class BundleError(ValueError):
@@ -62,6 +68,7 @@ def load_bundle(path):
 
 class Runtime:
     def __init__(self, bundle, vote=3, threshold=0.5, fs=None, channels=None, on_event=None, echo=False):
+        self.bundle = bundle
         self.meta, self.model = load_bundle(bundle)
         meta = self.meta
         self.labels = meta["labels"]
@@ -78,9 +85,9 @@ class Runtime:
         # A preprocessed frame: one value per channel, or one per channel and feature
         # (feature-major: every channel's first feature, then every channel's second, ...).
         self.width = meta["frame_width"]
-        features = p.get("features", 0)
-        # NE_PRE_STATE_WORDS in edgedl_preprocess.h: 3 words per channel, 5 with features, 8 with ZC/SSC
-        self.state_bytes = 4 * self.channels * (8 if features & 12 else 5 if features else 3)
+        if self.pre.width != self.width:
+            raise BundleError("frame_width %d does not match the preprocessing's %d values per frame"
+                              % (self.width, self.pre.width))
         # feed() pushes at most ceil(CHUNK / decimate) frames before reading every ready window.
         self.decimate = p["decimate"]
         kept = (CHUNK + self.decimate - 1) // self.decimate
@@ -89,7 +96,7 @@ class Runtime:
         self.pushed = 0        # preprocessed frames pushed so far
         self.origin = 0        # ... when self.frames was made (a hop change makes a new one)
         self.stream_windows = 0
-        self.mask = ()
+        self.mask = self.mask_columns = ()
         q = meta["input"]["from_counts"]
         self.q_mult, self.q_shift, self.q_zp = q["mult"], q["shift"], q["zero_point"]
         out_scale, self.out_zp = self.model.output_quantization
@@ -107,12 +114,41 @@ class Runtime:
         self.last_event = None
         self.on_event = on_event
         self.echo = echo
+        self.collector = None   # a calibration.Session while one runs
+        self.classifier = None  # a calibration.LinearClassifier, or None: the bundle's model
+        self.calibration = None  # what calibration.json says about it
+        self.calibration_error = None
+        try:
+            self.classifier, self.calibration = calibration.load(self.calibration_path(), self.labels, self.width)
+        except calibration.CalibrationError as exc:
+            self.calibration_error = str(exc)  # the bundle's model runs; stats() shows why
+            print("calibration not used: %s" % exc)
+
+    def calibration_path(self):
+        return self.bundle + "/" + calibration.FILE
+
+    def calibration_columns(self):
+        """The log2 MAV columns of the channels (what says whether a gesture was performed);
+        CalibrationError when this bundle's frames cannot be calibrated on the board."""
+        features = self.meta["preprocess"].get("features", 0)
+        if not features & 15:
+            raise calibration.CalibrationError("calibration fits a classifier on time-domain features; this "
+                                               "bundle's model takes filtered frames")
+        if self.width > MAX_CALIBRATION_WIDTH:
+            raise calibration.CalibrationError(
+                "calibration fits %d values per frame at most, this bundle has %d (an armband bundle, "
+                "`neuroedge train --arch lda`, calibrates)" % (MAX_CALIBRATION_WIDTH, self.width))
+        return tuple(range(self.channels)) if features & 1 else ()  # log2 MAV comes first when it is there
+
+    def use_classifier(self, classifier, record):
+        self.classifier, self.calibration, self.calibration_error = classifier, record, None
+        self.recent = []
 
     def memory(self):
         """Bytes of the runtime's big buffers, by what they hold."""
         model = self.model
         return {"model_file": self.meta["model_file_bytes"], "model_parsed": model.meta_bytes,
-                "model_arena": model.arena_bytes, "preprocess_state": self.state_bytes,
+                "model_arena": model.arena_bytes, "preprocess_state": self.pre.state_bytes,
                 "window_ring": 2 * self.capacity * self.width,
                 "window_buffers": 2 * len(self.win) + len(self.qin) + len(self.scores) + 2 * len(self.block)}
 
@@ -148,6 +184,19 @@ class Runtime:
             self.threshold = threshold
         if channel_mask is not None:
             self.mask = tuple(channel_mask)
+            self.mask_columns = self._columns_of(self.mask)
+
+    def _columns_of(self, channels):
+        """The frame columns that carry these channels: their features, and with ring
+        differences the differences they take part in."""
+        n, signals = self.channels, self.pre.signals
+        columns = []
+        for base in range(0, self.width, signals):
+            for c in channels:
+                columns.append(base + c)
+                if signals != n:
+                    columns += [base + n + c, base + n + (c - 1) % n]
+        return sorted(set(columns))
 
     def feed(self, frames):
         """Raw frames (array('h'), time-major, the model's channels) in; decisions out."""
@@ -166,19 +215,25 @@ class Runtime:
     def _classify(self):
         t0 = time.ticks_us()
         if self.mask:  # silenced channels read 0 uV (a bad electrode, a lifted grid): every feature
-            win, ch, width = self.win, self.channels, self.width
-            for c in self.mask:
-                for first in range(c, width, ch):
-                    for i in range(first, len(win), width):
-                        win[i] = 0
-        edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
-        self.model.invoke(self.qin, self.scores)
-        best, top = 0, -129
-        for i in range(len(self.scores)):
-            v = self.scores[i] - 256 if self.scores[i] > 127 else self.scores[i]
-            if v > top:
-                best, top = i, v
-        confidence = (top - self.out_zp) * self.out_scale
+            win, width = self.win, self.width
+            for first in self.mask_columns:
+                for i in range(first, len(win), width):
+                    win[i] = 0
+        if self.classifier is not None:
+            best, confidence = self.classifier.classify(self.win)
+        else:
+            edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
+            self.model.invoke(self.qin, self.scores)
+            best, top = 0, -129
+            for i in range(len(self.scores)):
+                v = self.scores[i] - 256 if self.scores[i] > 127 else self.scores[i]
+                if v > top:
+                    best, top = i, v
+            confidence = (top - self.out_zp) * self.out_scale
+        last = self.origin + self.stream_windows * self.hop + self.window - 1  # preprocessed frame
+        raw_frame = (last + 1) * self.decimate - 1
+        if self.collector is not None:
+            self.collector.add(self.win, raw_frame, best)
         choice = best if confidence >= self.threshold else self.rest
         self.recent.append(choice)
         if len(self.recent) > self.vote:
@@ -187,9 +242,8 @@ class Runtime:
         for c in self.recent:
             counts[c] = counts.get(c, 0) + 1
         decided = max(counts, key=lambda c: (counts[c], c == choice))
-        last = self.origin + self.stream_windows * self.hop + self.window - 1  # preprocessed frame
         self.stream_windows += 1
-        event = {"window": self.windows, "raw_frame": (last + 1) * self.decimate - 1, "gesture": self.labels[decided], "index": decided,
+        event = {"window": self.windows, "raw_frame": raw_frame, "gesture": self.labels[decided], "index": decided,
                  "confidence": round(confidence, 3), "process_us": time.ticks_diff(time.ticks_us(), t0)}
         self.windows += 1
         self.last_event = event

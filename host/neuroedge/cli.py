@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from pathlib import Path
@@ -239,6 +240,20 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return tune.main(args.port, args.action, args.settings, args.interval, args.count)
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from . import calibrate, recording
+
+    if args.reset:
+        about = calibrate.reset(args.port)
+        print(f"the board at {args.port} runs its deployed model again ({about['kind']})")
+        return 0
+    rec = recording.load(args.from_recording) if args.from_recording else None
+    result = calibrate.calibrate(args.port, seconds=args.seconds, gestures=args.gestures, force=args.force,
+                                 from_recording=rec, speed=args.speed)
+    print(json.dumps(result) if args.json else calibrate.describe(result))
+    return 0 if result["applied"] else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import demo  # numpy is only needed here
 
@@ -404,6 +419,19 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=1.0, help="watch: seconds between refreshes")
     p.add_argument("--count", type=int, help="watch: stop after this many refreshes")
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("calibrate", help="a cued session on the board re-fits its classifier to today's electrodes")
+    p.add_argument("--port", required=True, help="serial port of the board (or of `neuroedge emulator --pty`)")
+    p.add_argument("--seconds", type=float, default=5.0, help="seconds per gesture (the first is not used)")
+    p.add_argument("--gestures", type=lambda t: [g.strip() for g in t.split(",") if g.strip()],
+                   help="comma-separated gestures to cue (default: all the model knows)")
+    p.add_argument("--from-recording", type=Path, help="a labelled recording plays the person: each cued "
+                                                        "gesture's first seconds go to the board")
+    p.add_argument("--speed", type=parse_speed, default=1.0, help="--from-recording: multiple of real time, or 'max'")
+    p.add_argument("--force", action="store_true", help="apply the new classifier despite the problems found")
+    p.add_argument("--reset", action="store_true", help="back to the deployed model")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)

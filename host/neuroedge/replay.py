@@ -162,20 +162,9 @@ class LinkFaults:
 
 def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, speed: float | None = 1.0,
                     faults: LinkFaults | None = None, log=lambda *a: None) -> ReplayResult:
-    """The recording into a board over its USB serial: framed-link packets in chunks the board
-    acknowledges (flow control), events back as JSON lines on the same line.
-
-    Nothing of the recording may reach the board's REPL as keystrokes: the board is told how
-    many bytes come and the random end marker after them, and reads everything up to that
-    marker before it gives the console back; the host sends whole chunks only, stops at the
-    first line that is neither a credit (ACK) nor an event, and always ends with the marker,
-    also when the replay is interrupted (Ctrl-C, KeyboardInterrupt re-raised once the board
-    is back at its REPL)."""
-    import secrets
-    import threading
-
-    from .device import MARK, BoardConnection, DeviceError, ensure_app_code
-    from .link import encode
+    """The recording into a board over its USB serial (send_over_usb), events back as JSON
+    lines on the same line, scored against the recording's labels."""
+    from .device import BoardConnection, ensure_app_code
 
     _, meta = bundle.load(bundle_dir)
     if rec.labels is None:
@@ -186,56 +175,81 @@ def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, sp
         if channels != counts.shape[1]:
             raise ValueError(f"{rec.source}: {counts.shape[1]} channels, the model on the board at {port} "
                              f"takes {channels}")
-        data = bytearray()
-        for seq, start in enumerate(range(0, len(counts), FRAMES_PER_PACKET)):
-            packet = encode(seq, counts[start:start + FRAMES_PER_PACKET].astype("<i2").tobytes())
-            data += faults.apply(seq, packet) if faults else packet
-        data += bytes(-len(data) % USB_CHUNK)  # whole chunks: the board reads exactly this much at a time
-        end = secrets.token_hex(8)  # printable: harmless even if it ever reached a REPL
-        marker = (end * (USB_UNIT // len(end))).encode()  # one whole unit
-        ser = board.transport.serial
-        board.transport.exec_raw_no_follow(
-            ensure_app_code() + f"_st = app.serve_usb(frames={len(counts)}, data_bytes={len(data)}, end={end!r})\n"
-            f"import json\nprint({MARK!r} + json.dumps(_st) + {MARK!r})\n")
-        session = _UsbSession(ser)
-        session.start()
-        if not session.ready.wait(30):
-            raise DeviceError(f"the board at {port} did not start the replay")
-        sender = threading.Thread(target=session.send, args=(data, marker, len(counts) / rec.fs, speed),
-                                  name="usb-replay-sender", daemon=True)
-        sender.start()
-        timeout = len(counts) / rec.fs / (speed or 50) + 60
-        try:
-            if not session.ended.wait(timeout):
-                raise DeviceError(f"the board at {port} did not finish the replay")
-        except KeyboardInterrupt:
-            # Let the chunk on its way finish and the marker follow, so the board ends the
-            # replay and is at its REPL again for the next command.
-            session.stop.set()
-            sender.join(10)
-            session.ended.wait(10)
-            raise
-        sender.join(10)
-        text = "\n".join(session.lines)
-        if MARK not in text:
-            time.sleep(0.5)
-            board.transport.serial.reset_input_buffer()
-            board.soft_reset()
-            raise DeviceError(f"the board at {port} failed during the replay:\n{text[-2000:]}")
-    stats = json.loads(text.split(MARK)[-2])
-    events = [json.loads(line) for line in session.lines if line.startswith("{")]
-    log(f"{session.sent:,} B sent in {session.sent // USB_CHUNK} chunks")
+        stats, lines, sent = send_over_usb(
+            board, counts, rec.fs, lambda size, end: f"app.serve_usb(frames={len(counts)}, data_bytes={size}, "
+                                                     f"end={end!r})", speed=speed, faults=faults)
+    events = [json.loads(line) for line in lines if line.startswith("{")]
+    log(f"{sent:,} B sent in {sent // USB_CHUNK} chunks")
     return score(rec, meta, events, stats)
+
+
+def send_over_usb(board, counts: np.ndarray, fs: float, board_call, *, speed: float | None = 1.0,
+                  faults: LinkFaults | None = None, on_line=None) -> tuple:
+    """Raw frames into a board's app over its USB console, as framed-link packets in chunks the
+    board acknowledges; board_call(data_bytes, end) is the app call that receives them (serve_usb,
+    calibrate). Returns (the call's JSON result, the board's other lines, bytes sent).
+
+    Nothing of the signal may reach the board's REPL as keystrokes: the board is told how
+    many bytes come and the random end marker after them, and reads everything up to that
+    marker before it gives the console back; the host sends whole chunks only, stops at the
+    first line that is neither a credit (ACK) nor an event, and always ends with the marker,
+    also when it is interrupted (Ctrl-C, KeyboardInterrupt re-raised once the board is back
+    at its REPL)."""
+    import secrets
+    import threading
+
+    from .device import MARK, DeviceError, ensure_app_code
+    from .link import encode
+
+    port = board.port
+    data = bytearray()
+    for seq, start in enumerate(range(0, len(counts), FRAMES_PER_PACKET)):
+        packet = encode(seq, counts[start:start + FRAMES_PER_PACKET].astype("<i2").tobytes())
+        data += faults.apply(seq, packet) if faults else packet
+    data += bytes(-len(data) % USB_CHUNK)  # whole chunks: the board reads exactly this much at a time
+    end = secrets.token_hex(8)  # printable: harmless even if it ever reached a REPL
+    marker = (end * (USB_UNIT // len(end))).encode()  # one whole unit
+    ser = board.transport.serial
+    board.transport.exec_raw_no_follow(
+        ensure_app_code() + f"_st = {board_call(len(data), end)}\n"
+        f"import json\nprint({MARK!r} + json.dumps(_st) + {MARK!r})\n")
+    session = _UsbSession(ser, on_line)
+    session.start()
+    if not session.ready.wait(30):
+        raise DeviceError(f"the board at {port} did not start receiving")
+    sender = threading.Thread(target=session.send, args=(data, marker, len(counts) / fs, speed),
+                              name="usb-replay-sender", daemon=True)
+    sender.start()
+    timeout = len(counts) / fs / (speed or 50) + 60
+    try:
+        if not session.ended.wait(timeout):
+            raise DeviceError(f"the board at {port} did not finish receiving")
+    except KeyboardInterrupt:
+        # Let the chunk on its way finish and the marker follow, so the board ends the
+        # session and is at its REPL again for the next command.
+        session.stop.set()
+        sender.join(10)
+        session.ended.wait(10)
+        raise
+    sender.join(10)
+    text = "\n".join(session.lines)
+    if MARK not in text:
+        time.sleep(0.5)
+        board.transport.serial.reset_input_buffer()
+        board.soft_reset()
+        raise DeviceError(f"the board at {port} failed while receiving:\n{text[-2000:]}")
+    return json.loads(text.split(MARK)[-2]), session.lines, session.sent
 
 
 class _UsbSession:
     """The two directions of a USB-serial replay: a reader thread for the board's lines
     (credits, events, anything else) and a sender that honours the credit."""
 
-    def __init__(self, ser):
+    def __init__(self, ser, on_line=None):
         import threading
 
         self.ser = ser
+        self.on_line = on_line  # called with each line that is not a credit (progress, cues)
         self.lines: list[str] = []
         self.acked = 0
         self.sent = 0
@@ -281,6 +295,8 @@ class _UsbSession:
                 self.credit.notify_all()
         if text:
             self.lines.append(text)
+            if self.on_line:
+                self.on_line(text)
 
     def send(self, data: bytes, marker: bytes, seconds: float, speed: float | None) -> None:
         start = time.monotonic()

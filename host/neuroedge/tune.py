@@ -61,6 +61,15 @@ def watch_line(st: dict) -> str:
             + (f"  error {st['error']}" if st.get("error") else ""))
 
 
+def classifier_line(about: dict) -> str:
+    """Which classifier the app runs: the deployed model or a calibration (and when)."""
+    if about.get("kind") == "calibrated":
+        return (f"classifier     calibrated {about.get('stamp') or '(time unknown)'} on {', '.join(about['gestures'])}"
+                f" ({100 * about['accuracy_before']:.1f} % -> {100 * about['accuracy_after']:.1f} % on its windows)")
+    error = about.get("calibration_error")
+    return "classifier     deployed model" + (f" (calibration not used: {error})" if error else "")
+
+
 def watch(board: BoardConnection, interval: float, count: int | None, out=sys.stdout) -> None:
     n = 0
     live = out.isatty()
@@ -82,6 +91,7 @@ def main(port: str, action: str, assignments: list[str], interval: float, count:
             for key, value in d["settings"].items():
                 print(f"{key:14} {json.dumps(value)}")
             print(watch_line(d["stats"]))
+            print(classifier_line(d["stats"].get("classifier", {})))
         elif action == "set":
             if not assignments:
                 raise ValueError("tune set needs KEY=VALUE settings, e.g. vote=3 threshold=0.6")

@@ -1,0 +1,159 @@
+"""Calibration on the board (device/app/calibration.py, app.calibrate, `neuroedge calibrate`):
+the closed-form re-fit from window statistics, its guard rails, and the whole loop on the
+virtual board: deploy, calibrate from a recording, reboot and keep it, reset."""
+
+from __future__ import annotations
+
+import array
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from neuroedge import recording, synth, train
+from neuroedge.project import load_device_module
+
+calibration = load_device_module("calibration")
+
+
+def gaussian_windows(rng, means, n, spread=300.0):
+    """Feature vectors (Q10 units) around each gesture's mean."""
+    return [(k, means[k] + rng.normal(0, spread, means.shape[1])) for k in range(len(means)) for _ in range(n)]
+
+
+def test_the_fit_separates_what_lda_separates():
+    rng = np.random.default_rng(0)
+    means = rng.normal(6000, 1500, size=(4, 12))
+    stats = calibration.Statistics(4, 12)
+    for k, f in gaussian_windows(rng, means, 80):
+        stats.add(k, f)
+    clf, shrink = stats.fit()
+    test = gaussian_windows(rng, means, 50)
+    board = np.array([clf.classify_features(f)[0] for _, f in test])
+    assert np.mean(board == [k for k, _ in test]) > 0.95 and 0 <= shrink <= 1
+    # The same choices as the host's shrinkage LDA fitted on the same windows.
+    from neuroedge.classic import ShrinkageLDA
+
+    train_x = np.array([f for _, f in gaussian_windows(np.random.default_rng(0), means, 80)])
+    host = ShrinkageLDA().fit(train_x, np.repeat(np.arange(4), 80)).predict(np.array([f for _, f in test]))
+    assert np.mean(board == host) > 0.97
+
+
+def board_window(values) -> array.array:
+    """A window as the board holds it: array('h') (sums in Python ints, as on the board)."""
+    return array.array("h", np.asarray(values, dtype=np.int16).tolist())
+
+
+def session_with(features_of_gesture, labels=("rest", "fist", "open"), width=6, seconds=3, fs=1000, hop=50):
+    """A Session fed windows as a board would: features_of_gesture(k, i) -> the window mean."""
+    session = calibration.Session(list(labels), width, fs, None, seconds, activity_columns=(0, 1, 2), raw_hop=hop)
+    for i in range(len(labels)):
+        for frame in range(i * session.frames_per_cue + hop - 1, (i + 1) * session.frames_per_cue, hop):
+            f = features_of_gesture(i, frame)
+            win = np.tile(np.round(f).astype(np.int16), 8)  # 8 identical frames: the mean is f
+            session.add(board_window(win), frame, 0)
+    return session
+
+
+def test_guard_rails_report_and_keep_the_running_classifier():
+    rng = np.random.default_rng(2)
+    levels = np.array([[2000] * 6, [6000] * 3 + [3000] * 3, [3000] * 3 + [6000] * 3], dtype=float)
+    good = session_with(lambda k, t: levels[k] + rng.normal(0, 200, 6)).finish()
+    assert good["problems"] == [] and good["classifier"] is not None
+    assert good["accuracy_after"] > 0.9 and good["windows"]["fist"] == 40  # 3 s cues, the first second skipped
+
+    # A cue the person did not perform: "open" looks like rest.
+    lazy = levels.copy()
+    lazy[2] = levels[0]
+    result = session_with(lambda k, t: lazy[k] + rng.normal(0, 200, 6)).finish()
+    assert any(p.startswith("open: no more activity than rest") for p in result["problems"])
+
+    # Too few usable windows: a short cue.
+    short = calibration.Session(["rest", "fist"], 6, 1000, None, 1.5, activity_columns=(0,), raw_hop=100)
+    for frame in range(99, short.frames, 100):
+        short.add(board_window(np.full(48, 3000 if frame > short.frames_per_cue else 1000)), frame, 0)
+    assert any("usable windows, at least 10 needed" in p for p in short.finish()["problems"])
+
+    # Worse than the running classifier on the calibration windows: the running one said
+    # the truth every time (prediction = the cue), the new fit cannot do better on noise.
+    noisy = calibration.Session(["rest", "fist"], 6, 1000, None, 3, activity_columns=(), raw_hop=50)
+    for frame in range(49, noisy.frames, 50):
+        k = frame // noisy.frames_per_cue
+        noisy.add(board_window(np.round(rng.normal(3000, 300, 48))), frame, k)
+    result = noisy.finish()
+    assert result["accuracy_before"] == 1.0 and result["accuracy_after"] < 1.0
+    assert any("kept the running one" in p for p in result["problems"])
+
+
+def test_a_calibration_file_that_does_not_fit_is_named(tmp_path):
+    rng = np.random.default_rng(3)
+    stats = calibration.Statistics(2, 4)
+    for k, f in gaussian_windows(rng, np.array([[1000.0] * 4, [3000.0] * 4]), 30):
+        stats.add(k, f)
+    clf, _ = stats.fit()
+    path = str(tmp_path / calibration.FILE)
+    calibration.save(path, clf, {"labels": ["rest", "fist"]})
+    loaded, record = calibration.load(path, ["rest", "fist"], 4)
+    assert loaded.classify_features([3000.0] * 4)[0] == 1 and record["labels"] == ["rest", "fist"]
+    with pytest.raises(calibration.CalibrationError, match="made for gestures"):
+        calibration.load(path, ["rest", "open"], 4)
+    with pytest.raises(calibration.CalibrationError, match="every coef row must hold 6 finite numbers"):
+        calibration.load(path, ["rest", "fist"], 6)
+    (tmp_path / calibration.FILE).write_text("{not json")
+    with pytest.raises(calibration.CalibrationError, match="not valid JSON"):
+        calibration.load(path, ["rest", "fist"], 4)
+    assert calibration.load(str(tmp_path / "none.json"), ["rest"], 4) == (None, None)
+
+
+def armband(rec: recording.Recording) -> recording.Recording:
+    """One row of the synthetic grid: 8 electrodes around the forearm, like an armband."""
+    return dataclasses.replace(rec, emg=rec.emg[:, 32:40], grids=(), source=rec.source + " (row 5)")
+
+
+@pytest.mark.slow
+def test_calibrate_on_the_virtual_board_keep_it_after_a_reboot_and_reset(edgedl_mpy, tmp_path):
+    from test_board_workflow import reset_friendly
+
+    from neuroedge import calibrate, deploy, replay, tune
+    from neuroedge.board import VirtualBoard
+    from neuroedge.device import BoardConnection
+
+    cfg = synth.SynthConfig(grids=1, subjects=1, sessions=2, repetitions=3, hold_s=2.0, gap_s=1.0, motor_units=40)
+    s0, s1 = (armband(recording.load(p)) for p in synth.write(cfg, tmp_path / "data"))
+    train.train([s0, s1], tmp_path / "lda", train.TrainConfig(architecture="lda", split_by="session",
+                                                             hold_out=(s1.session,)), log=lambda *a: None)
+    calib = s1.part(s1.repetition <= 2, "session 1, repetitions 1-2")
+    with VirtualBoard(tmp_path / "flash") as board:
+        deploy.deploy(board.port, tmp_path / "lda", log=lambda *a: None)
+        result = calibrate.calibrate(board.port, seconds=3, from_recording=calib, speed=None)
+        assert result["applied"] and result["problems"] == []
+        assert result["accuracy_after"] >= result["accuracy_before"] and result["accuracy_after"] > 0.8
+        assert set(result["windows"].values()) <= {40, 41}  # 2 s of each 3 s cue, a window every 50 ms
+        home = next(board.board_path("/neuroedge").glob("*/model"))
+        saved = json.loads((home / calibration.FILE).read_text())
+        assert saved["format"] == calibration.FORMAT and len(saved["coef"]) == 7
+
+        replayed = replay.replay_via_port(s1.part(s1.repetition == 3, "rep 3"), tmp_path / "lda", board.port,
+                                          speed=None)
+        assert replayed.stats["classifier"]["kind"] == "calibrated" and replayed.events > 100
+
+        reset_friendly(board.port)  # a reboot: the calibration is still used
+        with BoardConnection(board.port) as conn:
+            about = tune.show(conn)["stats"]["classifier"]
+        assert about["kind"] == "calibrated" and about["stamp"] == saved["stamp"]
+        assert tune.classifier_line(about).startswith("classifier     calibrated ")
+
+        # A cue the person did not perform: not applied, the calibration in use stays.
+        lazy = calib.part(slice(None), "hand close replaced by rest")
+        lazy.labels = lazy.labels.copy()
+        rest, fist = lazy.label_names.index("rest"), lazy.label_names.index("hand close")
+        lazy.labels[lazy.labels == fist] = -1
+        lazy.labels[np.flatnonzero(calib.labels == rest)[-int(3 * calib.fs):]] = fist
+        refused = calibrate.calibrate(board.port, seconds=3, from_recording=lazy, speed=None)
+        assert not refused["applied"]
+        assert any(p.startswith("hand close: no more activity than rest") for p in refused["problems"])
+        assert json.loads((home / calibration.FILE).read_text())["stamp"] == saved["stamp"]
+
+        assert calibrate.reset(board.port)["kind"] == "deployed"
+        assert not (home / calibration.FILE).exists()

@@ -27,7 +27,6 @@ import time
 
 import _thread
 
-import calibration
 import config
 import runtime
 import sources
@@ -336,77 +335,18 @@ class App:
         return {"kind": "calibrated", "stamp": c.get("stamp"), "gestures": c.get("gestures"),
                 "accuracy_before": c.get("accuracy_before"), "accuracy_after": c.get("accuracy_after")}
 
-    # -- calibration ------------------------------------------------------------------------------
+    # -- calibration (calibration.py, imported only when used: its code takes heap) --------------
     def calibrate(self, gestures=None, seconds=5, force=False, stamp=None, data_bytes=None, end=None):
-        """A calibration session: each gesture is cued in turn for `seconds` (cue events on the
-        console and the configured output), the windows of its steady part (after the first
-        second) are collected, and a new classifier is fitted from their statistics. It is
-        applied and saved beside the bundle (calibration.json, used after a reboot too) unless
-        a problem was found (too few windows, a gesture no stronger than rest, a result worse
-        than the running classifier on the calibration windows); force=True applies it anyway.
-        The signal comes from the configured source, or, with data_bytes and end, from the host
-        over the USB console (`neuroedge calibrate --from-recording`). Returns the result."""
-        rt = self.runtime
-        columns = rt.calibration_columns()
-        gc.collect()
-        session = calibration.Session(rt.labels, rt.width, rt.meta["fs"], gestures, seconds, columns,
-                                      raw_hop=rt.hop * rt.decimate)
-        with self.tuning:
-            rt.collector = self.session = session
-        t0 = time.ticks_ms()
-        session.cued = 0
-        self._cue(session.cue(0))
-        try:
-            if data_bytes is not None:
-                self.serve_usb(frames=session.frames, data_bytes=data_bytes, end=end)
-            else:
-                self._run_for(session.frames)
-        finally:
-            with self.tuning:
-                rt.collector = self.session = None
-        gc.collect()  # the session's work arrays next, into one piece of heap
-        result = session.finish()
-        classifier = result.pop("classifier")
-        applied = classifier is not None and (force or not result["problems"])
-        if applied:
-            info = {"labels": rt.labels, "stamp": stamp, "gestures": session.gestures, "seconds": seconds,
-                    "windows": result["windows"], "accuracy_before": result["accuracy_before"],
-                    "accuracy_after": result["accuracy_after"], "forced": bool(force and result["problems"])}
-            calibration.save(rt.calibration_path(), classifier, info)
-            with self.tuning:
-                rt.use_classifier(classifier, info)
-        result.update(applied=applied, seconds_taken=time.ticks_diff(time.ticks_ms(), t0) / 1000)
-        return result
+        """A cued calibration session: see calibration.run_session."""
+        import calibration
+
+        return calibration.run_session(self, gestures, seconds, force, stamp, data_bytes, end)
 
     def calibrate_reset(self):
         """Back to the deployed model: the calibration file goes, the bundle's model runs."""
-        import os
+        import calibration
 
-        rt = self.runtime
-        try:
-            os.remove(rt.calibration_path())
-        except OSError:
-            pass
-        with self.tuning:
-            rt.use_classifier(None, None)
-        return self.classifier()
-
-    def _run_for(self, frames):
-        """Runs the configured source in the foreground for `frames` raw frames (pausing the
-        background app and resuming it after)."""
-        if self.cfg["source"]["kind"] == "usb":
-            raise calibration.CalibrationError("the board's source is usb: the host sends the signal "
-                                               "(`neuroedge calibrate --from-recording`)")
-        resume = self.background
-        if resume:
-            self.stop()
-            while self.background:
-                time.sleep_ms(10)
-        try:
-            self.run(frames=frames)
-        finally:
-            if resume:
-                self.start()
+        return calibration.reset(self)
 
     def memory(self):
         """Bytes of the big buffers, by what they hold; the rest of the heap is Python objects."""

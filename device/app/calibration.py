@@ -16,9 +16,11 @@
 #
 # Plain Python for MicroPython and CPython alike (the host measures with this module).
 import array
+import gc
 import json
 import math
 import os
+import time
 
 FORMAT = "neuroedge-calibration-1"
 FILE = "calibration.json"     # beside model.json in the bundle folder
@@ -359,3 +361,76 @@ def load(path, labels, width):
 
 def _finite(v):
     return (isinstance(v, (int, float)) and not isinstance(v, bool)) and v - v == 0
+
+
+# -- the session on a running app (app.App.calibrate / calibrate_reset) --------------------------
+def run_session(self, gestures=None, seconds=5, force=False, stamp=None, data_bytes=None, end=None):
+    """A calibration session: each gesture is cued in turn for `seconds` (cue events on the
+    console and the configured output), the windows of its steady part (after the first
+    second) are collected, and a new classifier is fitted from their statistics. It is
+    applied and saved beside the bundle (calibration.json, used after a reboot too) unless
+    a problem was found (too few windows, a gesture no stronger than rest, a result worse
+    than the running classifier on the calibration windows); force=True applies it anyway.
+    The signal comes from the configured source, or, with data_bytes and end, from the host
+    over the USB console (`neuroedge calibrate --from-recording`). Returns the result."""
+    rt = self.runtime
+    columns = rt.calibration_columns()
+    gc.collect()
+    session = Session(rt.labels, rt.width, rt.meta["fs"], gestures, seconds, columns,
+                                  raw_hop=rt.hop * rt.decimate)
+    with self.tuning:
+        rt.collector = self.session = session
+    t0 = time.ticks_ms()
+    session.cued = 0
+    self._cue(session.cue(0))
+    try:
+        if data_bytes is not None:
+            self.serve_usb(frames=session.frames, data_bytes=data_bytes, end=end)
+        else:
+            _run_for(self, session.frames)
+    finally:
+        with self.tuning:
+            rt.collector = self.session = None
+    gc.collect()  # the session's work arrays next, into one piece of heap
+    result = session.finish()
+    classifier = result.pop("classifier")
+    applied = classifier is not None and (force or not result["problems"])
+    if applied:
+        info = {"labels": rt.labels, "stamp": stamp, "gestures": session.gestures, "seconds": seconds,
+                "windows": result["windows"], "accuracy_before": result["accuracy_before"],
+                "accuracy_after": result["accuracy_after"], "forced": bool(force and result["problems"])}
+        save(rt.calibration_path(), classifier, info)
+        with self.tuning:
+            rt.use_classifier(classifier, info)
+    result.update(applied=applied, seconds_taken=time.ticks_diff(time.ticks_ms(), t0) / 1000)
+    return result
+
+def reset(self):
+    """Back to the deployed model: the calibration file goes, the bundle's model runs."""
+    import os
+
+    rt = self.runtime
+    try:
+        os.remove(rt.calibration_path())
+    except OSError:
+        pass
+    with self.tuning:
+        rt.use_classifier(None, None)
+    return self.classifier()
+
+def _run_for(self, frames):
+    """Runs the configured source in the foreground for `frames` raw frames (pausing the
+    background app and resuming it after)."""
+    if self.cfg["source"]["kind"] == "usb":
+        raise CalibrationError("the board's source is usb: the host sends the signal "
+                                           "(`neuroedge calibrate --from-recording`)")
+    resume = self.background
+    if resume:
+        self.stop()
+        while self.background:
+            time.sleep_ms(10)
+    try:
+        self.run(frames=frames)
+    finally:
+        if resume:
+            self.start()

@@ -18,7 +18,6 @@ import json
 import sys
 import time
 
-import calibration
 import edgedl
 
 CHUNK = 32  # raw frames preprocessed at a time
@@ -119,17 +118,24 @@ class Runtime:
         self.calibration = None  # what calibration.json says about it
         self.calibration_error = None
         try:
+            open(self.calibration_path()).close()
+        except OSError:
+            return  # not calibrated: calibration.py is not even imported (its code would take heap)
+        import calibration
+        try:
             self.classifier, self.calibration = calibration.load(self.calibration_path(), self.labels, self.width)
         except calibration.CalibrationError as exc:
             self.calibration_error = str(exc)  # the bundle's model runs; stats() shows why
             print("calibration not used: %s" % exc)
 
     def calibration_path(self):
-        return self.bundle + "/" + calibration.FILE
+        return self.bundle + "/calibration.json"  # calibration.FILE
 
     def calibration_columns(self):
         """The log2 MAV columns of the channels (what says whether a gesture was performed);
         CalibrationError when this bundle's frames cannot be calibrated on the board."""
+        import calibration
+
         features = self.meta["preprocess"].get("features", 0)
         if not features & 15:
             raise calibration.CalibrationError("calibration fits a classifier on time-domain features; this "

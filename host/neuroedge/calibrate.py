@@ -101,7 +101,7 @@ def calibrate(port: str, *, seconds: float = 5.0, gestures: list[str] | None = N
             counts = calibration_signal(from_recording, gestures, seconds)
             result, _, _ = send_over_usb(board, counts, from_recording.fs,
                                          lambda size, end: call + f", data_bytes={size}, end={end!r})",
-                                         speed=speed, on_line=progress.line)
+                                         speed=speed, on_line=progress.line, what="calibration")
         else:
             result = _live(board, call + ")", len(gestures) * seconds, progress)
     if progress.live:

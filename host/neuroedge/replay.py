@@ -184,10 +184,11 @@ def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, sp
 
 
 def send_over_usb(board, counts: np.ndarray, fs: float, board_call, *, speed: float | None = 1.0,
-                  faults: LinkFaults | None = None, on_line=None) -> tuple:
+                  faults: LinkFaults | None = None, on_line=None, what: str = "replay") -> tuple:
     """Raw frames into a board's app over its USB console, as framed-link packets in chunks the
     board acknowledges; board_call(data_bytes, end) is the app call that receives them (serve_usb,
-    calibrate). Returns (the call's JSON result, the board's other lines, bytes sent).
+    calibrate; `what` names it in errors). Returns (the call's JSON result, the board's other
+    lines, bytes sent).
 
     Nothing of the signal may reach the board's REPL as keystrokes: the board is told how
     many bytes come and the random end marker after them, and reads everything up to that
@@ -216,14 +217,14 @@ def send_over_usb(board, counts: np.ndarray, fs: float, board_call, *, speed: fl
     session = _UsbSession(ser, on_line)
     session.start()
     if not session.ready.wait(30):
-        raise DeviceError(f"the board at {port} did not start receiving")
+        raise DeviceError(f"the board at {port} did not start the {what}")
     sender = threading.Thread(target=session.send, args=(data, marker, len(counts) / fs, speed),
                               name="usb-replay-sender", daemon=True)
     sender.start()
     timeout = len(counts) / fs / (speed or 50) + 60
     try:
         if not session.ended.wait(timeout):
-            raise DeviceError(f"the board at {port} did not finish receiving")
+            raise DeviceError(f"the board at {port} did not finish the {what}")
     except KeyboardInterrupt:
         # Let the chunk on its way finish and the marker follow, so the board ends the
         # session and is at its REPL again for the next command.
@@ -237,7 +238,7 @@ def send_over_usb(board, counts: np.ndarray, fs: float, board_call, *, speed: fl
         time.sleep(0.5)
         board.transport.serial.reset_input_buffer()
         board.soft_reset()
-        raise DeviceError(f"the board at {port} failed while receiving:\n{text[-2000:]}")
+        raise DeviceError(f"the board at {port} failed during the {what}:\n{text[-2000:]}")
     return json.loads(text.split(MARK)[-2]), session.lines, session.sent
 
 

@@ -26,8 +26,9 @@ def edgedl_mpy() -> Path:
 
 @pytest.fixture
 def board(edgedl_mpy, tmp_path) -> Emulator:
-    """A fresh emulated board with the default (ESP32-sized) heap."""
-    return Emulator(tmp_path / "board", module=edgedl_mpy)
+    """A fresh emulated board with the default (ESP32-sized) heap and the app as bytecode, as
+    `neuroedge deploy` installs it (compiling .py on the board would take heap a board never spends)."""
+    return Emulator(tmp_path / "board", module=edgedl_mpy, bytecode=True)
 
 
 @pytest.fixture

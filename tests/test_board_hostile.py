@@ -112,8 +112,10 @@ def test_tcp_source_counts_bytes_that_arrive_in_bursts_with_pauses(board, tiny_m
                 sock = socket.create_connection(("127.0.0.1", port), timeout=1)
                 break
             except OSError:
-                if time.monotonic() > deadline:
-                    raise
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    proc.kill()
+                    out, err = proc.communicate()
+                    raise AssertionError(f"the app never listened on port {port}: {out}{err}")
                 time.sleep(0.1)
         frame = bytes(2 * channels)
         with sock:

@@ -58,7 +58,7 @@ def test_friendly_ctrl_d_runs_main_py_and_ctrl_c_interrupts(vboard):
     vboard.board_path("main.py").write_text("print('main.py ran')\nBOOTED = True\n")
     with serial.Serial(vboard.port, timeout=0.2) as ser:
         ser.write(b"\r\x02")
-        read_until(ser, b">>> ")
+        read_until(ser, b"more information.\r\n>>> ")  # the banner's prompt, not the one "\r" may print first
         ser.write(b"\x04")
         out = read_until(ser, b">>> ")
         assert b"MPY: soft reboot\r\n" in out and b"main.py ran" in out

@@ -29,6 +29,7 @@ MIN_WINDOWS = 10              # usable windows a gesture needs
 MIN_ACTIVITY = 512            # Q10 log2 units (x1.41 in amplitude) a gesture must rise above rest
 EVAL_PER_GESTURE = 6          # windows per gesture kept to score before / after
 REST = "rest"
+_mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (the host's measurements) has none
 
 
 class CalibrationError(ValueError):
@@ -235,6 +236,15 @@ class Session:
         self.kept = 0
         self.features = array.array("f", bytes(4 * width))
         self.cued = -1
+        self.least_free = None  # free heap at the session's fullest points (all its arrays made, fit done)
+
+    def note_heap(self):
+        """Free heap after a collection (without one, mem_free counts garbage as used)."""
+        if _mem_free is not None:
+            gc.collect()
+            free = _mem_free()
+            if self.least_free is None or free < self.least_free:
+                self.least_free = free
 
     def cue(self, i):
         return {"event": "cue", "gesture": self.gestures[i], "cue": i + 1, "of": len(self.gestures),
@@ -299,6 +309,7 @@ class Session:
         except CalibrationError as exc:
             problems.append(str(exc))
             return result
+        self.note_heap()
         before = after = 0
         for i in range(self.kept):
             k = self.kept_gesture[i]
@@ -377,7 +388,8 @@ def run_session(self, gestures=None, seconds=5, force=False, stamp=None, data_by
     columns = rt.calibration_columns()
     gc.collect()
     session = Session(rt.labels, rt.width, rt.meta["fs"], gestures, seconds, columns,
-                                  raw_hop=rt.hop * rt.decimate)
+                      raw_hop=rt.hop * rt.decimate)
+    session.note_heap()
     with self.tuning:
         rt.collector = self.session = session
     t0 = time.ticks_ms()
@@ -402,7 +414,8 @@ def run_session(self, gestures=None, seconds=5, force=False, stamp=None, data_by
         save(rt.calibration_path(), classifier, info)
         with self.tuning:
             rt.use_classifier(classifier, info)
-    result.update(applied=applied, seconds_taken=time.ticks_diff(time.ticks_ms(), t0) / 1000)
+    result.update(applied=applied, seconds_taken=time.ticks_diff(time.ticks_ms(), t0) / 1000,
+                  heap_free_least=session.least_free)
     return result
 
 def reset(self):

@@ -72,6 +72,9 @@ def describe(result: dict) -> str:
         lines.append(f"accuracy on the calibration windows: {100 * result['accuracy_before']:.1f} % before, "
                      f"{100 * result['accuracy_after']:.1f} % after ({result.get('evaluated_windows')} windows)")
     lines.append("windows used per gesture: " + ", ".join(f"{g} {n}" for g, n in result["windows"].items()))
+    if result.get("heap_free_least") is not None:
+        lines.append(f"took {result['seconds_taken']:.1f} s; the board's heap had at least "
+                     f"{result['heap_free_least']:,} B free at its fullest (after a collection)")
     for problem in result["problems"]:
         lines.append(f"problem: {problem}")
     lines.append("applied: the board uses the calibrated classifier (kept after a reboot)" if result["applied"]

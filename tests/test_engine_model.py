@@ -207,3 +207,52 @@ def test_cli_infer_matches_reference_and_bench_reports_identical_outputs(models,
 
     result = json.loads(bench.stdout[bench.stdout.index("{"):])
     assert result["models"][0]["identical"] and result["median_speedup"] > 0
+
+
+def test_embedding_is_the_classifier_heads_input_as_tflite_computes_it(models, board):
+    """The tensor FULLY_CONNECTED -> SOFTMAX reads (what calibration re-fits a classifier on),
+    read after invoke, equals TFLite's reference kernels' intermediate tensor byte for byte."""
+    import tensorflow as tf
+
+    model = models[zoo.REFERENCE_MODEL]
+    interp = tf.lite.Interpreter(model_content=model, experimental_preserve_all_tensors=True,
+                                 experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    fc = next(op for op in interp._get_ops_details() if op["op_name"] == "FULLY_CONNECTED")
+    embedding = interp.get_tensor_details()[fc["inputs"][0]]
+    inp = interp.get_input_details()[0]
+    xs = np.random.default_rng(5).integers(-128, 128, (3, *inp["shape"])).astype(np.int8)
+    expected = []
+    for x in xs:
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        expected.append(interp.get_tensor(embedding["index"]).tobytes().hex())
+    board.board_path("m.tflite").write_bytes(model)
+    code = ("import edgedl, array\n"
+            "m = edgedl.Model(open('m.tflite', 'rb').read())\n"
+            "print(m.embedding_shape, m.embedding_quantization)\n"
+            "e, out = array.array('b', bytes(m.embedding_shape[-1])), bytearray(7)\n")
+    for x in xs:
+        code += f"m.invoke(bytes.fromhex('{x.tobytes().hex()}'), out)\nm.embedding(e)\nprint(bytes(e).hex())\n"
+    code += ("for bad in ('bytearray(3)', 'array.array(\"h\", bytes(32))'):\n"
+             "    try:\n        m.embedding(eval(bad))\n    except (ValueError, TypeError) as exc:\n"
+             "        print(type(exc).__name__, exc)\n")
+    lines = run_lines(board, code)
+    scale, zero_point = embedding["quantization"]
+    assert lines[0] == f"(1, 16) ({scale!r}, {zero_point})"
+    assert lines[1:4] == expected and len(set(expected)) == 3
+    assert lines[4] == "ValueError Model.embedding: out has 3 bytes, the embedding needs 16"
+    assert lines[5] == "TypeError Model.embedding: out must be a writable array('b') or bytearray"
+
+
+def test_a_model_without_a_classifier_head_has_no_embedding(board):
+    from neuroedge.zoo import ZooSpec, build_keras, convert_int8
+
+    headless, _ = build_keras(ZooSpec("headless", (40, 8), lambda k, x: k.layers.Dense(3)(
+        k.layers.GlobalAveragePooling1D()(x))), seed=1)
+    board.board_path("m.tflite").write_bytes(convert_int8(headless, np.zeros((4, 40, 8), np.float32)))
+    lines = run_lines(board, "import edgedl\nm = edgedl.Model(open('m.tflite', 'rb').read())\n"
+                             "print(m.embedding_shape, m.embedding_quantization)\n"
+                             "try:\n    m.embedding(bytearray(3))\nexcept ValueError as exc:\n    print(exc)")
+    assert lines == ["None None", "Model.embedding: this model has no classifier head (FULLY_CONNECTED -> SOFTMAX "
+                                  "at its end)"]

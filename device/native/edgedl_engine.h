@@ -58,6 +58,10 @@ uint32_t ne_model_arena_bytes(const ne_model_t *m);
 // The arena: ne_model_arena_bytes bytes, 16-byte aligned, owned by the caller.
 void ne_model_set_arena(ne_model_t *m, void *arena);
 void ne_model_info(const ne_model_t *m, ne_io_info_t *input, ne_io_info_t *output);
+// The classifier head's input (the layer before FULLY_CONNECTED -> SOFTMAX): 0 if the
+// model has no such head. After an invoke, ne_model_embedding copies it (info.bytes) out.
+int ne_model_embedding_info(const ne_model_t *m, ne_io_info_t *info);
+void ne_model_embedding(ne_model_t *m, void *out);
 uint32_t ne_model_op_count(const ne_model_t *m);
 uint32_t ne_model_macs(const ne_model_t *m);
 // Copies input (input.bytes) into the arena, runs every op, copies the output out.

@@ -73,6 +73,7 @@ struct ne_model {
     ne_op_t *ops;
     uint32_t n_tensors, n_ops;
     int16_t input, output;
+    int16_t embedding;      // the classifier head's int8 input (-1: no head found)
     uint32_t arena_bytes;
 };
 

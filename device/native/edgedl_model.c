@@ -1194,6 +1194,8 @@ static void plan_arena(ne_model_t *m, int16_t *order) {
     m->arena_bytes = head;
 }
 
+static void find_embedding(ne_model_t *m);
+
 int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_bytes,
     ne_model_t **out, ne_error_t *err) {
     loader_t L;
@@ -1252,6 +1254,7 @@ int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_
         return 0;
     }
     tout->last_use = (int16_t)m->n_ops;
+    find_embedding(m);
     // Plan every non-constant tensor that is used.
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         ne_tensor_t *t = &m->tensors[i];
@@ -1264,6 +1267,31 @@ int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_
     plan_arena(m, order);
     *out = m;
     return 1;
+}
+
+// The classifier head is a FULLY_CONNECTED op feeding the final SOFTMAX. Its int8 input is
+// the model's embedding: it lives to the end of invoke (the planner does not reuse it), so
+// that the board can re-fit a classifier on it (calibration).
+static void find_embedding(ne_model_t *m) {
+    m->embedding = -1;
+    if (m->n_ops < 2) {
+        return;
+    }
+    const ne_op_t *last = &m->ops[m->n_ops - 1];
+    if (last->code != OP_SOFTMAX || last->output != m->output) {
+        return;
+    }
+    for (int32_t i = (int32_t)m->n_ops - 2; i >= 0; i--) {
+        const ne_op_t *op = &m->ops[i];
+        if (op->output == last->inputs[0]) {
+            ne_tensor_t *t = &m->tensors[op->inputs[0]];
+            if (op->code == OP_FULLY_CONNECTED && t->type == NE_INT8 && !t->is_const) {
+                t->last_use = (int16_t)m->n_ops;
+                m->embedding = op->inputs[0];
+            }
+            return;
+        }
+    }
 }
 
 uint32_t ne_model_arena_bytes(const ne_model_t *m) {
@@ -1288,6 +1316,20 @@ static void io_info(const ne_tensor_t *t, ne_io_info_t *info) {
 void ne_model_info(const ne_model_t *m, ne_io_info_t *input, ne_io_info_t *output) {
     io_info(&m->tensors[m->input], input);
     io_info(&m->tensors[m->output], output);
+}
+
+static uint8_t *tensor_data(ne_model_t *m, int16_t index);
+
+int ne_model_embedding_info(const ne_model_t *m, ne_io_info_t *info) {
+    if (m->embedding < 0) {
+        return 0;
+    }
+    io_info(&m->tensors[m->embedding], info);
+    return 1;
+}
+
+void ne_model_embedding(ne_model_t *m, void *out) {
+    ne_copy(out, tensor_data(m, m->embedding), m->tensors[m->embedding].bytes);
 }
 
 uint32_t ne_model_op_count(const ne_model_t *m) {

@@ -309,6 +309,7 @@ typedef struct {
     void *arena;
     uint32_t meta_bytes;
     ne_io_info_t input, output;
+    ne_io_info_t embedding;  // bytes == 0: the model has no classifier head
 } edgedl_model_obj_t;
 
 static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
@@ -348,6 +349,9 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     self->arena = arena;
     self->meta_bytes = meta_bytes;
     ne_model_info(model, &self->input, &self->output);
+    if (!ne_model_embedding_info(model, &self->embedding)) {
+        self->embedding.bytes = 0;
+    }
     return MP_OBJ_FROM_PTR(self);
 }
 
@@ -381,6 +385,27 @@ static mp_obj_t model_invoke(mp_obj_t self_in, mp_obj_t input, mp_obj_t output) 
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(model_invoke_obj, model_invoke);
+
+// embedding(out): copies the classifier head's int8 input of the last invoke into out.
+static mp_obj_t model_embedding(mp_obj_t self_in, mp_obj_t out) {
+    edgedl_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (!self->embedding.bytes) {
+        raise_formatted(&mp_type_ValueError, "Model.embedding: this model has no classifier head "
+            "(FULLY_CONNECTED -> SOFTMAX at its end)");
+    }
+    mp_buffer_info_t bufinfo;
+    if (mp_obj_is_str(out) || !mp_get_buffer(out, &bufinfo, MP_BUFFER_WRITE)
+        || (bufinfo.typecode != 'b' && bufinfo.typecode != 1)) {
+        raise_formatted(&mp_type_TypeError, "Model.embedding: out must be a writable array('b') or bytearray");
+    }
+    if (bufinfo.len != self->embedding.bytes) {
+        raise_formatted(&mp_type_ValueError, "Model.embedding: out has %d bytes, the embedding needs %d",
+            (int)bufinfo.len, (int)self->embedding.bytes);
+    }
+    ne_model_embedding(self->model, bufinfo.buf);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(model_embedding_obj, model_embedding);
 
 static mp_obj_t shape_tuple(const ne_io_info_t *info) {
     mp_obj_t dims[NE_MAX_RANK];
@@ -420,6 +445,10 @@ static void model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         dest[0] = quant_tuple(&self->input);
     } else if (attr == MP_QSTR_output_quantization) {
         dest[0] = quant_tuple(&self->output);
+    } else if (attr == MP_QSTR_embedding_shape) {
+        dest[0] = self->embedding.bytes ? shape_tuple(&self->embedding) : mp_const_none;
+    } else if (attr == MP_QSTR_embedding_quantization) {
+        dest[0] = self->embedding.bytes ? quant_tuple(&self->embedding) : mp_const_none;
     } else if (attr == MP_QSTR_arena_bytes) {
         dest[0] = mp_obj_new_int_from_uint(ne_model_arena_bytes(self->model));
     } else if (attr == MP_QSTR_meta_bytes) {
@@ -667,7 +696,7 @@ mp_obj_full_type_t edgedl_type_LinkDecoder;
 mp_map_elem_t link_locals_dict_table[3];
 static MP_DEFINE_CONST_DICT(link_locals_dict, link_locals_dict_table);
 mp_obj_full_type_t edgedl_type_Model;
-mp_map_elem_t model_locals_dict_table[1];
+mp_map_elem_t model_locals_dict_table[2];
 static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
@@ -692,6 +721,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, make_new, model_make_new, 0);
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, attr, model_attr, 1);
     model_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_invoke), MP_OBJ_FROM_PTR(&model_invoke_obj) };
+    model_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_embedding), MP_OBJ_FROM_PTR(&model_embedding_obj) };
     MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, locals_dict, (void *)&model_locals_dict, 2);
 
     edgedl_type_Preprocess.base.type = (void *)&mp_type_type;
@@ -747,6 +777,7 @@ MP_DEFINE_CONST_OBJ_TYPE(
 
 static const mp_rom_map_elem_t model_locals_dict_table[] = {
     { MP_ROM_QSTR(MP_QSTR_invoke), MP_ROM_PTR(&model_invoke_obj) },
+    { MP_ROM_QSTR(MP_QSTR_embedding), MP_ROM_PTR(&model_embedding_obj) },
 };
 static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
 

@@ -45,6 +45,14 @@ def board_window(values) -> array.array:
     return array.array("h", np.asarray(values, dtype=np.int16).tolist())
 
 
+def add_window(session, values, frame: int, predicted: int) -> None:
+    """What a runtime with an LDA bundle hands the session: the window and its mean features."""
+    win = board_window(values)
+    f = array.array("f", bytes(4 * session.width))
+    calibration.window_mean(win, session.width, f)
+    session.add(win, f, frame, predicted)
+
+
 def session_with(features_of_gesture, labels=("rest", "fist", "open"), width=6, seconds=3, fs=1000, hop=50):
     """A Session fed windows as a board would: features_of_gesture(k, i) -> the window mean."""
     session = calibration.Session(list(labels), width, fs, None, seconds, activity_columns=(0, 1, 2), raw_hop=hop)
@@ -52,7 +60,7 @@ def session_with(features_of_gesture, labels=("rest", "fist", "open"), width=6, 
         for frame in range(i * session.frames_per_cue + hop - 1, (i + 1) * session.frames_per_cue, hop):
             f = features_of_gesture(i, frame)
             win = np.tile(np.round(f).astype(np.int16), 8)  # 8 identical frames: the mean is f
-            session.add(board_window(win), frame, 0)
+            add_window(session, win, frame, 0)
     return session
 
 
@@ -72,7 +80,7 @@ def test_guard_rails_report_and_keep_the_running_classifier():
     # Too few usable windows: a short cue.
     short = calibration.Session(["rest", "fist"], 6, 1000, None, 1.5, activity_columns=(0,), raw_hop=100)
     for frame in range(99, short.frames, 100):
-        short.add(board_window(np.full(48, 3000 if frame > short.frames_per_cue else 1000)), frame, 0)
+        add_window(short, np.full(48, 3000 if frame > short.frames_per_cue else 1000), frame, 0)
     assert any("usable windows, at least 10 needed" in p for p in short.finish()["problems"])
 
     # Worse than the running classifier on the calibration windows: the running one said
@@ -80,7 +88,7 @@ def test_guard_rails_report_and_keep_the_running_classifier():
     noisy = calibration.Session(["rest", "fist"], 6, 1000, None, 3, activity_columns=(), raw_hop=50)
     for frame in range(49, noisy.frames, 50):
         k = frame // noisy.frames_per_cue
-        noisy.add(board_window(np.round(rng.normal(3000, 300, 48))), frame, k)
+        add_window(noisy, np.round(rng.normal(3000, 300, 48)), frame, k)
     result = noisy.finish()
     assert result["accuracy_before"] == 1.0 and result["accuracy_after"] < 1.0
     assert any("kept the running one" in p for p in result["problems"])
@@ -163,3 +171,48 @@ def test_calibrate_on_the_virtual_board_keep_it_after_a_reboot_and_reset(edgedl_
 
         assert calibrate.reset(board.port)["kind"] == "deployed"
         assert not (home / calibration.FILE).exists()
+
+
+@pytest.mark.slow
+def test_a_cnn_bundle_calibrates_its_classifier_head_on_the_embedding(edgedl_mpy, tmp_path):
+    """The network stays as deployed; the classifier on its embedding (the 32 values the last
+    dense layer reads) is re-fitted on the board, and the new session gains."""
+    from neuroedge import calibrate, deploy, replay
+    from neuroedge.board import VirtualBoard
+
+    cfg = synth.SynthConfig(grids=1, subjects=1, sessions=2, repetitions=5, hold_s=2.0, gap_s=1.0, motor_units=40)
+    s0, s1 = (armband(recording.load(p)) for p in synth.write(cfg, tmp_path / "data"))
+    train.train([s0, s1], tmp_path / "cnn", train.TrainConfig(architecture="compact", epochs=20, split_by="session",
+                                                             hold_out=(s1.session,)), log=lambda *a: None)
+    use = s1.part(s1.repetition >= 4, "session 1, repetitions 4-5")
+    with VirtualBoard(tmp_path / "flash") as board:
+        deploy.deploy(board.port, tmp_path / "cnn", log=lambda *a: None)
+        deployed = replay.replay_via_port(use, tmp_path / "cnn", board.port, speed=None)
+        result = calibrate.calibrate(board.port, seconds=5, from_recording=s1.part(s1.repetition <= 3, "reps 1-3"),
+                                     speed=None)
+        assert result["applied"] and result["problems"] == [], result
+        home = next(board.board_path("/neuroedge").glob("*/model"))
+        saved = json.loads((home / calibration.FILE).read_text())
+        assert {len(row) for row in saved["coef"]} == {32}  # the compact CNN's embedding
+        calibrated = replay.replay_via_port(use, tmp_path / "cnn", board.port, speed=None)
+        assert calibrated.stats["classifier"]["kind"] == "calibrated"
+        assert calibrated.accuracy > deployed.accuracy + 0.05, (deployed.accuracy, calibrated.accuracy)
+
+
+def test_a_session_the_heap_cannot_hold_is_refused_before_it_starts(edgedl_mpy, tiny_model, tmp_path):
+    """A board whose heap the app nearly fills (the 64-channel CNN app in 112 KiB) refuses a
+    session with the figures, and goes on running its deployed model."""
+    import shutil
+
+    from neuroedge.emulator import Emulator
+
+    board = Emulator(tmp_path / "board", module=edgedl_mpy, bytecode=True, heap=112 * 1024)
+    _, model = tiny_model
+    shutil.copytree(model, board.board_path("model"))
+    out = board.run("import app\na = app.App(model='model', output='quiet', source={'kind': 'usb'})\n"
+                    "try:\n    a.calibrate(data_bytes=0, end='')\nexcept ValueError as exc:\n"
+                    "    print(type(exc).__name__, exc)\nprint(a.classifier()['kind'], a.runtime.collector)\n"
+                    ).check().stdout.splitlines()
+    assert out[0].startswith("CalibrationError not enough heap for a calibration session of 32 features: "), out
+    assert out[0].endswith("8192 B needed to go on streaming (a bundle with fewer features, or a board with more RAM)")
+    assert out[1] == "deployed None"

@@ -5,10 +5,12 @@
 #   runtime.collector = session                       # every window: session.add(...)
 #   result = session.finish()                         # fit, check, before/after accuracy
 #
-# What adapts: an LDA bundle's whole classifier. The window's feature vector is the mean
-# of its feature blocks (what the bundle's int8 graph averages); per gesture the session
-# keeps a count and a sum, and one scatter matrix shared by all gestures, so memory is
-# O(features^2), whatever the session's length. The fit is shrinkage LDA: the pooled
+# What adapts: the classifier on top of the model. For an LDA bundle, the whole model: its
+# features are the window's mean feature blocks (what the bundle's int8 graph averages).
+# For a CNN bundle, the classifier head: its features are the network's embedding (the int8
+# input of its last FULLY_CONNECTED -> SOFTMAX), the feature extractor stays as deployed.
+# Per gesture the session keeps a count and a sum, and one scatter matrix shared by all
+# gestures, so memory is O(features^2), whatever the session's length. The fit is shrinkage LDA: the pooled
 # within-gesture covariance, standardised, shrunk towards the identity by the OAS rule
 # (Chen et al. 2010, which needs only the covariance itself), solved by Cholesky.
 # A few windows per gesture are kept (evenly spread, at most EVAL_PER_GESTURE) to score
@@ -28,6 +30,10 @@ SETTLE_S = 1.0                # seconds of each cue skipped: the person reacts a
 MIN_WINDOWS = 10              # usable windows a gesture needs
 MIN_ACTIVITY = 512            # Q10 log2 units (x1.41 in amplitude) a gesture must rise above rest
 EVAL_PER_GESTURE = 6          # windows per gesture kept to score before / after
+# Free heap a session must leave once its arrays are made: the app goes on streaming and
+# sending events, the fit and the save allocate (the 8-channel CNN app went from 20 kB free
+# to 18 kB at the fit; a session that left none stopped the app at its next event).
+MIN_FREE_HEAP = 8 * 1024
 REST = "rest"
 _mem_free = getattr(gc, "mem_free", None)  # MicroPython's; CPython (the host's measurements) has none
 
@@ -46,20 +52,23 @@ def window_mean(win, width, out):
         out[j] = s / frames
 
 
+def window_activity(win, width, columns):
+    """The mean over a window's frames and the given columns (the channels' log2 MAV)."""
+    s = 0
+    for j in columns:
+        for i in range(j, len(win), width):
+            s += win[i]
+    return s / (len(columns) * (len(win) // width))
+
+
 class LinearClassifier:
-    """scores = coef @ window mean + intercept; the confidence is the softmax of the best."""
+    """scores = coef @ features + intercept; the confidence is the softmax of the best."""
 
     def __init__(self, coef, intercept):
         self.coef = coef              # one array('f') of `width` weights per gesture
         self.intercept = intercept    # array('f'), one per gesture
         self.width = len(coef[0])
-        self.features = array.array("f", bytes(4 * self.width))
         self.scores = array.array("f", bytes(4 * len(intercept)))
-
-    def classify(self, win):
-        f = self.features
-        window_mean(win, self.width, f)
-        return self.classify_features(f)
 
     def classify_features(self, f):
         """(best gesture, its softmax probability) for the window features f."""
@@ -77,10 +86,6 @@ class LinearClassifier:
         for s in scores:
             total += math.exp(s - top)
         return best, 1.0 / total
-
-    def to_json(self):
-        return {"coef": [[round(v, 9) for v in row] for row in self.coef],
-                "intercept": [round(v, 6) for v in self.intercept]}
 
 
 def _cholesky_solve(a, d, rhs):
@@ -149,9 +154,6 @@ class Statistics:
                 row[j] += di * d[j]
         self.count[k] += 1
 
-    def mean(self, k, j):
-        return self.ref[k][j] + self.sum[k][j] / self.count[k]
-
     def fit(self):
         """Shrinkage LDA on what was added: (LinearClassifier with equal priors, shrinkage).
         Works in place: the statistics are used up (scatter -> covariance -> its factor,
@@ -209,9 +211,11 @@ class Statistics:
 class Session:
     """The cue schedule of a calibration session and what it collects: gesture i of the list
     is cued for `seconds` from raw frame i x frames_per_cue; windows ending in the first
-    SETTLE_S of a cue are not used."""
+    SETTLE_S of a cue are not used. width: the classifier's features per window;
+    activity_columns: the frame columns (of frame_width) that say how active a window is."""
 
-    def __init__(self, labels, width, fs, gestures=None, seconds=5, activity_columns=None, raw_hop=1):
+    def __init__(self, labels, width, fs, gestures=None, seconds=5, activity_columns=None, raw_hop=1,
+                 frame_width=None):
         gestures = list(gestures or labels)
         unknown = [g for g in gestures if g not in labels]
         if unknown or not gestures or len(set(gestures)) != len(gestures):
@@ -224,7 +228,9 @@ class Session:
         self.frames = self.frames_per_cue * len(gestures)
         self.settle = int(SETTLE_S * fs)
         self.width = width
+        self.frame_width = frame_width or width
         self.activity_columns = activity_columns or ()  # log2 MAV columns of the channels
+        self.activity = [0.0] * len(labels)  # per gesture, the sum of its windows' activity
         self.stats = Statistics(len(labels), width)
         usable = (self.frames_per_cue - self.settle) // raw_hop  # windows per cue
         self.eval_every = max(1, usable // EVAL_PER_GESTURE)
@@ -234,7 +240,6 @@ class Session:
         self.kept_old = bytearray(EVAL_PER_GESTURE * len(gestures))
         self.kept_per_gesture = [0] * len(labels)
         self.kept = 0
-        self.features = array.array("f", bytes(4 * width))
         self.cued = -1
         self.least_free = None  # free heap at the session's fullest points (all its arrays made, fit done)
 
@@ -258,28 +263,28 @@ class Session:
             return self.cue(i)
         return None
 
-    def add(self, win, raw_frame, predicted):
-        """A window of the session (its last raw frame, the running classifier's choice)."""
+    def add(self, win, f, raw_frame, predicted):
+        """A window of the session: its frames, its features, its last raw frame, the running
+        classifier's choice."""
         i = raw_frame // self.frames_per_cue
         if i >= len(self.gestures) or raw_frame - i * self.frames_per_cue < self.settle:
             return
         k = self.labels.index(self.gestures[i])
-        f = self.features
-        window_mean(win, self.width, f)
         self.stats.add(k, f)
+        if self.activity_columns:
+            self.activity[k] += window_activity(win, self.frame_width, self.activity_columns)
         if (self.stats.count[k] - 1) % self.eval_every == 0 and self.kept_per_gesture[k] < EVAL_PER_GESTURE:
             kept = self.kept_features[self.kept]
             for j in range(self.width):
-                kept[j] = int(f[j] + 0.5)  # Q10 log2: 1/1024 is rounding enough
+                kept[j] = int(f[j] + 0.5)  # Q10 log2 or int8 steps: rounding to 1 is enough
             self.kept_gesture[self.kept], self.kept_old[self.kept] = k, predicted
             self.kept_per_gesture[k] += 1
             self.kept += 1
 
     def _activity(self, k):
-        cols = self.activity_columns
-        if not cols or not self.stats.count[k]:
+        if not self.activity_columns or not self.stats.count[k]:
             return None
-        return sum(self.stats.mean(k, c) for c in cols) / len(cols)
+        return self.activity[k] / self.stats.count[k]
 
     def finish(self):
         """Fits and checks: a dict with the new classifier (None when there is nothing to
@@ -328,10 +333,12 @@ def save(path, classifier, info):
     """Writes the calibrated classifier atomically (the old file or the new, never half)."""
     record = {"format": FORMAT}
     record.update(info)
-    record.update(classifier.to_json())
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(record, f)
+    with open(tmp, "w") as f:  # the coefficients a row at a time: a whole list of floats takes heap
+        f.write(json.dumps(record)[:-1] + ', "coef": [')
+        for i in range(len(classifier.coef)):
+            f.write((", " if i else "") + json.dumps([round(v, 9) for v in classifier.coef[i]]))
+        f.write('], "intercept": %s}' % json.dumps([round(v, 6) for v in classifier.intercept]))
     try:
         os.rename(tmp, path)
     except OSError:
@@ -385,11 +392,22 @@ def run_session(self, gestures=None, seconds=5, force=False, stamp=None, data_by
     The signal comes from the configured source, or, with data_bytes and end, from the host
     over the USB console (`neuroedge calibrate --from-recording`). Returns the result."""
     rt = self.runtime
-    columns = rt.calibration_columns()
+    width, columns = rt.calibration_setup()
     gc.collect()
-    session = Session(rt.labels, rt.width, rt.meta["fs"], gestures, seconds, columns,
-                      raw_hop=rt.hop * rt.decimate)
-    session.note_heap()
+    try:
+        session = Session(rt.labels, width, rt.meta["fs"], gestures, seconds, columns,
+                          raw_hop=rt.hop * rt.decimate, frame_width=rt.width)
+        session.note_heap()
+    except MemoryError:
+        session = None
+    if session is None or (session.least_free is not None and session.least_free < MIN_FREE_HEAP):
+        free = session.least_free if session is not None else 0
+        session = None
+        gc.collect()
+        raise CalibrationError("not enough heap for a calibration session of %d features: %s, %d B needed to go "
+                               "on streaming (a bundle with fewer features, or a board with more RAM)"
+                               % (width, "%d B free once its arrays are made" % free if free else
+                                  "its arrays did not fit", MIN_FREE_HEAP))
     with self.tuning:
         rt.collector = self.session = session
     t0 = time.ticks_ms()
@@ -405,6 +423,10 @@ def run_session(self, gestures=None, seconds=5, force=False, stamp=None, data_by
             rt.collector = self.session = None
     gc.collect()  # the session's work arrays next, into one piece of heap
     result = session.finish()
+    # The statistics are used up and the kept windows scored: their many small arrays go
+    # before the save, which wants pieces of a few hundred bytes.
+    session.stats = session.kept_features = None
+    gc.collect()
     classifier = result.pop("classifier")
     applied = classifier is not None and (force or not result["problems"])
     if applied:

@@ -7,8 +7,9 @@
 #   rt.last_event                    # the latest decision (also printed as a JSON line / sent)
 #
 # A calibration made on the board (calibration.py) replaces the classifier: a linear
-# classifier on the window's mean features, kept in calibration.json beside the bundle and
-# used from then on, also after a reboot, until calibrate_reset().
+# classifier on the window's mean features (LDA bundles) or on the network's embedding (CNN
+# bundles), kept in calibration.json beside the bundle and used from then on, also after a
+# reboot, until calibrate_reset().
 #
 # All buffers are allocated here, once; feed() allocates only for the event
 # it emits. A bundle the device cannot honour is refused with a reason.
@@ -21,7 +22,7 @@ import time
 import edgedl
 
 CHUNK = 32  # raw frames preprocessed at a time
-MAX_CALIBRATION_WIDTH = 64  # values per frame a calibration fits: its scatter matrix grows with the square
+MAX_CALIBRATION_WIDTH = 64  # features a calibration fits: its scatter matrix grows with the square
 
 
 class BundleError(ValueError):
@@ -46,7 +47,8 @@ def load_bundle(path):
         except bundle_rules.BundleError as exc:
             raise BundleError("%s: %s" % (name, exc))
         # Keep what the board uses; the training summary and metrics would only take heap.
-        meta = {k: meta[k] for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input", "output")}
+        meta = {k: meta.get(k) for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input",
+                                         "output", "architecture")}  # checked above; architecture optional
         meta["frame_width"] = bundle_rules.frame_width(meta)
         gc.collect()  # the big blocks next, into the space model.json's objects left
         try:
@@ -117,13 +119,20 @@ class Runtime:
         self.classifier = None  # a calibration.LinearClassifier, or None: the bundle's model
         self.calibration = None  # what calibration.json says about it
         self.calibration_error = None
+        # What a calibrated classifier reads: an LDA bundle's window means, a CNN's embedding.
+        self.window_means = meta["architecture"] == "lda"
+        embedding = self.model.embedding_shape
+        self.head_width = self.width if self.window_means else (embedding[-1] if embedding else 0)
+        self.embedding = array.array("b", bytes(self.head_width)) if embedding and not self.window_means else None
+        self.head = array.array("f", bytes(4 * self.head_width))
+        self.embedding_zp = self.model.embedding_quantization[1] if self.embedding is not None else 0
         try:
             open(self.calibration_path()).close()
         except OSError:
             return  # not calibrated: calibration.py is not even imported (its code would take heap)
         import calibration
         try:
-            self.classifier, self.calibration = calibration.load(self.calibration_path(), self.labels, self.width)
+            self.classifier, self.calibration = calibration.load(self.calibration_path(), self.labels, self.head_width)
         except calibration.CalibrationError as exc:
             self.calibration_error = str(exc)  # the bundle's model runs; stats() shows why
             print("calibration not used: %s" % exc)
@@ -131,20 +140,25 @@ class Runtime:
     def calibration_path(self):
         return self.bundle + "/calibration.json"  # calibration.FILE
 
-    def calibration_columns(self):
-        """The log2 MAV columns of the channels (what says whether a gesture was performed);
-        CalibrationError when this bundle's frames cannot be calibrated on the board."""
+    def calibration_setup(self):
+        """(features the classifier reads, the frame columns that say whether a gesture was
+        performed: the channels' log2 MAV); CalibrationError when this bundle cannot be
+        calibrated on the board."""
         import calibration
 
         features = self.meta["preprocess"].get("features", 0)
-        if not features & 15:
-            raise calibration.CalibrationError("calibration fits a classifier on time-domain features; this "
-                                               "bundle's model takes filtered frames")
-        if self.width > MAX_CALIBRATION_WIDTH:
+        if self.window_means and not features & 15:
+            raise calibration.CalibrationError("an LDA bundle calibrates on time-domain features; this one's "
+                                               "frames are filtered signals")
+        if not self.head_width:
+            raise calibration.CalibrationError("this model has no classifier head to re-fit (FULLY_CONNECTED -> "
+                                               "SOFTMAX at its end)")
+        if self.head_width > MAX_CALIBRATION_WIDTH:
             raise calibration.CalibrationError(
-                "calibration fits %d values per frame at most, this bundle has %d (an armband bundle, "
-                "`neuroedge train --arch lda`, calibrates)" % (MAX_CALIBRATION_WIDTH, self.width))
-        return tuple(range(self.channels)) if features & 1 else ()  # log2 MAV comes first when it is there
+                "calibration fits %d features at most, this bundle's classifier reads %d (an armband bundle, "
+                "`neuroedge train --arch lda`, or a CNN with a smaller last layer calibrates)"
+                % (MAX_CALIBRATION_WIDTH, self.head_width))
+        return self.head_width, tuple(range(self.channels)) if features & 1 else ()  # log2 MAV comes first
 
     def use_classifier(self, classifier, record):
         self.classifier, self.calibration, self.calibration_error = classifier, record, None
@@ -218,6 +232,21 @@ class Runtime:
                 self._classify()
             done += take
 
+    def _head_features(self):
+        """What a calibrated classifier reads, in self.head: the window's mean features, or
+        the embedding of the invoke just made (int8 steps from its zero point)."""
+        head = self.head
+        if self.embedding is None:
+            import calibration  # loaded already: a classifier or a session is in use
+
+            calibration.window_mean(self.win, self.width, head)
+        else:
+            self.model.embedding(self.embedding)
+            zp = self.embedding_zp
+            for j in range(self.head_width):
+                head[j] = self.embedding[j] - zp
+        return head
+
     def _classify(self):
         t0 = time.ticks_us()
         if self.mask:  # silenced channels read 0 uV (a bad electrode, a lifted grid): every feature
@@ -225,9 +254,7 @@ class Runtime:
             for first in self.mask_columns:
                 for i in range(first, len(win), width):
                     win[i] = 0
-        if self.classifier is not None:
-            best, confidence = self.classifier.classify(self.win)
-        else:
+        if self.classifier is None or not self.window_means:
             edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
             self.model.invoke(self.qin, self.scores)
             best, top = 0, -129
@@ -236,10 +263,14 @@ class Runtime:
                 if v > top:
                     best, top = i, v
             confidence = (top - self.out_zp) * self.out_scale
+        if self.classifier is not None or self.collector is not None:
+            head = self._head_features()
+            if self.classifier is not None:
+                best, confidence = self.classifier.classify_features(head)
         last = self.origin + self.stream_windows * self.hop + self.window - 1  # preprocessed frame
         raw_frame = (last + 1) * self.decimate - 1
         if self.collector is not None:
-            self.collector.add(self.win, raw_frame, best)
+            self.collector.add(self.win, head, raw_frame, best)
         choice = best if confidence >= self.threshold else self.rest
         self.recent.append(choice)
         if len(self.recent) > self.vote:

@@ -11,6 +11,7 @@ from pathlib import Path
 from . import native
 from .device import DeviceError
 from .emulator import DEFAULT_HEAP, Emulator, EmulatorError, check_heap
+from .mcu import McuError
 
 
 def parse_size(text: str) -> int:
@@ -96,6 +97,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     if args.what == "stream":
         return bench.bench_stream(args.json, args.model, args.recording)
+    if args.what == "mcu":
+        from . import mcu
+
+        return mcu.main(args.json, args.model, args.recording, args.windows)
     return bench.main(args.models, args.json)
 
 
@@ -302,13 +307,15 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_infer)
 
     p = sub.add_parser("bench", help="benchmarks that print ratios against a peer measured in the same run")
-    p.add_argument("what", choices=["engine", "stream"],
+    p.add_argument("what", choices=["engine", "stream", "mcu"],
                    help="engine: edgedl (emulator) vs tflite-micro reference kernels; "
-                        "stream: the whole board loop vs real time")
+                        "stream: the whole board loop vs real time; "
+                        "mcu: the C core's executed instructions on an emulated Cortex-M4F, per stage")
     p.add_argument("models", nargs="*", metavar="MODEL.tflite",
                    help="models to time (default: the zoo's conv-heavy models and the 192-channel reference CNN)")
-    p.add_argument("--model", type=Path, help="stream: bundle folder (default: the demo's model)")
-    p.add_argument("--recording", type=Path, help="stream: recording to serve (default: the demo's first)")
+    p.add_argument("--model", type=Path, help="stream, mcu: bundle folder (default: the demo's model)")
+    p.add_argument("--recording", type=Path, help="stream, mcu: recording to serve (default: the demo's first)")
+    p.add_argument("--windows", type=int, default=2, help="mcu: windows of input to run (default 2)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_bench)
 
@@ -442,7 +449,7 @@ def make_parser() -> argparse.ArgumentParser:
 # and keeps its traceback. Plain ValueError stays in: bundle, evaluate, replay, tune, train and
 # native raise it for bad input in a dozen places (RecordingError, SettingsError, InferError,
 # ConfigError and BundleError are ValueErrors too).
-USER_ERRORS = (native.BuildError, EmulatorError, DeviceError, ValueError)
+USER_ERRORS = (native.BuildError, EmulatorError, DeviceError, McuError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,301 @@
+"""`neuroedge bench mcu`: the C core's instructions on an emulated microcontroller core.
+
+The board's pipeline (channel selection of a 312-channel stream, preprocessing, windowing,
+quantization, the model's invoke) is cross-built from `device/native` with the harness in
+`tools/mcu`, run bare-metal under QEMU on a recorded input, and every executed instruction is
+counted (`-singlestep -d exec,nochain`: one trace line per instruction), grouped by function
+through the link map. The same harness built for this machine gives the reference outputs:
+every window's scores must be equal. Figures are instructions, not cycles; the load on a
+240 MHz core assumes one instruction per cycle.
+
+Cores: Cortex-M4F (`qemu-system-arm -M mps2-an386`, `arm-none-eabi-gcc`, the project's
+armv7emsp flags). The ESP32's Xtensa LX6 has no compiler on the registries (see the README).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from bisect import bisect_right
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .project import DEVICE_APP_DIR, load_device_module
+
+NATIVE_DIR = DEVICE_APP_DIR.parent / "native"
+HARNESS_DIR = DEVICE_APP_DIR.parents[1] / "tools" / "mcu"
+CORE_SOURCES = ("edgedl_stream.c", "edgedl_preprocess.c", "edgedl_model.c", "edgedl_tflite.c", "edgedl_quant.c",
+                "edgedl_ops_conv.c", "edgedl_ops_pool.c", "edgedl_ops_misc.c")
+STREAM_CHANNELS = 312      # a Quattrocento stream (the model's channels are selected from it)
+CLOCK_HZ = 240e6           # an ESP32-class core; instructions per second / this = load at 1 instruction per cycle
+MODEL_POOL = 64 * 1024     # static room for the parsed model and for its tensor arena
+CHUNK = 32                 # raw frames preprocessed at a time, as device/app/runtime.py does
+
+
+class McuError(RuntimeError):
+    """A tool is missing, a build failed, or the emulated core disagreed with the host."""
+
+
+@dataclass
+class Core:
+    name: str
+    compiler: str
+    cflags: tuple
+    ldflags: tuple
+    qemu: tuple
+    apt: str  # the Debian packages that provide compiler and emulator
+
+
+CORTEX_M4 = Core(
+    "cortex-m4f", "arm-none-eabi-gcc",
+    ("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"),
+    ("-nostdlib", "-T", str(HARNESS_DIR / "cortex_m.ld"), "-lgcc"),
+    ("qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-serial", "none", "-monitor", "none",
+     "-semihosting"),
+    "gcc-arm-none-eabi qemu-system-arm")
+COMMON_CFLAGS = ("-std=c99", "-Wall", "-Werror", "-ffunction-sections", "-fno-tree-loop-distribute-patterns")
+
+STAGES = ("stream", "preprocess", "quantize", "model")
+
+
+@dataclass
+class StageCount:
+    stage: str
+    instructions: int           # executed in the run's loop
+    per_second: float           # instructions per second of signal
+    load: float                 # share of a CLOCK_HZ core at one instruction per cycle
+
+
+@dataclass
+class McuBench:
+    core: str
+    channels: int
+    stream_channels: int
+    fs: float
+    frames: int
+    windows: int
+    macs_per_window: int
+    stages: list
+    instructions_per_mac: float
+    per_second: float
+    load: float
+    outputs_equal: bool
+
+
+def check_tools(core: Core = CORTEX_M4) -> None:
+    missing = [tool for tool in (core.compiler, core.qemu[0]) if shutil.which(tool) is None]
+    if missing:
+        raise McuError(f"{' and '.join(missing)} not found: install the Debian packages {core.apt}")
+
+
+def _c_array(name: str, data: bytes, ctype: str = "uint8_t") -> str:
+    body = ",".join(str(b) for b in data)
+    return f"static const {ctype} {name}[{len(data)}] __attribute__((aligned(16))) = {{{body}}};\n"
+
+
+def write_input(bundle_dir: Path, counts: np.ndarray, out: Path) -> dict:
+    """bench_input.h: the bundle's parameters, its .tflite, and the raw frames as the amplifier
+    sends them (the model's channels first, then the rest of a STREAM_CHANNELS-channel frame)."""
+    rules = load_device_module("bundle_rules")
+    meta = json.loads((bundle_dir / "model.json").read_text())
+    rules.check(meta)
+    p, q = meta["preprocess"], meta["input"]["from_counts"]
+    channels = meta["channels"]["count"]
+    if counts.shape[1] != channels:
+        raise McuError(f"the recording has {counts.shape[1]} channels, the model takes {channels}")
+    stream_channels = max(STREAM_CHANNELS, channels)
+    frames = np.zeros((len(counts) // CHUNK * CHUNK, stream_channels), np.int16)  # whole chunks, as the board
+    counts = counts[:len(frames)]
+    frames[:, :channels] = counts
+    model = (bundle_dir / "model.tflite").read_bytes()
+    defines = {"IN_CHANNELS": stream_channels, "OUT_CHANNELS": channels, "FRAME_WIDTH": rules.frame_width(meta),
+               "WINDOW": meta["window"], "HOP": meta["hop"], "DECIMATE": p["decimate"],
+               "HIGHPASS_Q15": p["highpass_q15"], "RECTIFY": int(bool(p["rectify"])),
+               "ENVELOPE_Q15": p["envelope_q15"], "FEATURES": p.get("features", 0),
+               "THRESHOLD": p.get("threshold", 0), "Q_MULT": q["mult"], "Q_SHIFT": q["shift"],
+               "Q_ZERO_POINT": q["zero_point"], "CLASSES": len(meta["labels"]), "MODEL_BYTES": len(model),
+               "RAW_FRAME_COUNT": len(frames), "META_POOL": MODEL_POOL, "ARENA_POOL": MODEL_POOL,
+               "CHUNK": CHUNK, "PUSH_BYTES": load_device_module("protocol").USB_CHUNK}
+    text = "// Generated by neuroedge bench mcu: do not edit.\n#include <stdint.h>\n"
+    text += "".join(f"#define {k} ({v})\n" for k, v in defines.items())
+    text += "#define PRE_STATE_WORDS NE_PRE_STATE_WORDS(FEATURES)\n"
+    text += _c_array("MODEL", model)
+    text += _c_array("RAW_FRAMES", frames.astype("<i2").tobytes())
+    out.write_text(text)
+    return {"channels": channels, "stream_channels": stream_channels, "fs": float(meta["fs"]),
+            "frames": len(frames), "block": p["decimate"] * meta["hop"]}
+
+
+def _run(cmd: list, what: str, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if proc.returncode != 0:
+        raise McuError(f"{what} failed ({' '.join(cmd[:3])} ...):\n{(proc.stderr or proc.stdout)[-3000:]}")
+    return proc
+
+
+OBJECT_STAGES = {"edgedl_stream": "stream", "edgedl_preprocess": "preprocess", "edgedl_model": "model",
+                 "edgedl_tflite": "model", "edgedl_quant": "model", "edgedl_ops_conv": "model",
+                 "edgedl_ops_pool": "model", "edgedl_ops_misc": "model"}
+
+
+def stage_of(function: str, obj: str) -> str | None:
+    """The pipeline stage of a function of the core (None: the harness, start-up, libgcc)."""
+    if function == "ne_quantize_window":
+        return "quantize"  # in edgedl_preprocess.c, run once per window
+    return OBJECT_STAGES.get(obj)
+
+
+def build(core: Core | None, gen_dir: Path, out: Path) -> Path:
+    """The harness and the C core as one program: an ELF for `core` (with a link map naming
+    each function's object file), or this machine's executable when core is None."""
+    sources = [NATIVE_DIR / s for s in CORE_SOURCES] + [HARNESS_DIR / "harness.c"]
+    includes = ("-I", str(NATIVE_DIR), "-I", str(gen_dir))
+    if core is None:
+        _run(["gcc", *COMMON_CFLAGS, "-O2", *includes, *map(str, sources), str(HARNESS_DIR / "host_main.c"),
+              "-o", str(out)], "the host build")
+        return out
+    objects = []
+    for src in [*sources, HARNESS_DIR / "startup_cortex_m.c"]:
+        obj = gen_dir / (src.stem + ".o")
+        _run([core.compiler, *COMMON_CFLAGS, *core.cflags, "-ffreestanding", *includes, "-c", str(src),
+              "-o", str(obj)], f"the {core.name} build of {src.name}")
+        objects.append(str(obj))
+    _run([core.compiler, *core.cflags, *objects, *core.ldflags, f"-Wl,-Map={out}.map", "-o", str(out)],
+         f"the {core.name} link")
+    return out
+
+
+def functions_of(map_file: Path) -> list[tuple[int, int, str, str]]:
+    """(start, end, function, object stem) of every .text.<function> section in a GNU ld map."""
+    found = re.findall(r"^ \.text\.(\S+)\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+)", map_file.read_text(), re.M)
+    return sorted((int(a, 16), int(a, 16) + int(n, 16), f, Path(o).stem) for f, a, n, o in found if int(n, 16))
+
+
+def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, dict]:
+    """Runs the ELF under QEMU, one trace line per executed instruction; returns its output and
+    the instructions per (function, object) from the first entry into `start` on."""
+    functions = functions_of(Path(f"{elf}.map"))
+    first = next((f"{a:08x}".encode() for a, _, name, _ in functions if name == start), None)
+    if first is None:
+        raise McuError(f"{elf.name}: no function {start} in the link map")
+    with tempfile.TemporaryDirectory(prefix="neuroedge-mcu-") as tmp:
+        fifo = Path(tmp) / "trace"
+        os.mkfifo(fifo)
+        proc = subprocess.Popen([*core.qemu, "-kernel", str(elf), "-singlestep", "-d", "exec,nochain",
+                                 "-D", str(fifo)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        output = {}
+        reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), proc.communicate())))
+        reader.start()
+        pcs, started = Counter(), False
+        with open(fifo, "rb") as trace:
+            for line in trace:
+                # "Trace 0: 0x7f.. [00000000/0000a3c4/...] fn": the guest PC is the second field
+                at = line.find(b"/")
+                if at < 0:
+                    continue
+                pc = line[at + 1:line.find(b"/", at + 1)][-8:]
+                if not started:
+                    started = pc == first
+                if started:
+                    pcs[pc] += 1
+        reader.join()
+    if proc.returncode != 0:
+        raise McuError(f"QEMU stopped with code {proc.returncode}:\n{output.get('err', b'').decode()[-2000:]}")
+    starts = [f[0] for f in functions]
+    counted = Counter()
+    for pc, n in pcs.items():
+        addr = int(pc, 16)
+        i = bisect_right(starts, addr) - 1
+        key = functions[i][2:] if i >= 0 and addr < functions[i][1] else ("(outside the map)", "")
+        counted[key] += n
+    return output.get("err", b"").decode(), counted  # QEMU writes semihosting output to stderr
+
+
+def bench(bundle_dir: Path, counts: np.ndarray, core: Core = CORTEX_M4, log=print) -> McuBench:
+    """The pipeline of `bundle_dir` on `counts` (int16 frames of the model's channels) on the
+    emulated core, counted by stage, its outputs checked against this machine's build."""
+    check_tools(core)
+    with tempfile.TemporaryDirectory(prefix="neuroedge-mcu-") as tmp:
+        tmp = Path(tmp)
+        info = write_input(bundle_dir, counts, tmp / "bench_input.h")
+        host_out = _run([str(build(None, tmp, tmp / "host"))], "the host run").stdout
+        elf = build(core, tmp, tmp / f"{core.name}.elf")
+        log(f"running {info['frames']} frames of {info['stream_channels']} channels on the emulated {core.name} "
+            "(every instruction traced)...")
+        mcu_out, counted = run_counted(core, elf)
+    if mcu_out != host_out:
+        raise McuError(f"the {core.name} build's outputs differ from this machine's:\n{mcu_out[-600:]}\n---\n"
+                       f"{host_out[-600:]}")
+    windows = int(re.search(r"windows (\d+)", host_out).group(1))
+    macs = int(re.search(r"macs (\d+)", host_out).group(1))
+    if not windows:
+        raise McuError(f"{info['frames']} frames make no window: a longer input is needed")
+    by_stage = Counter()
+    for (function, obj), n in counted.items():
+        by_stage[stage_of(function, obj)] += n
+    # Per second of signal: frame stages scale with the frames, window stages with the windows.
+    seconds = info["frames"] / info["fs"]
+    windows_per_s = info["fs"] / info["block"]
+    stages = []
+    for stage in STAGES:
+        n = by_stage[stage]
+        per_s = n / seconds if stage in ("stream", "preprocess") else n / windows * windows_per_s
+        stages.append(StageCount(stage, n, per_s, per_s / CLOCK_HZ))
+    total = sum(s.per_second for s in stages)
+    return McuBench(core.name, info["channels"], info["stream_channels"], info["fs"], info["frames"], windows,
+                    macs, [asdict(s) for s in stages], by_stage["model"] / (windows * macs), total,
+                    total / CLOCK_HZ, True)
+
+
+def frames_for(bundle_dir: Path, windows: int) -> int:
+    """Raw frames that make `windows` windows of this bundle."""
+    meta = json.loads((bundle_dir / "model.json").read_text())
+    block = meta["preprocess"]["decimate"]
+    need = (meta["window"] + (windows - 1) * meta["hop"]) * block
+    return -(-need // CHUNK) * CHUNK
+
+
+def describe(result: McuBench) -> str:
+    lines = [f"{result.core} under QEMU, portable C at -O2: {result.channels} of {result.stream_channels} channels at "
+             f"{result.fs:g} Hz, {result.frames} frames, {result.windows} windows of {result.macs_per_window:,} MACs; "
+             "outputs equal to this machine's build",
+             f"{'stage':<12}{'instructions':>14}{'per second of signal':>24}{'share of a 240 MHz core':>26}"]
+    for s in result.stages:
+        extra = f" ({result.instructions_per_mac:.2f}/MAC)" if s["stage"] == "model" else ""
+        lines.append(f"{s['stage']:<12}{s['instructions']:>14,}{s['per_second'] / 1e6:>20.2f} M{100 * s['load']:>25.1f} %"
+                     + extra)
+    lines.append(f"{'total':<12}{'':>14}{result.per_second / 1e6:>20.2f} M{100 * result.load:>25.1f} %")
+    lines.append("(instructions, not cycles: the share assumes one instruction per cycle)")
+    return "\n".join(lines)
+
+
+def main(as_json: bool, bundle_dir: Path | None = None, recording_path: Path | None = None, windows: int = 2) -> int:
+    """`neuroedge bench mcu`: the demo's model (made when missing) and its first recording by default."""
+    import contextlib
+
+    from . import dataset, demo, recording
+
+    check_tools()
+    if windows < 1:
+        raise McuError(f"--windows must be at least 1, got {windows}")
+    if bundle_dir is None or recording_path is None:
+        if not (demo.DEMO_BUNDLE / "model.json").exists() or not list(demo.DEMO_DATA.glob("*.npz")):
+            with contextlib.redirect_stdout(sys.stderr):
+                demo.train_default_model()
+    bundle_dir = bundle_dir or demo.DEMO_BUNDLE
+    rec = recording.load(recording_path or sorted(demo.DEMO_DATA.glob("*.npz"))[0])
+    frames = frames_for(bundle_dir, windows)
+    if rec.samples < frames:
+        raise McuError(f"{rec.source}: {rec.samples} samples, {windows} windows need {frames}")
+    result = bench(bundle_dir, dataset.device_counts(rec)[:frames], log=lambda text: print(text, file=sys.stderr))
+    print(json.dumps(asdict(result), indent=2) if as_json else describe(result))
+    return 0

@@ -22,16 +22,41 @@ def test_bench_mcu_counts_each_stage_and_matches_the_host_build(tiny_model, boar
     result = json.loads(run.stdout)
     assert result["outputs_equal"] and result["windows"] == 1 and result["channels"] == 64
     assert result["frames"] % mcu.CHUNK == 0 and result["stream_channels"] == mcu.STREAM_CHANNELS
-    stages = {s["stage"]: s for s in result["stages"]}
-    assert list(stages) == list(mcu.STAGES) and all(s["instructions"] > 0 for s in stages.values())
+    for variant in ("portable", "dsp"):
+        counted = result["variants"][variant]
+        stages = {s["stage"]: s for s in counted["stages"]}
+        assert list(stages) == list(mcu.STAGES) and all(s["instructions"] > 0 for s in stages.values())
+        assert counted["per_second"] == pytest.approx(sum(s["per_second"] for s in stages.values()))
+        assert counted["load"] == pytest.approx(counted["per_second"] / mcu.CLOCK_HZ)
+    portable, dsp = result["variants"]["portable"], result["variants"]["dsp"]
     # The MAC count the harness reads from the engine is the one the board reports.
     board.board_path("m.tflite").write_bytes((model / "model.tflite").read_bytes())
     macs = int(board.run("import edgedl\nprint(edgedl.Model(open('m.tflite', 'rb').read()).macs)").check().stdout)
     assert result["macs_per_window"] == macs
-    # The portable C's inner loops (ldrsb, ldrsb, cmp, smlabb, bne) cost 5-8 instructions per MAC.
-    assert 4 < result["instructions_per_mac"] < 10
-    assert result["per_second"] == pytest.approx(sum(s["per_second"] for s in stages.values()))
-    assert result["load"] == pytest.approx(result["per_second"] / mcu.CLOCK_HZ)
+    # The portable C's inner loop (ldrsb, ldrsb, cmp, smlabb, bne) costs 5-8 instructions per MAC;
+    # SMLAD does two MACs in one, the rest of the pipeline is the same code.
+    assert 4 < portable["instructions_per_mac"] < 10
+    assert dsp["instructions_per_mac"] < 0.75 * portable["instructions_per_mac"]
+    assert dsp["stages"][1] == portable["stages"][1]  # preprocessing: no DSP path
+
+
+@pytest.mark.slow
+def test_the_zoo_is_exact_on_the_emulated_cortex_m4_with_both_kernels():
+    """Every zoo model, portable C and the SMLAD path, byte for byte against TFLite Micro."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        require_tool(tool)
+    from neuroedge import bench, native, tflm, zoo
+
+    paths = zoo.build_zoo(native.BUILD_DIR / "zoo", [spec.name for spec in zoo.ZOO])
+    models = {name: path.read_bytes() for name, path in paths.items()}
+    inputs, expected = {}, {}
+    for seed, (name, model) in enumerate(models.items()):
+        x = bench.sample_input(model, seed=seed)
+        inputs[name], expected[name] = x.tobytes(), tflm.run_reference(model, x[None])[0].tobytes()
+    for variant in mcu.VARIANTS:
+        got = mcu.run_models(models, inputs, variant)
+        assert [n for n in models if got[n] != expected[n]] == [], variant
+    assert len(models) >= 30
 
 
 def test_bench_mcu_names_what_is_missing(monkeypatch):

@@ -76,6 +76,14 @@ class StageCount:
 
 
 @dataclass
+class VariantCount:
+    stages: list                # StageCount as dicts
+    instructions_per_mac: float
+    per_second: float
+    load: float
+
+
+@dataclass
 class McuBench:
     core: str
     channels: int
@@ -84,10 +92,7 @@ class McuBench:
     frames: int
     windows: int
     macs_per_window: int
-    stages: list
-    instructions_per_mac: float
-    per_second: float
-    load: float
+    variants: dict              # "portable", "dsp" -> VariantCount as a dict
     outputs_equal: bool
 
 
@@ -154,20 +159,25 @@ def stage_of(function: str, obj: str) -> str | None:
     return OBJECT_STAGES.get(obj)
 
 
-def build(core: Core | None, gen_dir: Path, out: Path) -> Path:
+VARIANTS = {"portable": ("-DNE_PORTABLE",), "dsp": ()}  # dsp: the core's own choice for ARMv7E-M
+
+
+def build(core: Core | None, gen_dir: Path, out: Path, variant: str = "dsp", harness: str = "harness.c") -> Path:
     """The harness and the C core as one program: an ELF for `core` (with a link map naming
-    each function's object file), or this machine's executable when core is None."""
-    sources = [NATIVE_DIR / s for s in CORE_SOURCES] + [HARNESS_DIR / "harness.c"]
+    each function's object file), or this machine's executable when core is None. variant
+    "portable" builds the plain C kernels, "dsp" what the core selects for the target."""
+    sources = [NATIVE_DIR / s for s in CORE_SOURCES] + [HARNESS_DIR / harness]
     includes = ("-I", str(NATIVE_DIR), "-I", str(gen_dir))
     if core is None:
         _run(["gcc", *COMMON_CFLAGS, "-O2", *includes, *map(str, sources), str(HARNESS_DIR / "host_main.c"),
               "-o", str(out)], "the host build")
         return out
-    objects = []
+    objects, obj_dir = [], out.parent / f"{out.stem}.objects"
+    obj_dir.mkdir(exist_ok=True)
     for src in [*sources, HARNESS_DIR / "startup_cortex_m.c"]:
-        obj = gen_dir / (src.stem + ".o")
-        _run([core.compiler, *COMMON_CFLAGS, *core.cflags, "-ffreestanding", *includes, "-c", str(src),
-              "-o", str(obj)], f"the {core.name} build of {src.name}")
+        obj = obj_dir / f"{src.stem}.o"
+        _run([core.compiler, *COMMON_CFLAGS, *core.cflags, *VARIANTS[variant], "-ffreestanding", *includes, "-c",
+              str(src), "-o", str(obj)], f"the {core.name} build of {src.name}")
         objects.append(str(obj))
     _run([core.compiler, *core.cflags, *objects, *core.ldflags, f"-Wl,-Map={out}.map", "-o", str(out)],
          f"the {core.name} link")
@@ -222,23 +232,32 @@ def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, 
 
 def bench(bundle_dir: Path, counts: np.ndarray, core: Core = CORTEX_M4, log=print) -> McuBench:
     """The pipeline of `bundle_dir` on `counts` (int16 frames of the model's channels) on the
-    emulated core, counted by stage, its outputs checked against this machine's build."""
+    emulated core, portable C and DSP path, counted by stage, both outputs checked against
+    this machine's build."""
     check_tools(core)
+    variants = {}
     with tempfile.TemporaryDirectory(prefix="neuroedge-mcu-") as tmp:
         tmp = Path(tmp)
         info = write_input(bundle_dir, counts, tmp / "bench_input.h")
         host_out = _run([str(build(None, tmp, tmp / "host"))], "the host run").stdout
-        elf = build(core, tmp, tmp / f"{core.name}.elf")
-        log(f"running {info['frames']} frames of {info['stream_channels']} channels on the emulated {core.name} "
-            "(every instruction traced)...")
-        mcu_out, counted = run_counted(core, elf)
-    if mcu_out != host_out:
-        raise McuError(f"the {core.name} build's outputs differ from this machine's:\n{mcu_out[-600:]}\n---\n"
-                       f"{host_out[-600:]}")
-    windows = int(re.search(r"windows (\d+)", host_out).group(1))
-    macs = int(re.search(r"macs (\d+)", host_out).group(1))
-    if not windows:
-        raise McuError(f"{info['frames']} frames make no window: a longer input is needed")
+        windows = int(re.search(r"windows (\d+)", host_out).group(1))
+        macs = int(re.search(r"macs (\d+)", host_out).group(1))
+        if not windows:
+            raise McuError(f"{info['frames']} frames make no window: a longer input is needed")
+        for variant in VARIANTS:
+            elf = build(core, tmp, tmp / f"{core.name}-{variant}.elf", variant)
+            log(f"running {info['frames']} frames of {info['stream_channels']} channels on the emulated {core.name}, "
+                f"{variant} kernels (every instruction traced)...")
+            mcu_out, counted = run_counted(core, elf)
+            if mcu_out != host_out:
+                raise McuError(f"the {core.name} {variant} build's outputs differ from this machine's:\n"
+                               f"{mcu_out[-600:]}\n---\n{host_out[-600:]}")
+            variants[variant] = asdict(_by_stage(counted, info, windows, macs))
+    return McuBench(core.name, info["channels"], info["stream_channels"], info["fs"], info["frames"], windows,
+                    macs, variants, True)
+
+
+def _by_stage(counted: dict, info: dict, windows: int, macs: int) -> VariantCount:
     by_stage = Counter()
     for (function, obj), n in counted.items():
         by_stage[stage_of(function, obj)] += n
@@ -249,11 +268,36 @@ def bench(bundle_dir: Path, counts: np.ndarray, core: Core = CORTEX_M4, log=prin
     for stage in STAGES:
         n = by_stage[stage]
         per_s = n / seconds if stage in ("stream", "preprocess") else n / windows * windows_per_s
-        stages.append(StageCount(stage, n, per_s, per_s / CLOCK_HZ))
-    total = sum(s.per_second for s in stages)
-    return McuBench(core.name, info["channels"], info["stream_channels"], info["fs"], info["frames"], windows,
-                    macs, [asdict(s) for s in stages], by_stage["model"] / (windows * macs), total,
-                    total / CLOCK_HZ, True)
+        stages.append(asdict(StageCount(stage, n, per_s, per_s / CLOCK_HZ)))
+    total = sum(s["per_second"] for s in stages)
+    return VariantCount(stages, by_stage["model"] / (windows * macs), total, total / CLOCK_HZ)
+
+
+def run_models(models: dict[str, bytes], inputs: dict[str, bytes], variant: str = "dsp",
+               core: Core = CORTEX_M4) -> dict[str, bytes]:
+    """Each model invoked once on its input on the emulated core: its output bytes (one image,
+    one run for all of them)."""
+    check_tools(core)
+    names = list(models)
+    text = "// Generated by neuroedge.mcu.run_models: do not edit.\n#include <stdint.h>\n"
+    for i, name in enumerate(names):
+        text += _c_array(f"MODEL_{i}", models[name]) + _c_array(f"INPUT_{i}", inputs[name])
+    text += f"#define MODEL_COUNT {len(names)}\n#define POOL (1024 * 1024)\n#define MAX_OUTPUT 65536\n"
+    text += "static const uint8_t *const MODELS[] = {" + ",".join(f"MODEL_{i}" for i in range(len(names))) + "};\n"
+    text += "static const uint8_t *const INPUTS[] = {" + ",".join(f"INPUT_{i}" for i in range(len(names))) + "};\n"
+    text += "static const uint32_t MODEL_SIZES[] = {" + ",".join(str(len(models[n])) for n in names) + "};\n"
+    text += "static const uint32_t INPUT_SIZES[] = {" + ",".join(str(len(inputs[n])) for n in names) + "};\n"
+    with tempfile.TemporaryDirectory(prefix="neuroedge-mcu-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "models_input.h").write_text(text)
+        elf = build(core, tmp, tmp / f"models-{variant}.elf", variant, harness="models_harness.c")
+        proc = subprocess.run([*core.qemu, "-kernel", str(elf)], capture_output=True, timeout=600)
+    if proc.returncode != 0:
+        raise McuError(f"QEMU stopped with code {proc.returncode}:\n{proc.stderr.decode()[-2000:]}")
+    lines = proc.stderr.decode().splitlines()  # QEMU writes semihosting output to stderr
+    if len(lines) != len(names) or any(not re.fullmatch(r"[0-9a-f]+", line) for line in lines):
+        raise McuError(f"the {core.name} run printed {lines[:5]} for {len(names)} models")
+    return {name: bytes.fromhex(line) for name, line in zip(names, lines)}
 
 
 def frames_for(bundle_dir: Path, windows: int) -> int:
@@ -265,16 +309,21 @@ def frames_for(bundle_dir: Path, windows: int) -> int:
 
 
 def describe(result: McuBench) -> str:
-    lines = [f"{result.core} under QEMU, portable C at -O2: {result.channels} of {result.stream_channels} channels at "
+    lines = [f"{result.core} under QEMU, -O2: {result.channels} of {result.stream_channels} channels at "
              f"{result.fs:g} Hz, {result.frames} frames, {result.windows} windows of {result.macs_per_window:,} MACs; "
-             "outputs equal to this machine's build",
-             f"{'stage':<12}{'instructions':>14}{'per second of signal':>24}{'share of a 240 MHz core':>26}"]
-    for s in result.stages:
-        extra = f" ({result.instructions_per_mac:.2f}/MAC)" if s["stage"] == "model" else ""
-        lines.append(f"{s['stage']:<12}{s['instructions']:>14,}{s['per_second'] / 1e6:>20.2f} M{100 * s['load']:>25.1f} %"
-                     + extra)
-    lines.append(f"{'total':<12}{'':>14}{result.per_second / 1e6:>20.2f} M{100 * result.load:>25.1f} %")
-    lines.append("(instructions, not cycles: the share assumes one instruction per cycle)")
+             "outputs of both builds equal to this machine's",
+             "instructions per second of signal (share of a 240 MHz core at one instruction per cycle):",
+             f"{'stage':<12}" + "".join(f"{v:>26}" for v in result.variants)]
+    for i, stage in enumerate(STAGES):
+        cells = ""
+        for v in result.variants.values():
+            s = v["stages"][i]
+            cells += f"{s['per_second'] / 1e6:>16.2f} M ({100 * s['load']:4.1f} %)"
+        lines.append(f"{stage:<12}{cells}")
+    lines.append(f"{'total':<12}" + "".join(f"{v['per_second'] / 1e6:>16.2f} M ({100 * v['load']:4.1f} %)"
+                                           for v in result.variants.values()))
+    lines.append(f"{'per MAC':<12}" + "".join(f"{v['instructions_per_mac']:>26.2f}" for v in result.variants.values()))
+    lines.append("(instructions, not cycles)")
     return "\n".join(lines)
 
 

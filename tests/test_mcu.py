@@ -37,6 +37,9 @@ def test_bench_mcu_counts_each_stage_and_matches_the_host_build(tiny_model, boar
     # SMLAD does two MACs in one, the rest of the pipeline is the same code.
     assert 4 < portable["instructions_per_mac"] < 10
     assert dsp["instructions_per_mac"] < 0.75 * portable["instructions_per_mac"]
+    # By kernel, over that kernel's MACs (the compact CNN has convolutions and one dense layer).
+    assert set(dsp["kernel_instructions_per_mac"]) == {"ne_conv2d", "ne_fully_connected"}
+    assert dsp["kernel_instructions_per_mac"]["ne_conv2d"] < 0.6 * portable["kernel_instructions_per_mac"]["ne_conv2d"]
     assert dsp["stages"][1] == portable["stages"][1]  # preprocessing: no DSP path
 
 

@@ -43,6 +43,56 @@ static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
     }
     return acc;
 }
+
+// A shared input (a fully-connected layer's vector, a convolution's patch) is sign-extended
+// once into int16 pairs in SXTB16's order (x0 x2 x1 x3 per 4 bytes); then two weight rows
+// at a time cost, per 4 MACs each: one load and two SXTB16 per row, two loads of the
+// shared pairs, four SMLAD.
+#define NE_DSP_SHARED 256  // longest shared input (int16 on the stack); longer ones take dot_i8
+
+static inline uint32_t read32_i16(const int16_t *p) {
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4);
+    return v;
+}
+
+static inline void extend_shared(const int8_t *x, int32_t n, int16_t *xq) {
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t w = read32(x + i), even = __sxtb16(w), odd = sxtb16_odd(w);
+        __builtin_memcpy(xq + i, &even, 4);
+        __builtin_memcpy(xq + i + 2, &odd, 4);
+    }
+    for (; i < n; i++) {
+        xq[i] = x[i];
+    }
+}
+
+// acc[0] = w0 . x and acc[1] = w1 . x over n values (x as int8 and as extend_shared made it).
+static inline void dot2_shared(const int8_t *w0, const int8_t *w1, const int16_t *xq, const int8_t *x, int32_t n,
+    int32_t *acc) {
+    int32_t s0 = 0, s1 = 0, i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint32_t x02 = read32_i16(xq + i), x13 = read32_i16(xq + i + 2);
+        uint32_t y02 = read32_i16(xq + i + 4), y13 = read32_i16(xq + i + 6);
+        uint32_t u = read32(w0 + i), v = read32(w1 + i), u2 = read32(w0 + i + 4), v2 = read32(w1 + i + 4);
+        s0 = __smlad(__sxtb16(u), x02, s0);
+        s0 = __smlad(sxtb16_odd(u), x13, s0);
+        s1 = __smlad(__sxtb16(v), x02, s1);
+        s1 = __smlad(sxtb16_odd(v), x13, s1);
+        s0 = __smlad(__sxtb16(u2), y02, s0);
+        s0 = __smlad(sxtb16_odd(u2), y13, s0);
+        s1 = __smlad(__sxtb16(v2), y02, s1);
+        s1 = __smlad(sxtb16_odd(v2), y13, s1);
+    }
+    for (; i < n; i++) {
+        s0 += (int32_t)w0[i] * (int32_t)x[i];
+        s1 += (int32_t)w1[i] * (int32_t)x[i];
+    }
+    acc[0] = s0;
+    acc[1] = s1;
+}
+
 #else
 static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
     int32_t acc = 0;
@@ -66,6 +116,17 @@ static inline int8_t requantize(const ne_op_t *op, int32_t acc, int32_t c) {
     acc = ne_mbqm(acc, op->ch_mult[c], op->ch_shift[c]) + op->out_offset;
     return (int8_t)ne_clamp(acc, op->act_min, op->act_max);
 }
+
+// Output channels oc and oc + 1 from one shared input (DSP path): their requantized values.
+#ifdef NE_DSP_SHARED
+static inline void two_outputs(const ne_op_t *op, const int8_t *filter, int32_t n, int32_t oc, const int16_t *xq,
+    const int8_t *x, int8_t *out) {
+    int32_t acc[2];
+    dot2_shared(filter + oc * n, filter + (oc + 1) * n, xq, x, n, acc);
+    out[0] = requantize(op, ne_wrap_add(acc[0], op->in_offset * op->wsum[oc]), oc);
+    out[1] = requantize(op, ne_wrap_add(acc[1], op->in_offset * op->wsum[oc + 1]), oc + 1);
+}
+#endif
 
 // First and one-past-last filter tap that lands inside [0, size).
 static inline void tap_range(int32_t origin, int32_t taps, int32_t dilation, int32_t size,
@@ -101,7 +162,20 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
                 // whole input depth is used with unit dilation: one long dot.
                 const int contiguous = dw == 1 && fic == in_c;
                 const int32_t row_len = contiguous ? (kx1 - kx0) * fic : fic;
-                for (int32_t oc = 0; oc < out_c; oc++) {
+                int32_t oc = 0;
+#ifdef NE_DSP_SHARED
+                // A full 1-D patch of an ungrouped convolution is one contiguous vector that every
+                // filter reads: extended once, then two filters at a time.
+                if (contiguous && full && fh == 1 && row_len <= NE_DSP_SHARED) {
+                    const int8_t *x = in + ((b * in_h + y0) * in_w + x0) * in_c;
+                    int16_t xq[NE_DSP_SHARED];
+                    extend_shared(x, row_len, xq);
+                    for (; oc + 2 <= out_c; oc += 2, out += 2) {
+                        two_outputs(op, filter, filter_per_oc, oc, xq, x, out);
+                    }
+                }
+#endif
+                for (; oc < out_c; oc++) {
                     const int32_t group_offset = (oc / per_group) * fic;
                     const int8_t *wf = filter + oc * filter_per_oc;
                     int32_t acc = 0, wsum = 0;
@@ -178,7 +252,17 @@ void ne_fully_connected(const ne_op_t *op, const int8_t *in, const int8_t *filte
     const int32_t depth = op->in_c, units = op->out_c;
     for (int32_t b = 0; b < op->batches; b++) {
         const int8_t *x = in + b * depth;
-        for (int32_t u = 0; u < units; u++) {
+        int32_t u = 0;
+#ifdef NE_DSP_SHARED
+        if (depth <= NE_DSP_SHARED) {
+            int16_t xq[NE_DSP_SHARED];
+            extend_shared(x, depth, xq);
+            for (; u + 2 <= units; u += 2, out += 2) {
+                two_outputs(op, filter, depth, u, xq, x, out);
+            }
+        }
+#endif
+        for (; u < units; u++) {
             int32_t acc = ne_wrap_add(dot_i8(filter + u * depth, x, depth), op->in_offset * op->wsum[u]);
             *out++ = requantize(op, acc, u);
         }

@@ -75,10 +75,15 @@ class StageCount:
     load: float                 # share of a CLOCK_HZ core at one instruction per cycle
 
 
+KERNELS = ("ne_conv2d", "ne_depthwise_conv2d", "ne_fully_connected")
+KERNEL_OBJECT = "edgedl_ops_conv"  # where the kernels and their helpers are
+
+
 @dataclass
 class VariantCount:
     stages: list                # StageCount as dicts
     instructions_per_mac: float
+    kernel_instructions_per_mac: dict  # per kernel function, over that kernel's MACs (absent: no such op)
     per_second: float
     load: float
 
@@ -192,11 +197,13 @@ def functions_of(map_file: Path) -> list[tuple[int, int, str, str]]:
 
 def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, dict]:
     """Runs the ELF under QEMU, one trace line per executed instruction; returns its output and
-    the instructions per (function, object) from the first entry into `start` on."""
+    the instructions per (function, object, kernel) from the first entry into `start` on, where
+    kernel is the last of KERNELS entered (so that the helpers a kernel calls count as its work)."""
     functions = functions_of(Path(f"{elf}.map"))
     first = next((f"{a:08x}".encode() for a, _, name, _ in functions if name == start), None)
     if first is None:
         raise McuError(f"{elf.name}: no function {start} in the link map")
+    entries = {f"{a:08x}".encode(): name for a, _, name, _ in functions if name in KERNELS}
     with tempfile.TemporaryDirectory(prefix="neuroedge-mcu-") as tmp:
         fifo = Path(tmp) / "trace"
         os.mkfifo(fifo)
@@ -205,7 +212,7 @@ def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, 
         output = {}
         reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), proc.communicate())))
         reader.start()
-        pcs, started = Counter(), False
+        pcs, started, kernel = Counter(), False, None
         with open(fifo, "rb") as trace:
             for line in trace:
                 # "Trace 0: 0x7f.. [00000000/0000a3c4/...] fn": the guest PC is the second field
@@ -216,17 +223,18 @@ def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, 
                 if not started:
                     started = pc == first
                 if started:
-                    pcs[pc] += 1
+                    kernel = entries.get(pc, kernel)
+                    pcs[pc, kernel] += 1
         reader.join()
     if proc.returncode != 0:
         raise McuError(f"QEMU stopped with code {proc.returncode}:\n{output.get('err', b'').decode()[-2000:]}")
     starts = [f[0] for f in functions]
     counted = Counter()
-    for pc, n in pcs.items():
+    for (pc, kernel), n in pcs.items():
         addr = int(pc, 16)
         i = bisect_right(starts, addr) - 1
         key = functions[i][2:] if i >= 0 and addr < functions[i][1] else ("(outside the map)", "")
-        counted[key] += n
+        counted[(*key, kernel)] += n
     return output.get("err", b"").decode(), counted  # QEMU writes semihosting output to stderr
 
 
@@ -252,15 +260,21 @@ def bench(bundle_dir: Path, counts: np.ndarray, core: Core = CORTEX_M4, log=prin
             if mcu_out != host_out:
                 raise McuError(f"the {core.name} {variant} build's outputs differ from this machine's:\n"
                                f"{mcu_out[-600:]}\n---\n{host_out[-600:]}")
-            variants[variant] = asdict(_by_stage(counted, info, windows, macs))
+            kernel_macs = {k: int(re.search(rf"macs {k} (\d+)", host_out).group(1)) for k in KERNELS}
+            variants[variant] = asdict(_by_stage(counted, info, windows, macs, kernel_macs))
     return McuBench(core.name, info["channels"], info["stream_channels"], info["fs"], info["frames"], windows,
                     macs, variants, True)
 
 
-def _by_stage(counted: dict, info: dict, windows: int, macs: int) -> VariantCount:
-    by_stage = Counter()
-    for (function, obj), n in counted.items():
+def _by_stage(counted: dict, info: dict, windows: int, macs: int, kernel_macs: dict) -> VariantCount:
+    by_stage, by_kernel = Counter(), Counter()
+    for (function, obj, kernel), n in counted.items():
         by_stage[stage_of(function, obj)] += n
+        if function in KERNELS:
+            by_kernel[function] += n
+        elif obj == KERNEL_OBJECT and kernel:
+            by_kernel[kernel] += n  # a helper the kernel calls (what the compiler did not inline)
+    per_kernel = {k: by_kernel[k] / (windows * kernel_macs[k]) for k in KERNELS if kernel_macs[k]}
     # Per second of signal: frame stages scale with the frames, window stages with the windows.
     seconds = info["frames"] / info["fs"]
     windows_per_s = info["fs"] / info["block"]
@@ -270,7 +284,7 @@ def _by_stage(counted: dict, info: dict, windows: int, macs: int) -> VariantCoun
         per_s = n / seconds if stage in ("stream", "preprocess") else n / windows * windows_per_s
         stages.append(asdict(StageCount(stage, n, per_s, per_s / CLOCK_HZ)))
     total = sum(s["per_second"] for s in stages)
-    return VariantCount(stages, by_stage["model"] / (windows * macs), total, total / CLOCK_HZ)
+    return VariantCount(stages, by_stage["model"] / (windows * macs), per_kernel, total, total / CLOCK_HZ)
 
 
 def run_models(models: dict[str, bytes], inputs: dict[str, bytes], variant: str = "dsp",
@@ -323,6 +337,10 @@ def describe(result: McuBench) -> str:
     lines.append(f"{'total':<12}" + "".join(f"{v['per_second'] / 1e6:>16.2f} M ({100 * v['load']:4.1f} %)"
                                            for v in result.variants.values()))
     lines.append(f"{'per MAC':<12}" + "".join(f"{v['instructions_per_mac']:>26.2f}" for v in result.variants.values()))
+    for kernel in KERNELS:
+        cells = [v["kernel_instructions_per_mac"].get(kernel) for v in result.variants.values()]
+        if cells[0] is not None:
+            lines.append(f"  {kernel.removeprefix('ne_'):<10}" + "".join(f"{c:>26.2f}" for c in cells))
     lines.append("(instructions, not cycles)")
     return "\n".join(lines)
 

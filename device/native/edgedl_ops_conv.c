@@ -126,6 +126,22 @@ static inline void two_outputs(const ne_op_t *op, const int8_t *filter, int32_t 
     out[0] = requantize(op, ne_wrap_add(acc[0], op->in_offset * op->wsum[oc]), oc);
     out[1] = requantize(op, ne_wrap_add(acc[1], op->in_offset * op->wsum[oc + 1]), oc + 1);
 }
+
+// Outputs 0, 1, ... of `count` in pairs from one shared input x of n values (row oc of the
+// filter is filter + oc * n): the number written, 0 when x is too long for its int16 copy.
+static int32_t pairs_of_outputs(const ne_op_t *op, const int8_t *filter, int32_t n, const int8_t *x, int32_t count,
+    int8_t *out) {
+    if (n > NE_DSP_SHARED) {
+        return 0;
+    }
+    int16_t xq[NE_DSP_SHARED];
+    extend_shared(x, n, xq);
+    int32_t oc = 0;
+    for (; oc + 2 <= count; oc += 2) {
+        two_outputs(op, filter, n, oc, xq, x, out + oc);
+    }
+    return oc;
+}
 #endif
 
 // First and one-past-last filter tap that lands inside [0, size).
@@ -166,13 +182,10 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
 #ifdef NE_DSP_SHARED
                 // A full 1-D patch of an ungrouped convolution is one contiguous vector that every
                 // filter reads: extended once, then two filters at a time.
-                if (contiguous && full && fh == 1 && row_len <= NE_DSP_SHARED) {
-                    const int8_t *x = in + ((b * in_h + y0) * in_w + x0) * in_c;
-                    int16_t xq[NE_DSP_SHARED];
-                    extend_shared(x, row_len, xq);
-                    for (; oc + 2 <= out_c; oc += 2, out += 2) {
-                        two_outputs(op, filter, filter_per_oc, oc, xq, x, out);
-                    }
+                if (contiguous && full && fh == 1) {
+                    oc = pairs_of_outputs(op, filter, filter_per_oc, in + ((b * in_h + y0) * in_w + x0) * in_c,
+                        out_c, out);
+                    out += oc;
                 }
 #endif
                 for (; oc < out_c; oc++) {
@@ -254,13 +267,8 @@ void ne_fully_connected(const ne_op_t *op, const int8_t *in, const int8_t *filte
         const int8_t *x = in + b * depth;
         int32_t u = 0;
 #ifdef NE_DSP_SHARED
-        if (depth <= NE_DSP_SHARED) {
-            int16_t xq[NE_DSP_SHARED];
-            extend_shared(x, depth, xq);
-            for (; u + 2 <= units; u += 2, out += 2) {
-                two_outputs(op, filter, depth, u, xq, x, out);
-            }
-        }
+        u = pairs_of_outputs(op, filter, depth, x, units, out);
+        out += u;
 #endif
         for (; u < units; u++) {
             int32_t acc = ne_wrap_add(dot_i8(filter + u * depth, x, depth), op->in_offset * op->wsum[u]);

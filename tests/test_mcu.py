@@ -12,41 +12,45 @@ from neuroedge import mcu
 
 
 @pytest.mark.slow
-def test_bench_mcu_counts_each_stage_and_matches_the_host_build(tiny_model, board):
-    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+def test_bench_mcu_counts_each_stage_on_both_cores_and_matches_the_host_build(tiny_model, board):
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm", "xtensa-lx106-elf-gcc", "qemu-system-xtensa"):
         require_tool(tool)
     recording, model = tiny_model
     run = run_neuroedge("bench", "mcu", "--model", str(model), "--recording", str(recording), "--windows", "1",
-                        "--json", timeout=300)
+                        "--json", timeout=600)
     assert run.returncode == 0, run.stderr
-    result = json.loads(run.stdout)
-    assert result["outputs_equal"] and result["windows"] == 1 and result["channels"] == 64
-    assert result["frames"] % mcu.CHUNK == 0 and result["stream_channels"] == mcu.STREAM_CHANNELS
-    for variant in ("portable", "dsp"):
-        counted = result["variants"][variant]
-        stages = {s["stage"]: s for s in counted["stages"]}
-        assert list(stages) == list(mcu.STAGES) and all(s["instructions"] > 0 for s in stages.values())
-        assert counted["per_second"] == pytest.approx(sum(s["per_second"] for s in stages.values()))
-        assert counted["load"] == pytest.approx(counted["per_second"] / mcu.CLOCK_HZ)
-    portable, dsp = result["variants"]["portable"], result["variants"]["dsp"]
+    results = {r["core"]: r for r in json.loads(run.stdout)}
+    assert list(results) == ["cortex-m4f", "lx106"]
     # The MAC count the harness reads from the engine is the one the board reports.
     board.board_path("m.tflite").write_bytes((model / "model.tflite").read_bytes())
     macs = int(board.run("import edgedl\nprint(edgedl.Model(open('m.tflite', 'rb').read()).macs)").check().stdout)
-    assert result["macs_per_window"] == macs
+    for result in results.values():
+        assert result["outputs_equal"] and result["windows"] == 1 and result["channels"] == 64
+        assert result["frames"] % mcu.CHUNK == 0 and result["stream_channels"] == mcu.STREAM_CHANNELS
+        assert result["macs_per_window"] == macs
+        for counted in result["variants"].values():
+            stages = {s["stage"]: s for s in counted["stages"]}
+            assert list(stages) == list(mcu.STAGES) and all(s["instructions"] > 0 for s in stages.values())
+            assert counted["per_second"] == pytest.approx(sum(s["per_second"] for s in stages.values()))
+            assert counted["load"] == pytest.approx(counted["per_second"] / mcu.CLOCK_HZ)
+            assert set(counted["kernel_instructions_per_mac"]) == {"ne_conv2d", "ne_fully_connected"}
+    portable, dsp = results["cortex-m4f"]["variants"]["portable"], results["cortex-m4f"]["variants"]["dsp"]
     # The portable C's inner loop (ldrsb, ldrsb, cmp, smlabb, bne) costs 5-8 instructions per MAC;
     # SMLAD does two MACs in one, the rest of the pipeline is the same code.
     assert 4 < portable["instructions_per_mac"] < 10
     assert dsp["instructions_per_mac"] < 0.75 * portable["instructions_per_mac"]
-    # By kernel, over that kernel's MACs (the compact CNN has convolutions and one dense layer).
-    assert set(dsp["kernel_instructions_per_mac"]) == {"ne_conv2d", "ne_fully_connected"}
     assert dsp["kernel_instructions_per_mac"]["ne_conv2d"] < 0.6 * portable["kernel_instructions_per_mac"]["ne_conv2d"]
     assert dsp["stages"][1] == portable["stages"][1]  # preprocessing: no DSP path
+    # The lx106 has neither SMLAD nor a 32 x 32 multiplier's high word: more per MAC, one build.
+    lx106 = results["lx106"]["variants"]
+    assert list(lx106) == ["portable"] and lx106["portable"]["instructions_per_mac"] > portable["instructions_per_mac"]
 
 
 @pytest.mark.slow
 def test_the_zoo_is_exact_on_the_emulated_cortex_m4_with_both_kernels():
-    """Every zoo model, portable C and the SMLAD path, byte for byte against TFLite Micro."""
-    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+    """Every zoo model on both cores (on the Cortex-M4F: portable C and the SMLAD path), byte for
+    byte against TFLite Micro (lx106: through the float and division helpers of tools/mcu)."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm", "xtensa-lx106-elf-gcc", "qemu-system-xtensa"):
         require_tool(tool)
     from neuroedge import bench, native, tflm, zoo
 
@@ -56,9 +60,10 @@ def test_the_zoo_is_exact_on_the_emulated_cortex_m4_with_both_kernels():
     for seed, (name, model) in enumerate(models.items()):
         x = bench.sample_input(model, seed=seed)
         inputs[name], expected[name] = x.tobytes(), tflm.run_reference(model, x[None])[0].tobytes()
-    for variant in mcu.VARIANTS:
-        got = mcu.run_models(models, inputs, variant)
-        assert [n for n in models if got[n] != expected[n]] == [], variant
+    for core in (mcu.CORTEX_M4, mcu.LX106):
+        for variant in core.variants:
+            got = mcu.run_models(models, inputs, variant, core)
+            assert [n for n in models if got[n] != expected[n]] == [], (core.name, variant)
     assert len(models) >= 30
 
 
@@ -67,6 +72,11 @@ def test_bench_mcu_names_what_is_missing(monkeypatch):
     with pytest.raises(mcu.McuError, match="arm-none-eabi-gcc and qemu-system-arm not found: install the Debian "
                                             "packages gcc-arm-none-eabi qemu-system-arm"):
         mcu.check_tools()
+    with pytest.raises(mcu.McuError, match="install the Debian packages gcc-xtensa-lx106 picolibc-xtensa-lx106-elf "
+                                            "qemu-system-misc"):
+        mcu.check_tools(mcu.LX106)
+    with pytest.raises(mcu.McuError, match="unknown core esp32: the cores are cortex-m4f, lx106"):
+        mcu.main(False, cores=["esp32"])
 
 
 def test_stages_follow_the_core_files():

@@ -100,7 +100,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "mcu":
         from . import mcu
 
-        return mcu.main(args.json, args.model, args.recording, args.windows)
+        return mcu.main(args.json, args.model, args.recording, args.windows, args.core)
     return bench.main(args.models, args.json)
 
 
@@ -310,12 +310,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["engine", "stream", "mcu"],
                    help="engine: edgedl (emulator) vs tflite-micro reference kernels; "
                         "stream: the whole board loop vs real time; "
-                        "mcu: the C core's executed instructions on an emulated Cortex-M4F, per stage")
+                        "mcu: the C core's executed instructions on emulated Cortex-M4F and Xtensa lx106 cores, per stage")
     p.add_argument("models", nargs="*", metavar="MODEL.tflite",
                    help="models to time (default: the zoo's conv-heavy models and the 192-channel reference CNN)")
     p.add_argument("--model", type=Path, help="stream, mcu: bundle folder (default: the demo's model)")
     p.add_argument("--recording", type=Path, help="stream, mcu: recording to serve (default: the demo's first)")
     p.add_argument("--windows", type=int, default=2, help="mcu: windows of input to run (default 2)")
+    p.add_argument("--core", action="append", help="mcu: cortex-m4f or lx106 (repeatable; default: both)")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_bench)
 

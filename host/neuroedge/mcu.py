@@ -51,17 +51,33 @@ class Core:
     compiler: str
     cflags: tuple
     ldflags: tuple
+    startup: tuple   # files of tools/mcu linked in: start-up, output, helpers
     qemu: tuple
-    apt: str  # the Debian packages that provide compiler and emulator
+    variants: tuple  # kernel builds worth running (VARIANTS); a core without a DSP path has one
+    apt: str         # the Debian packages that provide compiler, C library headers and emulator
+    files: tuple = ()  # besides the tools: files those packages install
 
 
 CORTEX_M4 = Core(
     "cortex-m4f", "arm-none-eabi-gcc",
     ("-mthumb", "-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard", "-O2"),
     ("-nostdlib", "-T", str(HARNESS_DIR / "cortex_m.ld"), "-lgcc"),
+    ("startup_cortex_m.c",),
     ("qemu-system-arm", "-M", "mps2-an386", "-display", "none", "-serial", "none", "-monitor", "none",
      "-semihosting"),
-    "gcc-arm-none-eabi qemu-system-arm")
+    ("portable", "dsp"), "gcc-arm-none-eabi qemu-system-arm")
+# The ESP8266's core, call0 ABI, at the project's Xtensa -Os: an upper bound for the ESP32's LX6
+# (which adds a divider, MUL32HIGH, and MAC16/LOOP instructions this build does not use).
+LX106 = Core(
+    "lx106", "xtensa-lx106-elf-gcc",
+    ("--specs=/usr/lib/xtensa-lx106-elf/picolibc.specs", "-mtext-section-literals", "-Os"),
+    ("-nostdlib", "-T", str(HARNESS_DIR / "xtensa_sim.ld"), "-lgcc"),
+    ("entry_xtensa.S", "startup_xtensa.c", "libgcc_lx106.c"),
+    ("qemu-system-xtensa", "-M", "sim", "-cpu", "lx106", "-display", "none", "-serial", "none", "-monitor", "none",
+     "-semihosting"),
+    ("portable",), "gcc-xtensa-lx106 picolibc-xtensa-lx106-elf qemu-system-misc",
+    ("/usr/lib/xtensa-lx106-elf/picolibc.specs",))
+CORES = {core.name: core for core in (CORTEX_M4, LX106)}
 COMMON_CFLAGS = ("-std=c99", "-Wall", "-Werror", "-ffunction-sections", "-fno-tree-loop-distribute-patterns")
 
 STAGES = ("stream", "preprocess", "quantize", "model")
@@ -103,6 +119,7 @@ class McuBench:
 
 def check_tools(core: Core = CORTEX_M4) -> None:
     missing = [tool for tool in (core.compiler, core.qemu[0]) if shutil.which(tool) is None]
+    missing += [path for path in core.files if not Path(path).exists()]
     if missing:
         raise McuError(f"{' and '.join(missing)} not found: install the Debian packages {core.apt}")
 
@@ -179,7 +196,7 @@ def build(core: Core | None, gen_dir: Path, out: Path, variant: str = "dsp", har
         return out
     objects, obj_dir = [], out.parent / f"{out.stem}.objects"
     obj_dir.mkdir(exist_ok=True)
-    for src in [*sources, HARNESS_DIR / "startup_cortex_m.c"]:
+    for src in [*sources, *(HARNESS_DIR / name for name in core.startup)]:
         obj = obj_dir / f"{src.stem}.o"
         _run([core.compiler, *COMMON_CFLAGS, *core.cflags, *VARIANTS[variant], "-ffreestanding", *includes, "-c",
               str(src), "-o", str(obj)], f"the {core.name} build of {src.name}")
@@ -195,15 +212,39 @@ def functions_of(map_file: Path) -> list[tuple[int, int, str, str]]:
     return sorted((int(a, 16), int(a, 16) + int(n, 16), f, Path(o).stem) for f, a, n, o in found if int(n, 16))
 
 
-def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, dict]:
+def _entry_contexts(functions: list, entry: dict) -> dict:
+    """Entry address -> (stage, kernel) the instructions after it count for: a stage's own
+    functions set both, the harness and start-up clear both, and the functions that belong to
+    neither (libgcc's division, 64-bit and float helpers) are credited to their caller's."""
+    contexts = {}
+    for _, _, name, obj in functions:
+        if name not in entry:
+            continue
+        stage = stage_of(name, obj)
+        if stage is not None:
+            kernel = name if name in KERNELS else (KEEP if obj == KERNEL_OBJECT else None)
+            contexts[entry[name]] = (stage, kernel)
+        elif obj in HARNESS_OBJECTS:
+            contexts[entry[name]] = (None, None)
+    return contexts
+
+
+KEEP = "keep"  # a kernel's helper (edgedl_ops_conv.c, not inlined): the kernel it serves stays
+HARNESS_OBJECTS = {"harness", "models_harness", "startup_cortex_m", "startup_xtensa", "entry_xtensa", "host_main"}
+
+
+def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, Counter]:
     """Runs the ELF under QEMU, one trace line per executed instruction; returns its output and
-    the instructions per (function, object, kernel) from the first entry into `start` on, where
-    kernel is the last of KERNELS entered (so that the helpers a kernel calls count as its work)."""
+    the instructions per (stage, kernel) from the first entry into `start` on (_entry_contexts
+    says which stage and which kernel each instruction serves)."""
     functions = functions_of(Path(f"{elf}.map"))
-    first = next((f"{a:08x}".encode() for a, _, name, _ in functions if name == start), None)
-    if first is None:
-        raise McuError(f"{elf.name}: no function {start} in the link map")
-    entries = {f"{a:08x}".encode(): name for a, _, name, _ in functions if name in KERNELS}
+    # Entry points from the symbol table: a section may begin with its literal pool (Xtensa).
+    symbols = _run([core.compiler.replace("-gcc", "-nm"), str(elf)], "reading the symbols").stdout
+    entry = {name: f"{int(addr, 16):08x}".encode()
+             for addr, kind, name in re.findall(r"^([0-9a-f]+) ([Tt]) (\S+)$", symbols, re.M)}
+    if start not in entry:
+        raise McuError(f"{elf.name}: no function {start}")
+    first, contexts = entry[start], _entry_contexts(functions, entry)
     with tempfile.TemporaryDirectory(prefix="neuroedge-mcu-") as tmp:
         fifo = Path(tmp) / "trace"
         os.mkfifo(fifo)
@@ -212,7 +253,7 @@ def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, 
         output = {}
         reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), proc.communicate())))
         reader.start()
-        pcs, started, kernel = Counter(), False, None
+        counted, started, stage, kernel = Counter(), False, None, None
         with open(fifo, "rb") as trace:
             for line in trace:
                 # "Trace 0: 0x7f.. [00000000/0000a3c4/...] fn": the guest PC is the second field
@@ -222,19 +263,16 @@ def run_counted(core: Core, elf: Path, start: str = "bench_loop") -> tuple[str, 
                 pc = line[at + 1:line.find(b"/", at + 1)][-8:]
                 if not started:
                     started = pc == first
-                if started:
-                    kernel = entries.get(pc, kernel)
-                    pcs[pc, kernel] += 1
+                    if not started:
+                        continue
+                context = contexts.get(pc)
+                if context is not None:
+                    stage = context[0]
+                    kernel = kernel if context[1] is KEEP else context[1]
+                counted[stage, kernel] += 1
         reader.join()
     if proc.returncode != 0:
         raise McuError(f"QEMU stopped with code {proc.returncode}:\n{output.get('err', b'').decode()[-2000:]}")
-    starts = [f[0] for f in functions]
-    counted = Counter()
-    for (pc, kernel), n in pcs.items():
-        addr = int(pc, 16)
-        i = bisect_right(starts, addr) - 1
-        key = functions[i][2:] if i >= 0 and addr < functions[i][1] else ("(outside the map)", "")
-        counted[(*key, kernel)] += n
     return output.get("err", b"").decode(), counted  # QEMU writes semihosting output to stderr
 
 
@@ -252,7 +290,7 @@ def bench(bundle_dir: Path, counts: np.ndarray, core: Core = CORTEX_M4, log=prin
         macs = int(re.search(r"macs (\d+)", host_out).group(1))
         if not windows:
             raise McuError(f"{info['frames']} frames make no window: a longer input is needed")
-        for variant in VARIANTS:
+        for variant in core.variants:
             elf = build(core, tmp, tmp / f"{core.name}-{variant}.elf", variant)
             log(f"running {info['frames']} frames of {info['stream_channels']} channels on the emulated {core.name}, "
                 f"{variant} kernels (every instruction traced)...")
@@ -268,12 +306,9 @@ def bench(bundle_dir: Path, counts: np.ndarray, core: Core = CORTEX_M4, log=prin
 
 def _by_stage(counted: dict, info: dict, windows: int, macs: int, kernel_macs: dict) -> VariantCount:
     by_stage, by_kernel = Counter(), Counter()
-    for (function, obj, kernel), n in counted.items():
-        by_stage[stage_of(function, obj)] += n
-        if function in KERNELS:
-            by_kernel[function] += n
-        elif obj == KERNEL_OBJECT and kernel:
-            by_kernel[kernel] += n  # a helper the kernel calls (what the compiler did not inline)
+    for (stage, kernel), n in counted.items():
+        by_stage[stage] += n
+        by_kernel[kernel] += n
     per_kernel = {k: by_kernel[k] / (windows * kernel_macs[k]) for k in KERNELS if kernel_macs[k]}
     # Per second of signal: frame stages scale with the frames, window stages with the windows.
     seconds = info["frames"] / info["fs"]
@@ -323,9 +358,9 @@ def frames_for(bundle_dir: Path, windows: int) -> int:
 
 
 def describe(result: McuBench) -> str:
-    lines = [f"{result.core} under QEMU, -O2: {result.channels} of {result.stream_channels} channels at "
-             f"{result.fs:g} Hz, {result.frames} frames, {result.windows} windows of {result.macs_per_window:,} MACs; "
-             "outputs of both builds equal to this machine's",
+    lines = [f"{result.core} under QEMU, {CORES[result.core].cflags[-1]}: {result.channels} of {result.stream_channels} "
+             f"channels at {result.fs:g} Hz, {result.frames} frames, {result.windows} windows of "
+             f"{result.macs_per_window:,} MACs; outputs equal to this machine's build",
              "instructions per second of signal (share of a 240 MHz core at one instruction per cycle):",
              f"{'stage':<12}" + "".join(f"{v:>26}" for v in result.variants)]
     for i, stage in enumerate(STAGES):
@@ -345,13 +380,20 @@ def describe(result: McuBench) -> str:
     return "\n".join(lines)
 
 
-def main(as_json: bool, bundle_dir: Path | None = None, recording_path: Path | None = None, windows: int = 2) -> int:
-    """`neuroedge bench mcu`: the demo's model (made when missing) and its first recording by default."""
+def main(as_json: bool, bundle_dir: Path | None = None, recording_path: Path | None = None, windows: int = 2,
+         cores: list[str] | None = None) -> int:
+    """`neuroedge bench mcu`: the demo's model (made when missing) and its first recording by
+    default, on every core (or the named ones). --json prints a list, one entry per core."""
     import contextlib
 
     from . import dataset, demo, recording
 
-    check_tools()
+    unknown = [name for name in cores or () if name not in CORES]
+    if unknown:
+        raise McuError(f"unknown core {', '.join(unknown)}: the cores are {', '.join(CORES)}")
+    chosen = [CORES[name] for name in cores or CORES]
+    for core in chosen:
+        check_tools(core)
     if windows < 1:
         raise McuError(f"--windows must be at least 1, got {windows}")
     if bundle_dir is None or recording_path is None:
@@ -363,6 +405,8 @@ def main(as_json: bool, bundle_dir: Path | None = None, recording_path: Path | N
     frames = frames_for(bundle_dir, windows)
     if rec.samples < frames:
         raise McuError(f"{rec.source}: {rec.samples} samples, {windows} windows need {frames}")
-    result = bench(bundle_dir, dataset.device_counts(rec)[:frames], log=lambda text: print(text, file=sys.stderr))
-    print(json.dumps(asdict(result), indent=2) if as_json else describe(result))
+    results = [bench(bundle_dir, dataset.device_counts(rec)[:frames], core,
+                     log=lambda text: print(text, file=sys.stderr)) for core in chosen]
+    print(json.dumps([asdict(r) for r in results], indent=2) if as_json
+          else "\n\n".join(describe(r) for r in results))
     return 0

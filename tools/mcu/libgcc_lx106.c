@@ -126,6 +126,19 @@ float __subsf3(float a, float b) {
     return __addsf3(a, y.f);
 }
 
+// A significand with its leading 1 at bit 23 (subnormals normalised, the exponent lowered).
+static void with_leading_one(int32_t *exp, uint32_t *sig) {
+    if (*exp) {
+        *sig |= 0x800000u;
+        return;
+    }
+    *exp = 1;
+    while (!(*sig & 0x800000u)) {
+        *sig <<= 1;
+        --*exp;
+    }
+}
+
 float __mulsf3(float a, float b) {
     f32_bits x = {a}, y = {b}, r;
     uint32_t sign = (x.u ^ y.u) & 0x80000000u;
@@ -143,25 +156,8 @@ float __mulsf3(float a, float b) {
         r.u = sign;
         return r.f;
     }
-    // Normalise subnormal inputs.
-    if (!ex) {
-        ex = 1;
-        while (!(mx & 0x800000u)) {
-            mx <<= 1;
-            ex--;
-        }
-    } else {
-        mx |= 0x800000u;
-    }
-    if (!ey) {
-        ey = 1;
-        while (!(my & 0x800000u)) {
-            my <<= 1;
-            ey--;
-        }
-    } else {
-        my |= 0x800000u;
-    }
+    with_leading_one(&ex, &mx);
+    with_leading_one(&ey, &my);
     uint64_t p = __muldi3(mx, my);  // 2^46 <= p < 2^48
     int32_t e = ex + ey - 127;
     if (p & (1ull << 47)) {

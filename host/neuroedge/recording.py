@@ -378,7 +378,7 @@ def load_otb_plus(path: Path) -> Recording:
 def _otb4_tracks(root: ET.Element, path: Path) -> list[dict]:
     tracks = []
     for info in root.iter("TrackInfo"):
-        def field(tag, default=None, cast=str):
+        def value_of(tag, default=None, cast=str):
             el = info.find(tag)
             text = el.text.strip() if el is not None and el.text else default
             if text is None:
@@ -387,10 +387,10 @@ def _otb4_tracks(root: ET.Element, path: Path) -> list[dict]:
                 return cast(text)
             except ValueError:
                 raise RecordingError(f"{path}: <{tag}> is {text!r}") from None
-        tracks.append({"device": field("Device", "unknown"), "gain": field("Gain", cast=float),
-                       "bits": field("ADC_Nbits", "16", int), "range": field("ADC_Range", "5", float),
-                       "fs": field("SamplingFrequency", cast=float), "stream": field("SignalStreamPath", ""),
-                       "channels": field("NumberOfChannels", cast=int), "title": field("SubTitle", "")})
+        tracks.append({"device": value_of("Device", "unknown"), "gain": value_of("Gain", cast=float),
+                       "bits": value_of("ADC_Nbits", "16", int), "range": value_of("ADC_Range", "5", float),
+                       "fs": value_of("SamplingFrequency", cast=float), "stream": value_of("SignalStreamPath", ""),
+                       "channels": value_of("NumberOfChannels", cast=int), "title": value_of("SubTitle", "")})
     if not tracks:
         raise RecordingError(f"{path}: Tracks_000.xml lists no <TrackInfo>")
     return tracks

@@ -216,3 +216,11 @@ def test_a_session_the_heap_cannot_hold_is_refused_before_it_starts(edgedl_mpy, 
     assert out[0].startswith("CalibrationError not enough heap for a calibration session of 32 features: "), out
     assert out[0].endswith("8192 B needed to go on streaming (a bundle with fewer features, or a board with more RAM)")
     assert out[1] == "deployed None"
+
+
+def test_kept_windows_keep_negative_features():
+    """A CNN's embedding is signed (int8 steps from its zero point): the kept copy must not round
+    -3 to -2."""
+    session = calibration.Session(["rest", "fist"], 2, 1000, None, 3, activity_columns=(), raw_hop=50)
+    session.add(board_window([0, 0]), array.array("f", [-3.0, 2.0]), session.settle + 49, 0)
+    assert list(session.kept_features[0]) == [-3, 2]

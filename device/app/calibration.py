@@ -276,7 +276,7 @@ class Session:
         if (self.stats.count[k] - 1) % self.eval_every == 0 and self.kept_per_gesture[k] < EVAL_PER_GESTURE:
             kept = self.kept_features[self.kept]
             for j in range(self.width):
-                kept[j] = int(f[j] + 0.5)  # Q10 log2 or int8 steps: rounding to 1 is enough
+                kept[j] = round(f[j])  # Q10 log2 or int8 steps (signed): rounding to 1 is enough
             self.kept_gesture[self.kept], self.kept_old[self.kept] = k, predicted
             self.kept_per_gesture[k] += 1
             self.kept += 1

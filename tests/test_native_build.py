@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,32 @@ def test_firmware_user_c_module_files_list_the_natmod_sources_and_compile(tmp_pa
     assert sorted(listed["micropython.cmake"]) == natmod_sources
     native.compile_check_user_module(tmp_path / "firmware", natmod_sources)
     assert (tmp_path / "firmware" / "mod_edgedl.o").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_every_file_compiles_for_xtensa_and_calls_only_helpers_an_esp32_runs_inline(tmp_path):
+    require_tool("xtensa-lx106-elf-gcc")
+    check = native.check_xtensa(build_dir=tmp_path)
+    assert check.unresolved == {}
+    assert "mod_edgedl.c" in check.helpers["__udivsi3"]  # the lx106 has no divider: listed, and allowed
+    assert set(check.helpers) <= set(native.ESP32_INLINE_HELPERS)
+    assert "__muldi3" in check.report() and "NOT PROVIDED" not in check.report()
+
+
+@pytest.mark.slow
+def test_xtensa_check_names_a_helper_the_esp32_build_could_not_link(tmp_path):
+    """A 64-bit variable shift and a 64-bit division call libgcc on every Xtensa core."""
+    require_tool("xtensa-lx106-elf-gcc")
+    source = tmp_path / "wide.c"
+    source.write_text("#include <stdint.h>\n"
+                      "uint64_t wide(uint64_t a, uint64_t b, int n) { return (a << n) / b; }\n")
+    obj = tmp_path / "wide.o"
+    subprocess.run(["xtensa-lx106-elf-gcc", "-Os", "-c", str(source), "-o", str(obj)], check=True)
+    with pytest.raises(BuildError, match=r"__ashldi3 +NOT PROVIDED.*wide\.c") as raised:
+        native.sort_xtensa_symbols([obj])
+    assert "__udivdi3" in str(raised.value)
+
+
+def test_lx106_module_build_says_why_and_points_at_the_check():
+    with pytest.raises(BuildError, match="--xtensa-check"):
+        native.build("xtensa")

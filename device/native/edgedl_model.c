@@ -687,10 +687,10 @@ static int prepare_pool(prep_t *P, ne_op_t *op) {
 static uint64_t udiv64(uint64_t n, uint32_t d) {
     uint64_t q = 0, r = 0;
     for (int i = 63; i >= 0; i--) {
-        r = (r << 1) | ((n >> i) & 1);
+        r = (r << 1) | (ne_shr64(n, i) & 1);
         if (r >= d) {
             r -= d;
-            q |= (uint64_t)1 << i;
+            q |= ne_shl64(1, i);
         }
     }
     return q;
@@ -749,7 +749,7 @@ static int prepare_mean(prep_t *P, ne_op_t *op) {
     }
     // QuantizedMeanOrSum folds 1/n into the multiplier.
     int s = 63;
-    while (s > 0 && !((uint64_t)n >> s)) {
+    while (s > 0 && !ne_shr64(n, s)) {
         s--;
     }
     if (s > 32) {
@@ -761,7 +761,7 @@ static int prepare_mean(prep_t *P, ne_op_t *op) {
     if (s < 0) {
         return op_error(P, "output scale too small for the input scale");
     }
-    op->mult = (int32_t)udiv64((uint64_t)(uint32_t)mult << s, n);
+    op->mult = (int32_t)udiv64(ne_shl64((uint32_t)mult, s), n);
     op->shift = shift - s;
     op->reduce_count = (int32_t)n;
     op->reduce_mask = mask;
@@ -868,7 +868,7 @@ static int prepare_softmax(prep_t *P, ne_op_t *op) {
     if (op->left_shift < 0 || op->left_shift > 31) {
         return op_error(P, "input scale out of range");
     }
-    op->diff_min = -(int32_t)(((int64_t)31 << 26) >> op->left_shift);
+    op->diff_min = -(int32_t)((31u << 26) >> op->left_shift);  // TFLM's int64 expression, which fits 32 bits
     op->out_c = in->dims[in->rank - 1];
     op->batches = (int32_t)(in->count / (uint32_t)op->out_c);
     return 1;

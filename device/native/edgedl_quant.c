@@ -18,7 +18,7 @@ int ne_real_from_f32(uint32_t bits, ne_real_t *out) {
 }
 
 ne_real_t ne_real_mul(ne_real_t a, ne_real_t b) {
-    ne_real_t r = {a.mantissa * b.mantissa, a.exponent + b.exponent};
+    ne_real_t r = {(uint64_t)(uint32_t)a.mantissa * (uint32_t)b.mantissa, a.exponent + b.exponent};
     return r;
 }
 
@@ -52,14 +52,14 @@ static int bit_length(uint64_t v) {
 // Drops `drop` low bits of q, rounding to nearest-even (sticky: bits already lost).
 static ne_real_t round_drop(uint64_t q, int32_t exponent, int drop, int sticky, int bits) {
     if (drop > 0) {
-        uint64_t dropped = q & (((uint64_t)1 << drop) - 1);
-        uint64_t half = (uint64_t)1 << (drop - 1);
-        q >>= drop;
+        uint64_t dropped = q & (ne_shl64(1, drop) - 1);
+        uint64_t half = ne_shl64(1, drop - 1);
+        q = ne_shr64(q, drop);
         exponent += drop;
         if (dropped > half || (dropped == half && (sticky || (q & 1)))) {
             q++;
         }
-        if (q >> bits) {  // carried into a new top bit
+        if (ne_shr64(q, bits)) {  // carried into a new top bit
             q >>= 1;
             exponent++;
         }
@@ -131,18 +131,18 @@ int32_t ne_real_round_int(ne_real_t value) {
     uint64_t m = value.mantissa;
     int32_t e = value.exponent;
     if (e >= 0) {
-        if (e > 30 || (m << e) > ((uint64_t)1 << 30)) {
+        if (e > 30 || ne_shl64(m, e) > ((uint64_t)1 << 30)) {
             return 1 << 30;
         }
-        return (int32_t)(m << e);
+        return (int32_t)ne_shl64(m, e);
     }
     int32_t s = -e;
     if (s > 62) {
         return 0;
     }
-    uint64_t whole = m >> s;
-    uint64_t frac = m & (((uint64_t)1 << s) - 1);
-    if (frac >= ((uint64_t)1 << (s - 1))) {
+    uint64_t whole = ne_shr64(m, s);
+    uint64_t frac = m & (ne_shl64(1, s) - 1);
+    if (frac >= ne_shl64(1, s - 1)) {
         whole++;
     }
     return whole > ((uint64_t)1 << 30) ? (1 << 30) : (int32_t)whole;

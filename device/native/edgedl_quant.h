@@ -12,6 +12,31 @@
 
 #include <stdint.h>
 
+// 64-bit shifts by a variable count (0..63), from 32-bit halves: GCC calls a libgcc
+// helper (__ashldi3, __lshrdi3) for them on Xtensa, which MicroPython's native-module
+// linker cannot provide (see `neuroedge build --arch xtensa`).
+static inline uint64_t ne_shl64(uint64_t v, int n) {
+    uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v;
+    if (n >= 32) {
+        return (uint64_t)(lo << (n - 32)) << 32;
+    }
+    if (n == 0) {
+        return v;
+    }
+    return ((uint64_t)((hi << n) | (lo >> (32 - n))) << 32) | (uint32_t)(lo << n);
+}
+
+static inline uint64_t ne_shr64(uint64_t v, int n) {
+    uint32_t hi = (uint32_t)(v >> 32), lo = (uint32_t)v;
+    if (n >= 32) {
+        return hi >> (n - 32);
+    }
+    if (n == 0) {
+        return v;
+    }
+    return ((uint64_t)(hi >> n) << 32) | ((lo >> n) | (hi << (32 - n)));
+}
+
 // A positive number mantissa * 2^exponent (mantissa != 0).
 typedef struct {
     uint64_t mantissa;

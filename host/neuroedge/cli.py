@@ -67,6 +67,9 @@ def parse_folder(text: str) -> Path:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    if args.xtensa_check:
+        print(native.check_xtensa(args.mpy_dir).report())
+        return 0
     path = native.build(args.arch, args.mpy_dir, verbose=args.verbose)
     print(path)
     return 0
@@ -277,6 +280,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="target: x64 (emulator), xtensawin (ESP32/ESP32-S3), armv7emsp, ... (default x64)")
     p.add_argument("--mpy-dir", help="MicroPython source tree (default: $MPY_DIR, else the pinned 1.23 sources)")
     p.add_argument("-v", "--verbose", action="store_true", help="show the compiler's output")
+    p.add_argument("--xtensa-check", action="store_true",
+                   help="compile every C file for Xtensa (lx106) with -Werror and list the libgcc helpers "
+                        "it calls; fails on any an ESP32 build could not link")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("emulator", help="run MicroPython's unix port as a board, with edgedl and device/app")

@@ -160,6 +160,10 @@ def build(arch: str = "x64", mpy_dir: str | os.PathLike | None = None, *,
                 "xtensa-esp32-elf-gcc": "install ESP-IDF and run its export.sh",
                 "xtensa-lx106-elf-gcc": "install the ESP8266 toolchain"}.get(compiler, "install gcc")
         raise BuildError(f"building for {arch} needs {compiler} on PATH ({hint})")
+    if arch == XTENSA_CHECK_ARCH:
+        raise BuildError("no edgedl.mpy for the lx106 (ESP8266): it calls libgcc helpers that live in the "
+                         "ESP8266's ROM, which a native module cannot reach; `neuroedge build --xtensa-check` "
+                         "compiles the C for Xtensa and checks it for the ESP32 (xtensawin)")
     resolved = resolve_mpy_dir(mpy_dir)
     obj_dir = build_dir / "obj" / arch
     cmd = ["make", "-C", str(NATIVE_DIR), f"ARCH={arch}", f"MPY_DIR={resolved}",
@@ -178,6 +182,90 @@ def build(arch: str = "x64", mpy_dir: str | os.PathLike | None = None, *,
     shutil.copyfile(built, tmp)
     tmp.replace(target)
     return target
+
+
+# The ESP32 (xtensawin) build needs ESP-IDF's compiler, which no package registry carries.
+# Debian's compiler for the lx106 (the ESP8266's Xtensa core) is the stand-in: every file
+# compiles with the natmod build's own flags (-Wall -Werror among them), and every runtime
+# helper it calls is listed. The lx106 lacks three options the ESP32's LX6 core has, so it
+# calls helpers for work an ESP32 does inline; any other helper would be an undefined symbol
+# for the ESP32 build too, because MicroPython's natmod linker (mpy_ld) links no libgcc.
+ESP32_INLINE_HELPERS = {
+    **dict.fromkeys(("__divsi3", "__udivsi3", "__modsi3", "__umodsi3"),
+                    "32-bit division (the ESP32's DIV32 option: quos, quou, rems, remu)"),
+    # A 64 x 64-bit product would call __muldi3 on the ESP32 too; the core has none
+    # (load-time code casts its operands to 32 bits).
+    "__muldi3": "32 x 32 -> 64-bit product (MUL32_HIGH: mull with mulsh or muluh)",
+    **dict.fromkeys(("__addsf3", "__subsf3", "__mulsf3", "__divsf3", "__negsf2", "__eqsf2", "__nesf2",
+                     "__gtsf2", "__gesf2", "__ltsf2", "__lesf2", "__unordsf2", "__fixsfsi", "__fixunssfsi",
+                     "__floatsisf", "__floatunsisf"),
+                    "single-precision float (the ESP32's FPU, with its divide)"),
+}
+XTENSA_CHECK_ARCH = "xtensa"
+
+
+@dataclass
+class XtensaCheck:
+    """What the C files call that they do not define, by file."""
+    helpers: dict[str, list[str]]      # helper -> files calling it (all run inline on an ESP32)
+    unresolved: dict[str, list[str]]   # symbol -> files: an ESP32 build could not link these
+
+    def report(self) -> str:
+        lines = ["every edgedl C file compiles for Xtensa (lx106, -Wall -Werror)",
+                 "libgcc helpers the lx106 build calls, and why an ESP32 runs them inline:"]
+        for name, files in sorted(self.helpers.items()):
+            lines.append(f"  {name:<12} {ESP32_INLINE_HELPERS[name]}: {', '.join(files)}")
+        for name, files in sorted(self.unresolved.items()):
+            lines.append(f"  {name:<12} NOT PROVIDED: MicroPython's native-module linker cannot link it: "
+                         f"{', '.join(files)}")
+        return "\n".join(lines)
+
+
+def undefined_symbols(nm: str, objects: list[Path]) -> tuple[set[str], dict[str, list[str]]]:
+    """Symbols the objects define, and each undefined one with the files (.c) that use it."""
+    defined: set[str] = set()
+    used: dict[str, list[str]] = {}
+    for obj in objects:
+        out = subprocess.run([nm, str(obj)], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) == 2 and fields[0] == "U":
+                used.setdefault(fields[1], []).append(obj.with_suffix(".c").name)
+            elif len(fields) == 3:
+                defined.add(fields[2])
+    return defined, used
+
+
+def check_xtensa(mpy_dir: str | os.PathLike | None = None, *, build_dir: Path = BUILD_DIR) -> XtensaCheck:
+    """Compile every module file for Xtensa with the natmod flags and sort the helpers
+    they call; BuildError names any that an ESP32 build could not link."""
+    compiler = NATMOD_ARCHS[XTENSA_CHECK_ARCH]
+    if shutil.which(compiler) is None:
+        raise BuildError(f"the Xtensa check needs {compiler} on PATH (apt-get install gcc-xtensa-lx106)")
+    resolved = resolve_mpy_dir(mpy_dir)
+    obj_dir = build_dir / "obj" / XTENSA_CHECK_ARCH
+    objects = [obj_dir / (src.stem + ".o") for src in sorted(NATIVE_DIR.glob("*.c"))]
+    cmd = ["make", "-C", str(NATIVE_DIR), f"ARCH={XTENSA_CHECK_ARCH}", f"MPY_DIR={resolved}",
+           f"BUILD={obj_dir}", f"PYTHON={sys.executable}", *[str(o) for o in objects]]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise BuildError(f"compiling for Xtensa failed:\n{(result.stdout + result.stderr).strip()}")
+    return sort_xtensa_symbols(objects)
+
+
+def sort_xtensa_symbols(objects: list[Path]) -> XtensaCheck:
+    """The helpers lx106 objects call, sorted by whether an ESP32 build could link them."""
+    defined, used = undefined_symbols(NATMOD_ARCHS[XTENSA_CHECK_ARCH].replace("gcc", "nm"), objects)
+    helpers: dict[str, list[str]] = {}
+    unresolved: dict[str, list[str]] = {}
+    for name, files in used.items():
+        if name in defined or name.startswith("mp_") or name == "_GLOBAL_OFFSET_TABLE_":
+            continue  # the module's own, or MicroPython's (mpy_ld resolves those it knows)
+        (helpers if name in ESP32_INLINE_HELPERS else unresolved)[name] = sorted(set(files))
+    check = XtensaCheck(helpers, unresolved)
+    if unresolved:
+        raise BuildError(check.report())
+    return check
 
 
 def user_module_sources(work_dir: Path) -> dict[str, list[Path]]:

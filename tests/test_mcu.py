@@ -67,6 +67,22 @@ def test_the_zoo_is_exact_on_the_emulated_cortex_m4_with_both_kernels():
     assert len(models) >= 30
 
 
+@pytest.mark.slow
+def test_dsp_kernels_meet_their_instruction_budgets_on_emg_sized_layers():
+    """Counted instructions, not time: at most 2 per MAC for convolution (1-D, and 2-D 3x3 through the
+    gathered patch) and 1.5 for a Flatten head's dense layer, outputs equal to TFLite Micro's."""
+    for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
+        require_tool(tool)
+    from neuroedge import zoo
+
+    found = {r.model: r for r in mcu.kernel_bench(mcu.CORTEX_M4, log=lambda text: None)}
+    assert set(found) == set(zoo.KERNEL_MODELS)
+    budget = {"ne_conv2d": 2.0, "ne_fully_connected": 1.5}
+    for r in found.values():
+        assert r.instructions_per_mac["dsp"] <= budget[r.kernel], r
+        assert r.instructions_per_mac["portable"] > 2.5 * r.instructions_per_mac["dsp"], r
+
+
 def test_bench_mcu_names_what_is_missing(monkeypatch):
     monkeypatch.setattr(mcu.shutil, "which", lambda name: None)
     with pytest.raises(mcu.McuError, match="arm-none-eabi-gcc and qemu-system-arm not found: install the Debian "

@@ -57,7 +57,7 @@ typedef struct {
     int32_t left_shift, diff_min, reduce_count;
     uint32_t scale_bits;    // QUANTIZE/DEQUANTIZE float scale
     int32_t *ch_mult, *ch_shift, *bias, *wsum;  // per output channel (meta block)
-    int32_t *scratch;       // MEAN sums / depthwise accumulators (shared)
+    int32_t *scratch;       // MEAN sums, per-channel accumulators (shared by all ops)
     // generic shape bookkeeping (ADD broadcast, MEAN, CONCAT)
     int32_t out_dims[NE_MAX_RANK];
     int32_t in1_strides[NE_MAX_RANK], in2_strides[NE_MAX_RANK];

@@ -576,7 +576,7 @@ static int prepare_conv(prep_t *P, ne_op_t *op, int depthwise) {
         op->wsum[c] = s;
     }
     op->macs = (uint32_t)op->batches * op->out_h * op->out_w * oc * taps * op->filter_in_c;
-    if (depthwise && (uint32_t)oc > P->scratch_len) {
+    if ((uint32_t)oc > P->scratch_len) {
         return op_error(P, "internal: scratch smaller than measured");
     }
     op->scratch = P->scratch;
@@ -645,6 +645,10 @@ static int prepare_fully_connected(prep_t *P, ne_op_t *op) {
         op->wsum[c] = s;
     }
     op->macs = (uint32_t)op->batches * (uint32_t)units * (uint32_t)depth;
+    if ((uint32_t)units > P->scratch_len) {
+        return op_error(P, "internal: scratch smaller than measured");
+    }
+    op->scratch = P->scratch;
     return activation_range(P, act, out, op);
 }
 
@@ -1019,9 +1023,7 @@ static int op_needs(loader_t *L, uint32_t i, uint32_t *channels, uint32_t *scrat
         *scratch = count;
     } else if (rank) {
         *channels = (uint32_t)dims[rank - 1];
-        if (code == OP_DEPTHWISE_CONV_2D) {
-            *scratch = *channels;
-        }
+        *scratch = *channels;  // accumulators: depthwise, and the DSP path's conv and dense
     }
     return 1;
 }

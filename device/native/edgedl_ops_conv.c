@@ -44,11 +44,11 @@ static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
     return acc;
 }
 
-// A shared input (a fully-connected layer's vector, a convolution's patch) is sign-extended
-// once into int16 pairs in SXTB16's order (x0 x2 x1 x3 per 4 bytes); then two weight rows
-// at a time cost, per 4 MACs each: one load and two SXTB16 per row, two loads of the
-// shared pairs, four SMLAD.
-#define NE_DSP_SHARED 256  // longest shared input (int16 on the stack); longer ones take dot_i8
+// A shared input (a fully-connected layer's vector, one row of a convolution's patch) is
+// sign-extended once into int16 pairs in SXTB16's order (x0 x2 x1 x3 per 4 bytes), a chunk
+// at a time; then four weight rows run over it per pass. Per 4 inputs: two loads of the
+// shared pairs, and per row one load, two SXTB16 and two SMLAD: 22 instructions for 16 MACs.
+#define NE_DSP_CHUNK 256  // shared values extended at a time (int16, on the stack)
 
 static inline uint32_t read32_i16(const int16_t *p) {
     uint32_t v;
@@ -68,29 +68,99 @@ static inline void extend_shared(const int8_t *x, int32_t n, int16_t *xq) {
     }
 }
 
-// acc[0] = w0 . x and acc[1] = w1 . x over n values (x as int8 and as extend_shared made it).
-static inline void dot2_shared(const int8_t *w0, const int8_t *w1, const int16_t *xq, const int8_t *x, int32_t n,
+// sum += 4 int8 values at row . the shared pairs x02, x13.
+#define NE_SMLAD_ROW(sum, row, x02, x13) do {                         \
+        uint32_t w_ = read32(row);                                       \
+        sum = __smlad(__sxtb16(w_), x02, sum);                           \
+        sum = __smlad(sxtb16_odd(w_), x13, sum);                         \
+    } while (0)
+
+// Four values of one weight row (at `addr`) times the shared pairs, into sum s.
+#define NE_ROW4(addr, s)                                  \
+    "ldr %[v], " addr "\n\t"                              \
+    "sxtb16 %[t], %[v]\n\t"                               \
+    "smlad %[" s "], %[t], %[x02], %[" s "]\n\t"          \
+    "sxtb16 %[v], %[v], ror #8\n\t"                       \
+    "smlad %[" s "], %[v], %[x13], %[" s "]\n\t"
+
+// 4 shared values times the four rows: rows 1-3 at register offsets from row 0's pointer,
+// which the last load advances (no add, and one pointer for four rows).
+#define NE_ROWS4                                                                       \
+    "ldrd %[x02], %[x13], [%[xq]], #8\n\t"                                              \
+    NE_ROW4("[%[w0], %[stride]]", "s1") NE_ROW4("[%[w0], %[stride], lsl #1]", "s2")     \
+    NE_ROW4("[%[w0], %[stride3]]", "s3") NE_ROW4("[%[w0]], #4", "s0")
+
+#define NE_ROWS_OPERANDS                                                                              \
+    : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [w0] "+r"(w0), [xq] "+r"(xq),        \
+      [x02] "=&r"(x02), [x13] "=&r"(x13), [v] "=&r"(v), [t] "=&r"(t)
+
+// acc[0..3] += rows w, w + stride, w + 2 stride, w + 3 stride . x over n values (x as int8
+// and as extend_shared made it). The loop is assembly: in C, GCC spills the row pointers and
+// sums, which doubled its instructions; here 12 registers, which a position-independent
+// (natmod) build still has. Per 16 inputs: four LDRD of the shared pairs, 4 x 4 x (LDR,
+// 2 SXTB16, 2 SMLAD), and 3 for the loop (its end is read from memory): 87 instructions
+// for 64 MACs.
+static inline void dot4_shared(const int8_t *w, int32_t stride, const int16_t *xq, const int8_t *x, int32_t n,
     int32_t *acc) {
-    int32_t s0 = 0, s1 = 0, i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint32_t x02 = read32_i16(xq + i), x13 = read32_i16(xq + i + 2);
-        uint32_t y02 = read32_i16(xq + i + 4), y13 = read32_i16(xq + i + 6);
-        uint32_t u = read32(w0 + i), v = read32(w1 + i), u2 = read32(w0 + i + 4), v2 = read32(w1 + i + 4);
-        s0 = __smlad(__sxtb16(u), x02, s0);
-        s0 = __smlad(sxtb16_odd(u), x13, s0);
-        s1 = __smlad(__sxtb16(v), x02, s1);
-        s1 = __smlad(sxtb16_odd(v), x13, s1);
-        s0 = __smlad(__sxtb16(u2), y02, s0);
-        s0 = __smlad(sxtb16_odd(u2), y13, s0);
-        s1 = __smlad(__sxtb16(v2), y02, s1);
-        s1 = __smlad(sxtb16_odd(v2), y13, s1);
+    const int8_t *w0 = w;
+    const int32_t stride3 = 3 * stride;
+    int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
+    const int32_t sixteens = n & ~15, fours = n & ~3;
+    uint32_t x02, x13, v, t;
+    if (sixteens) {
+        const int16_t *const xq_end = xq + sixteens;
+        __asm__ volatile(
+            "1:\n\t" NE_ROWS4 NE_ROWS4 NE_ROWS4 NE_ROWS4
+            "ldr %[t], %[end]\n\t"
+            "cmp %[xq], %[t]\n\t"
+            "bne 1b\n\t"
+            NE_ROWS_OPERANDS
+            : [end] "m"(xq_end), [stride] "r"(stride), [stride3] "r"(stride3)
+            : "cc", "memory");
     }
-    for (; i < n; i++) {
-        s0 += (int32_t)w0[i] * (int32_t)x[i];
-        s1 += (int32_t)w1[i] * (int32_t)x[i];
+    for (int32_t i = sixteens; i < fours; i += 4) {
+        __asm__ volatile(NE_ROWS4 NE_ROWS_OPERANDS : [stride] "r"(stride), [stride3] "r"(stride3) : "memory");
+    }
+    const int8_t *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride;
+    for (int32_t i = fours; i < n; i++) {
+        const int32_t xv = x[i];
+        s0 += (int32_t)*w0++ * xv;
+        s1 += (int32_t)*w1++ * xv;
+        s2 += (int32_t)*w2++ * xv;
+        s3 += (int32_t)*w3++ * xv;
     }
     acc[0] = s0;
     acc[1] = s1;
+    acc[2] = s2;
+    acc[3] = s3;
+}
+
+static inline int32_t dot1_shared(const int8_t *w, const int16_t *xq, const int8_t *x, int32_t n) {
+    int32_t s = 0, i = 0;
+    for (; i + 4 <= n; i += 4) {
+        NE_SMLAD_ROW(s, w + i, read32_i16(xq + i), read32_i16(xq + i + 2));
+    }
+    for (; i < n; i++) {
+        s += (int32_t)w[i] * (int32_t)x[i];
+    }
+    return s;
+}
+
+// acc[oc] += (row oc of the weights, at w + oc * stride) . x over n values, for oc < count.
+static void accumulate_shared(const int8_t *w, int32_t stride, const int8_t *x, int32_t n, int32_t count,
+    int32_t *acc) {
+    int16_t xq[NE_DSP_CHUNK];
+    for (int32_t c0 = 0; c0 < n; c0 += NE_DSP_CHUNK) {
+        const int32_t len = n - c0 < NE_DSP_CHUNK ? n - c0 : NE_DSP_CHUNK;
+        extend_shared(x + c0, len, xq);
+        int32_t oc = 0;
+        for (; oc + 4 <= count; oc += 4) {
+            dot4_shared(w + oc * stride + c0, stride, xq, x + c0, len, acc + oc);
+        }
+        for (; oc < count; oc++) {
+            acc[oc] += dot1_shared(w + oc * stride + c0, xq, x + c0, len);
+        }
+    }
 }
 
 #else
@@ -117,32 +187,20 @@ static inline int8_t requantize(const ne_op_t *op, int32_t acc, int32_t c) {
     return (int8_t)ne_clamp(acc, op->act_min, op->act_max);
 }
 
-// Output channels oc and oc + 1 from one shared input (DSP path): their requantized values.
-#ifdef NE_DSP_SHARED
-static inline void two_outputs(const ne_op_t *op, const int8_t *filter, int32_t n, int32_t oc, const int16_t *xq,
-    const int8_t *x, int8_t *out) {
-    int32_t acc[2];
-    dot2_shared(filter + oc * n, filter + (oc + 1) * n, xq, x, n, acc);
-    out[0] = requantize(op, ne_wrap_add(acc[0], op->in_offset * op->wsum[oc]), oc);
-    out[1] = requantize(op, ne_wrap_add(acc[1], op->in_offset * op->wsum[oc + 1]), oc + 1);
-}
-
-// Outputs 0, 1, ... of `count` in pairs from one shared input x of n values (row oc of the
-// filter is filter + oc * n): the number written, 0 when x is too long for its int16 copy.
-static int32_t pairs_of_outputs(const ne_op_t *op, const int8_t *filter, int32_t n, const int8_t *x, int32_t count,
-    int8_t *out) {
-    if (n > NE_DSP_SHARED) {
-        return 0;
+// out[c] = requantize(acc[c] + in_offset * wsum[c]) for c < count (wsum 0: acc has it). The
+// op's fields are read once: stores through an int8 pointer may alias anything, so a loop
+// of requantize() reloads them for every output.
+static void requantize_all(const ne_op_t *op, const int32_t *acc, const int32_t *wsum, int32_t count, int8_t *out) {
+    const int32_t *bias = op->bias, *mult = op->ch_mult, *shift = op->ch_shift;
+    const int32_t in_offset = op->in_offset, out_offset = op->out_offset, lo = op->act_min, hi = op->act_max;
+    for (int32_t c = 0; c < count; c++) {
+        int32_t v = ne_wrap_add(acc[c], bias[c]);
+        if (wsum) {
+            v = ne_wrap_add(v, in_offset * wsum[c]);
+        }
+        out[c] = (int8_t)ne_clamp(ne_mbqm(v, mult[c], shift[c]) + out_offset, lo, hi);
     }
-    int16_t xq[NE_DSP_SHARED];
-    extend_shared(x, n, xq);
-    int32_t oc = 0;
-    for (; oc + 2 <= count; oc += 2) {
-        two_outputs(op, filter, n, oc, xq, x, out + oc);
-    }
-    return oc;
 }
-#endif
 
 // First and one-past-last filter tap that lands inside [0, size).
 static inline void tap_range(int32_t origin, int32_t taps, int32_t dilation, int32_t size,
@@ -173,25 +231,69 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
                 const int32_t x0 = ox * op->stride_w - op->pad_w;
                 int32_t kx0, kx1;
                 tap_range(x0, fw, dw, in_w, &kx0, &kx1);
-                const int full = ky0 == 0 && ky1 == fh && kx0 == 0 && kx1 == fw;
+                int full = ky0 == 0 && ky1 == fh && kx0 == 0 && kx1 == fw;
                 // Channels of one filter row run on into the next tap when the
                 // whole input depth is used with unit dilation: one long dot.
                 const int contiguous = dw == 1 && fic == in_c;
                 const int32_t row_len = contiguous ? (kx1 - kx0) * fic : fic;
-                int32_t oc = 0;
-#ifdef NE_DSP_SHARED
-                // A full 1-D patch of an ungrouped convolution is one contiguous vector that every
-                // filter reads: extended once, then two filters at a time.
-                if (contiguous && full && fh == 1) {
-                    oc = pairs_of_outputs(op, filter, filter_per_oc, in + ((b * in_h + y0) * in_w + x0) * in_c,
-                        out_c, out);
-                    out += oc;
+#ifdef NE_DSP_CHUNK
+                // Each row of an ungrouped, undilated patch is one contiguous vector that every
+                // filter reads: the shared-input path, all output channels at once.
+                if (contiguous) {
+                    int32_t *acc = op->scratch;
+                    for (int32_t oc = 0; oc < out_c; oc++) {
+                        acc[oc] = 0;
+                    }
+                    if (full && fh == 1) {  // the patch is one vector in the input
+                        accumulate_shared(filter, filter_per_oc, in + ((b * in_h + y0) * in_w + x0) * in_c,
+                            filter_per_oc, out_c, acc);
+                    } else if (filter_per_oc <= NE_DSP_CHUNK) {
+                        // Gathered into one vector, taps outside the input as the input's zero point:
+                        // x + in_offset == 0 there, so they add nothing, and the full weight sums hold.
+                        int8_t patch[NE_DSP_CHUNK] __attribute__((aligned(4)));
+                        if (!full) {
+                            const int8_t zero_point = (int8_t)-op->in_offset;
+                            for (int32_t i = 0; i < filter_per_oc; i++) {
+                                patch[i] = zero_point;
+                            }
+                        }
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            const int8_t *src = in + ((b * in_h + y0 + ky * dh) * in_w + x0 + kx0) * in_c;
+                            int8_t *dst = patch + (ky * fw + kx0) * fic;
+                            int32_t i = 0;
+                            for (; i + 4 <= row_len; i += 4) {  // no libc: words, then bytes
+                                uint32_t word = read32(src + i);
+                                __builtin_memcpy(dst + i, &word, 4);
+                            }
+                            for (; i < row_len; i++) {
+                                dst[i] = src[i];
+                            }
+                        }
+                        accumulate_shared(filter, filter_per_oc, patch, filter_per_oc, out_c, acc);
+                        full = 1;
+                    } else {
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            accumulate_shared(filter + (ky * fw + kx0) * fic, filter_per_oc,
+                                in + ((b * in_h + y0 + ky * dh) * in_w + x0 + kx0) * in_c, row_len, out_c, acc);
+                        }
+                    }
+                    if (!full) {  // the input offset times the weights of the taps inside
+                        for (int32_t oc = 0; oc < out_c; oc++) {
+                            int32_t wsum = 0;
+                            for (int32_t ky = ky0; ky < ky1; ky++) {
+                                wsum += sum_i8(filter + oc * filter_per_oc + (ky * fw + kx0) * fic, row_len);
+                            }
+                            acc[oc] = ne_wrap_add(acc[oc], op->in_offset * wsum);
+                        }
+                    }
+                    requantize_all(op, acc, full ? op->wsum : 0, out_c, out);
+                    out += out_c;
+                    continue;
                 }
 #endif
-                // The input channels of oc's group, advanced without a division per channel (the
-                // DSP path above runs only ungrouped, so oc is then still inside group 0).
-                int32_t group_offset = 0, in_group = oc;
-                for (; oc < out_c; oc++, in_group++) {
+                // The input channels of oc's group, advanced without a division per channel.
+                int32_t group_offset = 0, in_group = 0;
+                for (int32_t oc = 0; oc < out_c; oc++, in_group++) {
                     if (in_group == per_group) {
                         in_group = 0;
                         group_offset += fic;
@@ -259,9 +361,8 @@ void ne_depthwise_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filt
                         }
                     }
                 }
-                for (int32_t oc = 0; oc < out_c; oc++) {
-                    *out++ = requantize(op, acc[oc], oc);
-                }
+                requantize_all(op, acc, 0, out_c, out);
+                out += out_c;
             }
         }
     }
@@ -271,14 +372,19 @@ void ne_fully_connected(const ne_op_t *op, const int8_t *in, const int8_t *filte
     const int32_t depth = op->in_c, units = op->out_c;
     for (int32_t b = 0; b < op->batches; b++) {
         const int8_t *x = in + b * depth;
-        int32_t u = 0;
-#ifdef NE_DSP_SHARED
-        u = pairs_of_outputs(op, filter, depth, x, units, out);
-        out += u;
-#endif
-        for (; u < units; u++) {
+#ifdef NE_DSP_CHUNK
+        int32_t *acc = op->scratch;
+        for (int32_t u = 0; u < units; u++) {
+            acc[u] = 0;
+        }
+        accumulate_shared(filter, depth, x, depth, units, acc);
+        requantize_all(op, acc, op->wsum, units, out);
+        out += units;
+#else
+        for (int32_t u = 0; u < units; u++) {
             int32_t acc = ne_wrap_add(dot_i8(filter + u * depth, x, depth), op->in_offset * op->wsum[u]);
             *out++ = requantize(op, acc, u);
         }
+#endif
     }
 }

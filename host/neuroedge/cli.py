@@ -103,7 +103,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "mcu":
         from . import mcu
 
-        return mcu.main(args.json, args.model, args.recording, args.windows, args.core)
+        return mcu.main(args.json, args.model, args.recording, args.windows, args.core, args.kernels)
     return bench.main(args.models, args.json)
 
 
@@ -323,6 +323,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--recording", type=Path, help="stream, mcu: recording to serve (default: the demo's first)")
     p.add_argument("--windows", type=int, default=2, help="mcu: windows of input to run (default 2)")
     p.add_argument("--core", action="append", help="mcu: cortex-m4f or lx106 (repeatable; default: both)")
+    p.add_argument("--kernels", action="store_true",
+                   help="mcu: instructions per MAC of conv, 2-D conv and dense layers of EMG-CNN sizes, by kernel build")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_bench)
 

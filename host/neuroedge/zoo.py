@@ -219,12 +219,21 @@ ZOO: tuple[ZooSpec, ...] = (
         lambda k: k.layers.Conv1D(8, 3, dilation_rate=2, padding="same", activation="relu"),
         lambda k: k.layers.Conv1D(8, 3, dilation_rate=3, padding="valid"),
         lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(4))),
+    # Layers of the shapes EMG CNNs use, for `neuroedge bench mcu --kernels` (one kernel each).
+    ZooSpec("kernel_conv1d_k3_64x64", (64, 64), _chain(
+        lambda k: k.layers.Conv1D(64, 3, padding="same", activation="relu"))),
+    ZooSpec("kernel_conv2d_3x3_16x32", (16, 256), _chain(
+        lambda k: k.layers.Reshape((16, 16, 16)),
+        lambda k: k.layers.Conv2D(32, (3, 3), padding="same", activation="relu"))),
+    ZooSpec("kernel_dense_1024x64", (32, 32), _chain(
+        lambda k: k.layers.Reshape((1024,)), lambda k: k.layers.Dense(64, activation="relu"))),
     ZooSpec("float_io_softmax_192", (20, 192), _chain(
         lambda k: k.layers.Conv1D(8, 3, activation="relu"), lambda k: k.layers.MaxPooling1D(2),
         lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
         float_io=True),
 )
 SPECS = {spec.name: spec for spec in ZOO}
+KERNEL_MODELS = tuple(spec.name for spec in ZOO if spec.name.startswith("kernel_"))
 
 
 def build_keras(spec: ZooSpec, seed: int):

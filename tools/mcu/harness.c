@@ -5,10 +5,10 @@
 //
 // bench_input.h (generated) holds the bundle's parameters, its .tflite and the raw frames.
 #include "edgedl_engine.h"
-#include "edgedl_internal.h"  // the ops' codes and MAC counts, to report instructions per MAC by kernel
 #include "edgedl_preprocess.h"
 #include "edgedl_stream.h"
 #include "bench_input.h"
+#include "kernel_macs.h"  // to report instructions per MAC by kernel
 
 // CHUNK: raw frames preprocessed at a time, as the board's runtime does; PUSH_BYTES: bytes per
 // push of the raw stream, as the USB source reads them (both in bench_input.h).
@@ -97,16 +97,10 @@ int bench_main(void) {
     }
     ne_model_set_arena(model, arena);
     out_decimal("macs ", ne_model_macs(model));
-    uint32_t conv = 0, depthwise = 0, fc = 0;
-    for (uint32_t i = 0; i < model->n_ops; i++) {
-        const ne_op_t *op = &model->ops[i];
-        conv += op->code == OP_CONV_2D ? op->macs : 0;
-        depthwise += op->code == OP_DEPTHWISE_CONV_2D ? op->macs : 0;
-        fc += op->code == OP_FULLY_CONNECTED ? op->macs : 0;
-    }
-    out_decimal("macs ne_conv2d ", conv);
-    out_decimal("macs ne_depthwise_conv2d ", depthwise);
-    out_decimal("macs ne_fully_connected ", fc);
+    kernel_macs_t k = kernel_macs(model);
+    out_decimal("macs ne_conv2d ", k.conv);
+    out_decimal("macs ne_depthwise_conv2d ", k.depthwise);
+    out_decimal("macs ne_fully_connected ", k.fc);
     uint32_t n = bench_loop(model);
     out_decimal("windows ", n);
     return n ? 0 : 2;

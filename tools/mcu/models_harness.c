@@ -1,7 +1,9 @@
 // Models on a bare-metal core, for the exactness tests of `neuroedge.mcu.run_models`: each model
 // of models_input.h (generated) is loaded and invoked on its input, and its output is printed in
-// hex, one line per model, to compare with TFLite Micro's.
+// hex, one line per model, to compare with TFLite Micro's. With COUNT_MACS, each output line is
+// followed by one of the model's MACs per kernel (kernel_macs_t's bytes in hex).
 #include "edgedl_engine.h"
+#include "kernel_macs.h"
 #include "models_input.h"
 
 void out_text(const char *s);
@@ -46,6 +48,10 @@ int bench_main(void) {
         }
         ne_model_invoke(model, INPUTS[m], output);
         out_hex(output, out.bytes);
+#ifdef COUNT_MACS
+        kernel_macs_t k = kernel_macs(model);
+        out_hex((const uint8_t *)&k, sizeof k);
+#endif
     }
     return 0;
 }

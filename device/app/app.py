@@ -369,8 +369,13 @@ class App:
             while self.background:
                 time.sleep_ms(10)
         output = self.cfg["output"]
+        # The configured source waits with its buffers: made again after the replay, they might
+        # find no room in a heap the replay has fragmented.
         configured = self.cfg["source"]["kind"] == "usb"
-        if not configured or self.source is None:
+        kept = None
+        if not configured:
+            kept, self.source = self.source, None
+        if self.source is None:
             self.source = self._make_source({"kind": "usb"})
         self.source.expect(data_bytes, end)
         self.cfg["output"] = "console"
@@ -380,7 +385,7 @@ class App:
         finally:
             self.cfg["output"] = output
             if not configured:
-                self.source = None  # the next run makes the configured source again
+                self.source = kept  # None: the next run makes it
             if resume:
                 self.start()
 
@@ -397,8 +402,16 @@ class App:
 
 def start(base=".", **overrides):
     """main.py: build the app from config.json and run it in the background. With a usb
-    source it waits instead: the host starts it (`neuroedge replay --port`)."""
-    a = App(base=base, **overrides)
+    source it waits instead: the host starts it (`neuroedge replay --port`). With "bridge"
+    set, the board forwards its source to a classifier board instead (bridge.py)."""
+    cfg = config.load(base + "/config.json")
+    cfg.update(overrides)
+    cfg = config.check_all(cfg)
+    if cfg["bridge"] is not None:
+        import bridge
+
+        return bridge.Bridge(cfg).start()
+    a = App(cfg, base=base)
     if a.cfg["source"]["kind"] != "usb":
         a.start()
     return a

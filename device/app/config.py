@@ -16,6 +16,12 @@
 # udp take "bind" (listen on this address only) and "peer" (frames from it only),
 # serial (framed link on a UART: {"uart": 1, "baudrate": 2000000, "rx": 16, "tx": 17}),
 # usb (framed link on the USB serial; the host starts it: `neuroedge replay --port`).
+#
+# "bridge": null, or the bridge role of the two-MCU layout (bridge.py): instead of classifying,
+# the board forwards `channels` channels of its source over the framed link on a UART to a
+# classifier board (whose source is "serial"): {"channels": 64, "uart": 1, "baudrate": 4000000,
+# "tx": 17, "rx": 16}. A UART's "wire": [host, port] stands in for its pins in the emulator (the
+# unix port has no machine.UART): a TCP connection to the tests' model of the wires.
 import json
 import os
 
@@ -23,7 +29,7 @@ SOURCES = ("quattrocento", "tcp", "udp", "serial", "usb")
 OUTPUTS = ("console", "udp", "tcp", "quiet")
 TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination")
 DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": 3, "threshold": 0.5, "hop": None,
-            "channel_mask": [], "output": "console", "destination": None, "wifi": None}
+            "channel_mask": [], "output": "console", "destination": None, "wifi": None, "bridge": None}
 
 
 class ConfigError(ValueError):
@@ -90,6 +96,8 @@ def check(key, value, channels=None, window=None):
         return check_source(value)
     if key == "wifi":
         return None if value is None else check_wifi(value)
+    if key == "bridge":
+        return None if value is None else check_bridge(value)
     raise ConfigError("unknown setting %r (settings: %s)" % (key, ", ".join(sorted(DEFAULTS))))
 
 
@@ -113,8 +121,36 @@ def check_source(src):
             if src.get(key) is not None:
                 out[key] = _address("source " + key, src[key])
     elif kind == "serial":
-        out["uart"] = _int("source uart", src.get("uart", 1), 0, 3)
-        out["baudrate"] = _int("source baudrate", src.get("baudrate", 2000000), 9600, 5000000)
+        out.update(check_uart("source", src))
+    return out
+
+
+UART_KEYS = ("uart", "baudrate", "rx", "tx", "wire")
+
+
+def check_uart(what, cfg):
+    """The UART settings of cfg (a serial source or the bridge's link), checked."""
+    out = {"uart": _int(what + " uart", cfg.get("uart", 1), 0, 3),
+           "baudrate": _int(what + " baudrate", cfg.get("baudrate", 2000000), 9600, 5000000)}
+    for pin in ("rx", "tx"):
+        if cfg.get(pin) is not None:
+            out[pin] = _int(what + " " + pin + " pin", cfg[pin], 0, 48)
+    if cfg.get("wire") is not None:
+        wire = cfg["wire"]
+        if not (isinstance(wire, (list, tuple)) and len(wire) == 2 and isinstance(wire[0], str)):
+            raise ConfigError("%s wire must be [host, port], got %r" % (what, wire))
+        out["wire"] = [_address(what + " wire host", wire[0]), _int(what + " wire port", wire[1], 1, 65535)]
+    return out
+
+
+def check_bridge(b):
+    if not isinstance(b, dict):
+        raise ConfigError("bridge must be null or {\"channels\": n, \"uart\": 1, \"baudrate\": ...}, got %r" % (b,))
+    for key in b:
+        if key != "channels" and key not in UART_KEYS:
+            raise ConfigError("unknown bridge setting %r (channels, %s)" % (key, ", ".join(UART_KEYS)))
+    out = check_uart("bridge", b)
+    out["channels"] = _int("bridge channels", b.get("channels"), 1, 65535)  # edgedl.Stream names its own limit
     return out
 
 
@@ -153,7 +189,8 @@ def check_wifi(w):
 
 def needs_network(cfg):
     """True when the source or the event output goes over IP (checked config)."""
-    return cfg["source"]["kind"] in ("quattrocento", "tcp", "udp") or cfg["output"] in ("udp", "tcp")
+    return cfg["source"]["kind"] in ("quattrocento", "tcp", "udp") or (cfg["output"] in ("udp", "tcp")
+                                                                      and cfg["bridge"] is None)
 
 
 def check_all(cfg, channels=None, window=None):

@@ -221,12 +221,10 @@ class SerialLink(_LinkSource):
         self.port = None
 
     def open(self):
-        from machine import UART
+        import uart  # here: a board without a UART source never loads it
 
         _LinkSource.open(self)
-        c = self.uart_cfg
-        kw = {k: c[k] for k in ("rx", "tx") if k in c}
-        self.port = UART(c["uart"], baudrate=c["baudrate"], rxbuf=8 * USB_CHUNK, timeout=POLL_MS, **kw)
+        self.port = uart.open_uart(self.uart_cfg, rxbuf=8 * USB_CHUNK)
 
     def receive(self):
         n = self.port.readinto(self.buf)  # waits up to its timeout, returns what came
@@ -236,7 +234,9 @@ class SerialLink(_LinkSource):
         return n
 
     def close(self):
-        pass
+        if self.port is not None:
+            self.port.deinit()
+            self.port = None
 
 
 class UsbConsoleLink(_LinkSource):

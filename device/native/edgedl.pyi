@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 __version__: str
 MAX_CHANNELS: int  # the most channels a Stream takes (a Quattrocento's 408)
+LINK_OVERHEAD: int  # bytes of framing link_encode adds to a payload (A5 5A, sequence, length, CRC)
 
 _Buffer = Any  # bytes, bytearray, memoryview or array.array, as each method says
 

@@ -750,6 +750,7 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
     mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&edgedl_quantize_obj));
     mp_store_global(MP_QSTR___version__, mp_obj_new_str(EDGEDL_VERSION, sizeof(EDGEDL_VERSION) - 1));
     mp_store_global(MP_QSTR_MAX_CHANNELS, MP_OBJ_NEW_SMALL_INT(NE_STREAM_MAX_CHANNELS));
+    mp_store_global(MP_QSTR_LINK_OVERHEAD, MP_OBJ_NEW_SMALL_INT(NE_LINK_OVERHEAD));
 
     MP_DYNRUNTIME_INIT_EXIT
 }
@@ -832,6 +833,7 @@ static const mp_rom_map_elem_t edgedl_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_quantize), MP_ROM_PTR(&edgedl_quantize_obj) },
     { MP_ROM_QSTR(MP_QSTR___version__), MP_ROM_PTR(&edgedl_version_obj) },
     { MP_ROM_QSTR(MP_QSTR_MAX_CHANNELS), MP_ROM_INT(NE_STREAM_MAX_CHANNELS) },
+    { MP_ROM_QSTR(MP_QSTR_LINK_OVERHEAD), MP_ROM_INT(NE_LINK_OVERHEAD) },
 };
 static MP_DEFINE_CONST_DICT(edgedl_module_globals, edgedl_module_globals_table);
 

@@ -11,7 +11,8 @@ MODELS_DIR = ROOT / "models"
 TOOLS_DIR = ROOT / "tools"
 # The app's modules, as deploy installs them (device/package.json lists the same for mip).
 APP_MODULES = ("app.py", "config.py", "runtime.py", "bundle_rules.py", "calibration.py", "sources.py",
-               "protocol.py", "streambridge.py", "quattrocento.py", "wifi.py", "infer_batch.py")
+               "protocol.py", "streambridge.py", "quattrocento.py", "wifi.py", "infer_batch.py", "bridge.py",
+               "uart.py")
 
 
 def load_device_module(name: str, as_name: str | None = None):

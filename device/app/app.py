@@ -34,15 +34,16 @@ import sources
 BLOCK = 8  # raw frames handed to the runtime at a time
 ARRIVALS = 256  # deliveries whose arrival time is kept (a window spans up to ~140 of them)
 TICKS_MASK = 0x3FFFFFFF  # arrival times keep 30 bits of ticks_us (an ESP32's whole period): int32, no wrap trouble
-# How long a thread with nothing to do waits before looking again. A board's
-# scheduler ticks every millisecond (a block of 16 frames at 2048 Hz takes 7.8 ms
-# to arrive); the emulator, far faster than real time in benchmarks, looks more often.
-if sys.platform == "linux":
-    def idle():
-        time.sleep_us(50)
-else:
-    def idle():
-        time.sleep_ms(1)  # yields to the other task (and WiFi) until the next tick
+
+
+def signal(lock):
+    """Wakes the thread waiting on `lock` (a lock held means "no news"); a signal nobody waits
+    for stays, so the next wait returns at once."""
+    try:
+        if lock.locked():
+            lock.release()
+    except RuntimeError:
+        pass  # released by another thread in between: the news is out
 
 
 class App:
@@ -74,6 +75,13 @@ class App:
         self.source = self._make_source(self.cfg["source"])
         self.lock = _thread.allocate_lock()    # the Stream, between receiver and processor
         self.tuning = _thread.allocate_lock()  # the Runtime, between processor and set()
+        # Wake-ups between the two threads, so one waiting for room or for frames runs the
+        # moment the other has made some, instead of sleeping a scheduler tick and looking again
+        # (that sleep cost the emulator a third of its speed, and a board 1 ms per wait).
+        self.room_freed = _thread.allocate_lock()  # the processor took a block from the Stream
+        self.frames_came = _thread.allocate_lock()  # the receiver delivered (or looked and found none)
+        self.room_freed.acquire()
+        self.frames_came.acquire()
         self.running = self.background = False
         self.threads = 0
         self.error = None
@@ -185,6 +193,7 @@ class App:
                 t0 = time.ticks_us()
                 n = src.receive()
                 if n is None:
+                    signal(self.frames_came)  # none: the processor may check its time limit
                     continue
                 if n == 0:
                     if not src.reopen():
@@ -194,7 +203,7 @@ class App:
                 # upstream (socket buffers, TCP flow control, the host's credit), and whatever
                 # a source loses there is counted by its counter or sequence numbers.
                 while self.running and stream.room < room_needed:
-                    idle()
+                    self.room_freed.acquire()
                 if not self.running:
                     break
                 t1 = time.ticks_us()
@@ -204,6 +213,7 @@ class App:
                     self.arrival_frames[i] = stream.frames_pushed
                     self.arrival_us[i] = t1 & TICKS_MASK
                     self.arrivals += 1
+                signal(self.frames_came)
                 self.stage_us["receive"] += time.ticks_diff(t1, t0)
         except Exception as exc:  # noqa: BLE001 - recorded, reported by stats() and run()
             self.error = "receiver: %r" % (exc,)
@@ -211,6 +221,7 @@ class App:
             self.receiving = False
             with lock:
                 self.threads -= 1
+            signal(self.frames_came)  # the processor sees the end
 
     def run(self, frames=None, seconds=None):
         """Receives in a second thread and processes here until the source ends, `frames`
@@ -238,6 +249,7 @@ class App:
                     got = stream.read(raw)
                     pushed = stream.frames_pushed
                 if got:
+                    signal(self.room_freed)
                     t0 = time.ticks_us()
                     with self.tuning:
                         rt.feed(raw)
@@ -249,7 +261,7 @@ class App:
                     break
                 if seconds is not None and time.ticks_diff(time.ticks_ms(), start_ms) > seconds * 1000:
                     break
-                idle()  # nothing to do: let the receiver run
+                self.frames_came.acquire()  # nothing to do until the receiver has news
         finally:
             self.stop()
             self.elapsed_us = time.ticks_diff(time.ticks_us(), self.started_us)
@@ -274,6 +286,8 @@ class App:
 
     def stop(self, wait_ms=2000):
         self.running = False
+        signal(self.room_freed)
+        signal(self.frames_came)
         deadline = time.ticks_add(time.ticks_ms(), wait_ms)
         while self.threads and time.ticks_diff(deadline, time.ticks_ms()) > 0:
             time.sleep_ms(5)

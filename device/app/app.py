@@ -30,6 +30,7 @@ import _thread
 import config
 import runtime
 import sources
+from protocol import LOOP_STACK
 
 BLOCK = 8  # raw frames handed to the runtime at a time
 ARRIVALS = 256  # deliveries whose arrival time is kept (a window spans up to ~140 of them)
@@ -271,7 +272,7 @@ class App:
 
     def start(self):
         """Runs the app in the background (the board's main.py); returns at once."""
-        _thread.stack_size(16 * 1024)
+        _thread.stack_size(LOOP_STACK)
         self.background = True
         _thread.start_new_thread(self._run_background, ())
         return self

@@ -19,7 +19,7 @@ import _thread
 import edgedl
 import sources
 import uart
-from protocol import LINK_FRAMES
+from protocol import LINK_FRAMES, LOOP_STACK
 
 UART_BITS_PER_BYTE = 10  # 8N1: a start bit, 8 data bits, a stop bit
 # The UART's transmit buffer: what may be written ahead of the wire. A network delivers the
@@ -73,6 +73,7 @@ class Bridge:
 
     def run(self, frames=None, seconds=None):
         """Forwards until the source ends, `frames` frames arrived, `seconds` passed or stop()."""
+        in_background = self.background
         src = self.source
         stream = src.stream
         stream.reset()
@@ -99,26 +100,20 @@ class Bridge:
         except Exception as exc:  # noqa: BLE001 - recorded, reported by stats()
             self.error = "bridge: %r" % (exc,)
         finally:
-            self.running = False
+            self.running = self.background = False
             src.close()
             if self.uart is not None:
                 self.uart.deinit()
                 self.uart = None
-        if self.error and not self.background:
+        if self.error and not in_background:
             raise RuntimeError(self.error)
 
     def start(self):
-        """Runs in the background (the board's main.py); returns at once."""
-        _thread.stack_size(16 * 1024)
+        """Runs in a second thread (the board's main.py); returns at once."""
+        _thread.stack_size(LOOP_STACK)
         self.background = True
-        _thread.start_new_thread(self._run_background, ())
+        _thread.start_new_thread(self.run, ())  # run() keeps its error for stats()
         return self
-
-    def _run_background(self):
-        try:
-            self.run()
-        finally:
-            self.background = False
 
     def stop(self, wait_ms=2000):
         self.running = False

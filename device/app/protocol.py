@@ -4,6 +4,7 @@
 import errno
 
 POLL_MS = 250      # how long a source waits for bytes before its thread looks whether to stop
+LOOP_STACK = 16 * 1024  # the stack of a board loop's thread (app, bridge): the C core's calls need it
 CHUNK = 32         # raw frames the runtime preprocesses at a time (`bench mcu` runs the C core the same way)
 LINK_FRAMES = 8    # frames a framed-link packet carries at most (the decoder's buffer is sized for it)
 # USB-serial replay (`neuroedge replay --port`): the host sends whole chunks and waits for the

@@ -11,11 +11,12 @@ static inline int32_t ne_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    // gemmlowp: (ab + (ab >= 0 ? 2^30 : 1 - 2^30)) / 2^31, truncating. For ab < 0 that is
-    // ceil((ab + 1 - 2^30) / 2^31) == floor((ab + 2^30) / 2^31), the ab >= 0 formula: one
-    // rounding shift without a branch on the sign (an arithmetic shift, as GCC does).
     int64_t ab = (int64_t)a * b;
-    return (int32_t)((ab + (1 << 30)) >> 31);
+    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
+    int64_t sum = ab + nudge;
+    // C division truncates toward zero: (sum) / 2^31
+    int64_t q = sum >= 0 ? (sum >> 31) : -((-sum) >> 31);
+    return (int32_t)q;
 }
 
 // RoundingDivideByPOT: rounds half away from zero.

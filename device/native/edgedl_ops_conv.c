@@ -188,17 +188,24 @@ static inline int8_t requantize(const ne_op_t *op, int32_t acc, int32_t c) {
 }
 
 // out[c] = requantize(acc[c] + in_offset * wsum[c]) for c < count (wsum 0: acc has it). The
-// op's fields are read once: stores through an int8 pointer may alias anything, so a loop
-// of requantize() reloads them for every output.
-static void requantize_all(const ne_op_t *op, const int32_t *acc, const int32_t *wsum, int32_t count, int8_t *out) {
+// op's fields are read once (stores through an int8 pointer may alias anything, so a loop of
+// requantize() reloads them per output), and in two passes: the offsets, then the multiplier,
+// each with few enough live values that a Cortex-M keeps them in registers.
+static void requantize_all(const ne_op_t *op, int32_t *acc, const int32_t *wsum, int32_t count, int8_t *out) {
     const int32_t *bias = op->bias, *mult = op->ch_mult, *shift = op->ch_shift;
-    const int32_t in_offset = op->in_offset, out_offset = op->out_offset, lo = op->act_min, hi = op->act_max;
-    for (int32_t c = 0; c < count; c++) {
-        int32_t v = ne_wrap_add(acc[c], bias[c]);
-        if (wsum) {
-            v = ne_wrap_add(v, in_offset * wsum[c]);
+    if (wsum) {
+        const int32_t in_offset = op->in_offset;
+        for (int32_t c = 0; c < count; c++) {
+            acc[c] = ne_wrap_add(ne_wrap_add(acc[c], bias[c]), in_offset * wsum[c]);
         }
-        out[c] = (int8_t)ne_clamp(ne_mbqm(v, mult[c], shift[c]) + out_offset, lo, hi);
+    } else {
+        for (int32_t c = 0; c < count; c++) {
+            acc[c] = ne_wrap_add(acc[c], bias[c]);
+        }
+    }
+    const int32_t out_offset = op->out_offset, lo = op->act_min, hi = op->act_max;
+    for (int32_t c = 0; c < count; c++) {
+        out[c] = (int8_t)ne_clamp(ne_mbqm(acc[c], mult[c], shift[c]) + out_offset, lo, hi);
     }
 }
 

@@ -212,3 +212,32 @@ def test_ctrl_c_is_a_short_message_and_status_130(edgedl_mpy, tmp_path):
     for result, command in ((emulator, "emulator"), (sim, "quattrocento-sim")):
         assert "Traceback" not in result.stderr, result.stderr
         assert result.returncode == 130 and f"neuroedge {command}: interrupted" in result.stderr, result.stderr
+
+
+def test_replay_takes_its_source_from_one_option(tmp_path):
+    rec = REC.save(tmp_path / "r.npz")
+    refused(run_neuroedge("replay", str(rec), "--model", str(tmp_path), "--via", "quattrocento", "--port", "/dev/null"),
+            "--via quattrocento feeds the emulator; the board at /dev/null is fed over its USB serial (--via usb)")
+    wrong = run_neuroedge("replay", str(rec), "--model", str(tmp_path), "--via", "tcp")
+    assert wrong.returncode == 2 and "invalid choice: 'tcp'" in wrong.stderr
+
+
+def test_a_bug_is_not_reported_as_the_users_problem(monkeypatch, capsys):
+    """Only NeuroEdgeError is the user's to fix: a ValueError from inside the code keeps its traceback."""
+    from neuroedge import cli
+
+    def broken(args):
+        raise ValueError("operands could not be broadcast together")  # numpy's words, the code's fault
+
+    parser = cli.make_parser
+    monkeypatch.setattr(cli, "make_parser", lambda: _with_func(parser(), broken))
+    with pytest.raises(ValueError, match="broadcast"):
+        cli.main(["demo"])
+
+
+def _with_func(parser, func):
+    parser.set_defaults(func=func)
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for p in sub.choices.values():
+        p.set_defaults(func=func)
+    return parser

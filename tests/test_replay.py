@@ -102,7 +102,7 @@ def test_cli_replay_into_the_emulator_over_its_usb_serial(trained, tmp_path):
     rec = recording.load(path)
     short = tmp_path / "short.npz"
     rec.part(slice(6144), "first 3 s").save(short)
-    result = run_neuroedge("replay", str(short), "--model", str(model), "--emulator", "--speed", "max", "--json",
+    result = run_neuroedge("replay", str(short), "--model", str(model), "--via", "usb", "--speed", "max", "--json",
                            "--png", str(tmp_path / "t.png"))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -26,6 +26,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from .errors import InputError
 from .dataset import WindowConfig, config_from_json
 from .project import load_device_module
 
@@ -60,7 +61,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if shift < -31:
         return 0, 0
     if shift > 30:
-        raise ValueError(f"input gain {real} cannot be represented")
+        raise InputError(f"input gain {real} cannot be represented")
     return mult, shift
 
 
@@ -68,7 +69,7 @@ def input_quantizer(model: bytes, gain: float) -> dict:
     """int16 counts -> int8 input: q = round(counts * gain / scale) + zero_point, in fixed point."""
     details = _io_details(model, "input")
     if details["dtype"] != "int8":
-        raise ValueError("bundles use int8 model inputs")
+        raise InputError("bundles use int8 model inputs")
     mult, shift = quantize_multiplier(gain / details["scale"])
     return {"mult": mult, "shift": shift, "zero_point": details["zero_point"]}
 
@@ -112,7 +113,7 @@ def check_out(out_dir: Path, force: bool = False) -> None:
     if not out_dir.exists() and not out_dir.is_symlink():
         return
     if not out_dir.is_dir():
-        raise ValueError(f"{out_dir}: exists and is not a folder; the output must name a bundle folder")
+        raise InputError(f"{out_dir}: exists and is not a folder; the output must name a bundle folder")
     if force:
         return
     entries = sorted(out_dir.iterdir())
@@ -122,14 +123,14 @@ def check_out(out_dir: Path, force: bool = False) -> None:
                if not (p.is_file() and any(fnmatch.fnmatchcase(p.name, pattern) for pattern in OWN_FILES))]
     if foreign:
         shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ValueError(f"{out_dir}: holds {shown}, which a model bundle does not; writing the bundle would "
+        raise InputError(f"{out_dir}: holds {shown}, which a model bundle does not; writing the bundle would "
                          "delete them: choose another folder, or --force to replace it")
     try:
         schema = json.loads((out_dir / "model.json").read_text()).get("schema")
     except (OSError, ValueError, AttributeError):
         schema = None
     if schema != SCHEMA:
-        raise ValueError(f"{out_dir}: not a model bundle (no model.json of schema {SCHEMA}); writing the bundle "
+        raise InputError(f"{out_dir}: not a model bundle (no model.json of schema {SCHEMA}); writing the bundle "
                          "would delete what it holds: choose another folder, or --force to replace it")
 
 
@@ -141,7 +142,7 @@ def write(out_dir: Path, tflite: bytes, meta: dict, y: np.ndarray, pred: np.ndar
     try:
         rules.check(meta)  # never write a bundle that load() and the board would refuse
     except rules.BundleError as exc:
-        raise ValueError(f"{out_dir / 'model.json'}: {exc}") from None
+        raise InputError(f"{out_dir / 'model.json'}: {exc}") from None
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     new = _new_folder(out_dir.parent, f".{out_dir.name}-new-")
     old = None
@@ -166,7 +167,7 @@ def write(out_dir: Path, tflite: bytes, meta: dict, y: np.ndarray, pred: np.ndar
             else:
                 shutil.rmtree(old)
         except OSError as exc:
-            raise ValueError(f"{out_dir}: the new bundle is in place, but the previous one could not be removed "
+            raise InputError(f"{out_dir}: the new bundle is in place, but the previous one could not be removed "
                              f"from {old} ({exc})") from None
     return out_dir
 
@@ -196,34 +197,34 @@ def _model_facts(tflite: bytes) -> SimpleNamespace | None:
 
 
 def load(path: Path) -> tuple[bytes, dict]:
-    """The bundle at path, refused (ValueError naming the file and field) unless the board
+    """The bundle at path, refused (InputError naming the file and field) unless the board
     would run it, and run it as the host computes: see bundle_rules."""
     path = Path(path)
     try:
         meta = json.loads((path / "model.json").read_text())
         tflite = (path / "model.tflite").read_bytes()
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a model bundle ({exc})") from None
+        raise InputError(f"{path}: not a model bundle ({exc})") from None
     try:
         rules.check(meta)
     except rules.BundleError as exc:
-        raise ValueError(f"{path / 'model.json'}: {exc}") from None
+        raise InputError(f"{path / 'model.json'}: {exc}") from None
     model = _model_facts(tflite)
     if model is not None:
         try:
             rules.matches(meta, model)
         except rules.BundleError as exc:
-            raise ValueError(f"{path}: {exc}") from None
+            raise InputError(f"{path}: {exc}") from None
     # The host computes windows from the corner frequencies, the board runs the Q15
     # coefficients: they must be the same filter, or evaluate would score another model.
     p = meta["preprocess"]
     try:
         expected = config_from_json(meta).preprocess.coefficients(meta["fs"])
     except ValueError as exc:
-        raise ValueError(f"{path / 'model.json'}: {exc}") from None
+        raise InputError(f"{path / 'model.json'}: {exc}") from None
     for key, value in expected.items():
         if p.get(key, 0) != value:  # bundles made before features have neither features nor threshold
-            raise ValueError(f"{path / 'model.json'}: preprocess.{key} is {p.get(key, 0)}, but the settings "
+            raise InputError(f"{path / 'model.json'}: preprocess.{key} is {p.get(key, 0)}, but the settings "
                              f"in physical units at fs {meta['fs']} give {value}")
     return tflite, meta
 

@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from .errors import InputError
 from . import dataset, recording
 from .device import MARK, BoardConnection, DeviceError, ensure_app_code
 from .replay import send_over_usb
@@ -25,16 +26,16 @@ def calibration_signal(rec: recording.Recording, gestures: list[str], seconds: f
     """int16 counts for a session: each gesture's first `seconds` of signal in the recording,
     in the order the board cues them."""
     if rec.labels is None:
-        raise ValueError(f"{rec.source}: a calibration recording needs labels (which gesture is when)")
+        raise InputError(f"{rec.source}: a calibration recording needs labels (which gesture is when)")
     counts = dataset.device_counts(rec)
     need = int(seconds * rec.fs)
     parts = []
     for name in gestures:
         if name not in rec.label_names:
-            raise ValueError(f"{rec.source}: no {name!r} in this recording (it has {', '.join(rec.label_names)})")
+            raise InputError(f"{rec.source}: no {name!r} in this recording (it has {', '.join(rec.label_names)})")
         where = np.flatnonzero(rec.labels == rec.label_names.index(name))
         if len(where) < need:
-            raise ValueError(f"{rec.source}: {name} lasts {len(where) / rec.fs:.1f} s, a session needs "
+            raise InputError(f"{rec.source}: {name} lasts {len(where) / rec.fs:.1f} s, a session needs "
                              f"{seconds:g} s of each gesture (use --seconds)")
         parts.append(counts[where[:need]])
     return np.concatenate(parts)
@@ -93,12 +94,12 @@ def calibrate(port: str, *, seconds: float = 5.0, gestures: list[str] | None = N
         gestures = list(gestures or about["labels"])
         unknown = [g for g in gestures if g not in about["labels"]]
         if unknown:
-            raise ValueError(f"the model on the board knows {', '.join(about['labels'])}, not {', '.join(unknown)}")
+            raise InputError(f"the model on the board knows {', '.join(about['labels'])}, not {', '.join(unknown)}")
         progress = Progress(about["fs"], gestures, seconds, out)
         call = f"app.calibrate(gestures={gestures!r}, seconds={seconds!r}, force={force!r}, stamp={stamp!r}"
         if from_recording is not None:
             if from_recording.fs != about["fs"] or from_recording.channels != about["channels"]:
-                raise ValueError(f"{from_recording.source}: {from_recording.channels} channels at "
+                raise InputError(f"{from_recording.source}: {from_recording.channels} channels at "
                                  f"{from_recording.fs:g} Hz, the model on the board takes {about['channels']} at "
                                  f"{about['fs']:g} Hz")
             counts = calibration_signal(from_recording, gestures, seconds)

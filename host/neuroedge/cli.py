@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 from . import native
-from .device import DeviceError
-from .emulator import DEFAULT_HEAP, Emulator, EmulatorError, check_heap
-from .mcu import McuError
+from .emulator import DEFAULT_HEAP, Emulator, check_heap
+from .errors import InputError, NeuroEdgeError
 
 
 def parse_size(text: str) -> int:
@@ -229,11 +228,18 @@ def cmd_quattrocento_sim(args: argparse.Namespace) -> int:
     return quattrocento_sim.main(args.recording, args.host, args.port, args.speed, args.idle_timeout)
 
 
+REPLAY_SOURCES = ("quattrocento", "usb")
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from . import replay
 
+    via = args.via or ("usb" if args.port else "quattrocento")
+    if args.port and via != "usb":
+        raise InputError(f"--via {via} feeds the emulator; the board at {args.port} is fed over its USB serial "
+                         "(--via usb)")
     return replay.main(args.recording, args.model, args.speed, args.json, args.png, port=args.port,
-                       emulator_usb=args.emulator)
+                       emulator_usb=via == "usb" and not args.port)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
@@ -406,14 +412,12 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="stream a labelled recording through the device runtime and score it")
     p.add_argument("recording")
     p.add_argument("--model", required=True, help="bundle folder, e.g. models/NAME")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--via-quattrocento", action="store_true",
-                       help="through the Quattrocento simulator over loopback TCP into the emulator (default)")
-    where.add_argument("--emulator", action="store_true",
-                       help="into a fresh virtual board over its USB serial, as --port does: the model is deployed "
-                            "to it first")
-    where.add_argument("--port", help="into the board at this serial port over its USB serial (framed link, "
-                                      "flow-controlled); the app must be deployed")
+    p.add_argument("--via", choices=REPLAY_SOURCES,
+                   help="how frames reach the board: quattrocento, the amplifier simulator over loopback TCP into "
+                        "the emulator's StreamBridge (the default without --port); usb, the framed link over the "
+                        "board's USB serial, flow-controlled (a fresh virtual board the model is deployed to, "
+                        "without --port)")
+    p.add_argument("--port", help="the board at this serial port (app deployed), fed over its USB serial")
     p.add_argument("--speed", type=parse_speed, default=1.0, help="multiple of real time, or 'max' (default 1.0)")
     p.add_argument("--png", type=Path, help="timeline plot path (default: next to the bundle)")
     p.add_argument("--json", action="store_true")
@@ -454,11 +458,6 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# What a user can cause and fix: one line naming the problem, exit 2; anything else is a bug
-# and keeps its traceback. Plain ValueError stays in: bundle, evaluate, replay, tune, train and
-# native raise it for bad input in a dozen places (RecordingError, SettingsError, InferError,
-# ConfigError and BundleError are ValueErrors too).
-USER_ERRORS = (native.BuildError, EmulatorError, DeviceError, McuError, ValueError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -468,9 +467,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"neuroedge {args.command}: interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as exc:
+    except NeuroEdgeError as exc:  # the user's to fix: one line, exit 2 (anything else is a bug: traceback)
         problem = str(exc)
-    except OSError as exc:  # a file or port the user named (SimulatorError included)
+    except OSError as exc:  # a file or port the user named
         problem = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc)
     print(f"neuroedge {args.command}: {problem}", file=sys.stderr)
     return 2

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from .errors import InputError
 from .preprocess import PreprocessConfig, Preprocessor, SettingsError
 from .recording import QUATTROCENTO_UV_PER_COUNT, Recording, RecordingError, max_channels
 
@@ -98,7 +99,7 @@ class Windows:
     def concat(parts: list["Windows"]) -> "Windows":
         names = {p.label_names for p in parts}
         if len(names) != 1:
-            raise ValueError(f"recordings disagree on gesture names: {sorted(names)}")
+            raise InputError(f"recordings disagree on gesture names: {sorted(names)}")
         return Windows(*(np.concatenate([getattr(p, f) for p in parts]) for f in
                          ("x", "y", "repetition", "session", "subject")), label_names=parts[0].label_names,
                        config=parts[0].config)
@@ -151,17 +152,17 @@ def split(w: Windows, by: str = "repetition", test: tuple | None = None) -> tupl
     """(train, test, description). By default the last repetition / session / subject is held out."""
     key = {"repetition": w.repetition, "session": w.session, "subject": w.subject}.get(by)
     if key is None:
-        raise ValueError(f"unknown split {by!r}: use repetition, session or subject")
+        raise InputError(f"unknown split {by!r}: use repetition, session or subject")
     values = sorted(set(key.tolist()))
     if len(values) < 2:
-        raise ValueError(f"cannot split by {by}: the data has only {values}")
+        raise InputError(f"cannot split by {by}: the data has only {values}")
     held = [str(v) for v in test] if test else [str(values[-1])]
     missing = [v for v in held if v not in {str(v) for v in values}]
     if missing:
-        raise ValueError(f"cannot hold out {by} {', '.join(missing)}: the data has {', '.join(map(str, values))}")
+        raise InputError(f"cannot hold out {by} {', '.join(missing)}: the data has {', '.join(map(str, values))}")
     mask = np.isin(key.astype(str), held)
     if mask.all():
-        raise ValueError(f"holding out {by} {', '.join(held)} leaves nothing to train on")
+        raise InputError(f"holding out {by} {', '.join(held)} leaves nothing to train on")
     return w.subset(~mask), w.subset(mask), {"by": by, "test": held,
                                               "train": [str(v) for v in values if str(v) not in held]}
 

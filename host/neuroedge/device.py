@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
+from .errors import NeuroEdgeError
+
 INSTALL_ROOT = "/neuroedge"
 MARK = "@@NEJSON@@"  # no whitespace: lines are stripped
 
@@ -34,7 +36,7 @@ USE_INSTALL = ("import sys\n"
                "    pass\n")
 
 
-class DeviceError(RuntimeError):
+class DeviceError(NeuroEdgeError, RuntimeError):
     """The board could not be reached, or code run on it failed; the message says which."""
 
 

@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputError, NeuroEdgeError
 from . import native
 from .project import APP_MODULES, DEVICE_APP_DIR
 
@@ -32,7 +33,7 @@ DEFAULT_HEAP = 128 * 1024
 MIN_HEAP, MAX_HEAP = 16 * 1024, 1024 * 1024 * 1024
 
 
-class EmulatorError(RuntimeError):
+class EmulatorError(NeuroEdgeError, RuntimeError):
     """MicroPython could not be run, or code run in it failed (see .result)."""
 
     def __init__(self, message: str, result: "RunResult | None" = None):
@@ -71,7 +72,7 @@ def micropython_command() -> str:
 
 def check_heap(heap: int) -> None:
     if not MIN_HEAP <= heap <= MAX_HEAP:
-        raise ValueError(f"heap {heap} bytes: the emulator's heap must be "
+        raise InputError(f"heap {heap} bytes: the emulator's heap must be "
                          f"{MIN_HEAP >> 10} KiB..{MAX_HEAP >> 30} GiB")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from . import bundle, dataset, infer, recording
 from .train import evaluate_int8
 
@@ -17,12 +18,12 @@ def evaluate(bundle_dir: Path, paths: list[Path]) -> dict:
     recs = [recording.load(p) for p in paths]
     for r in recs:
         if r.fs != meta["fs"]:
-            raise ValueError(f"{r.source}: sampled at {r.fs} Hz, the model expects {meta['fs']} Hz")
+            raise InputError(f"{r.source}: sampled at {r.fs} Hz, the model expects {meta['fs']} Hz")
         kept = len(cfg.channels) if cfg.channels is not None else r.channels
         if kept != meta["channels"]["count"]:
-            raise ValueError(f"{r.source}: {kept} channels, the model expects {meta['channels']['count']}")
+            raise InputError(f"{r.source}: {kept} channels, the model expects {meta['channels']['count']}")
         if tuple(r.label_names) != tuple(meta["labels"]):
-            raise ValueError(f"{r.source}: gestures {list(r.label_names)} differ from the model's {meta['labels']}")
+            raise InputError(f"{r.source}: gestures {list(r.label_names)} differ from the model's {meta['labels']}")
     windows = dataset.Windows.concat([dataset.make_windows(r, cfg) for r in recs])
     pred = evaluate_int8(tflite, meta["input"]["from_counts"], windows.x)
     m = bundle.metrics(windows.y, pred, pred, meta["labels"])

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .emulator import Emulator
 
 WORK_DIR = "infer"  # on the board
@@ -47,7 +48,7 @@ class ModelReport:
         return cls(**fields, extra=d)
 
 
-class InferError(ValueError):
+class InferError(InputError):
     """Inputs that do not fit the model, or a model the device refused."""
 
 

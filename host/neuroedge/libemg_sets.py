@@ -43,6 +43,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .errors import InputError
 from .recording import Recording, RecordingError
 
 NOMINAL_UV_PER_COUNT = 1.0
@@ -114,10 +115,10 @@ def subject_numbers(text: str) -> tuple:
     for item in text.split(","):
         match = re.fullmatch(r"\s*([0-9]+)\s*(?:-\s*([0-9]+)\s*)?", item)
         if not match:
-            raise ValueError(f"{text!r} is not a subject selection (e.g. 1-5 or 1,3)")
+            raise InputError(f"{text!r} is not a subject selection (e.g. 1-5 or 1,3)")
         first, last = int(match.group(1)), int(match.group(2) or match.group(1))
         if first > last:
-            raise ValueError(f"{text!r}: the range {first}-{last} is empty")
+            raise InputError(f"{text!r}: the range {first}-{last} is empty")
         numbers.update(range(first, last + 1))
     return tuple(sorted(numbers))
 

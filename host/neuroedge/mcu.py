@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import NeuroEdgeError
 from .project import DEVICE_APP_DIR, load_device_module
 
 NATIVE_DIR = DEVICE_APP_DIR.parent / "native"
@@ -41,7 +42,7 @@ PROTOCOL = load_device_module("protocol")
 CHUNK = PROTOCOL.CHUNK     # raw frames preprocessed at a time, as the board's runtime does
 
 
-class McuError(RuntimeError):
+class McuError(NeuroEdgeError, RuntimeError):
     """A tool is missing, a build failed, or the emulated core disagreed with the host."""
 
 
@@ -134,9 +135,9 @@ def _c_array(name: str, data: bytes, ctype: str = "uint8_t") -> str:
 def write_input(bundle_dir: Path, counts: np.ndarray, out: Path) -> dict:
     """bench_input.h: the bundle's parameters, its .tflite, and the raw frames as the amplifier
     sends them (the model's channels first, then the rest of a STREAM_CHANNELS-channel frame)."""
-    rules = load_device_module("bundle_rules")
-    meta = json.loads((bundle_dir / "model.json").read_text())
-    rules.check(meta)
+    from . import bundle
+
+    model, meta = bundle.load(bundle_dir)  # refused, naming the field, unless the board would run it
     p, q = meta["preprocess"], meta["input"]["from_counts"]
     channels = meta["channels"]["count"]
     if counts.shape[1] != channels:
@@ -145,8 +146,7 @@ def write_input(bundle_dir: Path, counts: np.ndarray, out: Path) -> dict:
     frames = np.zeros((len(counts) // CHUNK * CHUNK, stream_channels), np.int16)  # whole chunks, as the board
     counts = counts[:len(frames)]
     frames[:, :channels] = counts
-    model = (bundle_dir / "model.tflite").read_bytes()
-    defines = {"IN_CHANNELS": stream_channels, "OUT_CHANNELS": channels, "FRAME_WIDTH": rules.frame_width(meta),
+    defines = {"IN_CHANNELS": stream_channels, "OUT_CHANNELS": channels, "FRAME_WIDTH": bundle.rules.frame_width(meta),
                "WINDOW": meta["window"], "HOP": meta["hop"], "DECIMATE": p["decimate"],
                "HIGHPASS_Q15": p["highpass_q15"], "RECTIFY": int(bool(p["rectify"])),
                "ENVELOPE_Q15": p["envelope_q15"], "FEATURES": p.get("features", 0),

@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import InputError, NeuroEdgeError
 from .project import BUILD_DIR, NATIVE_DIR, TOOLS_DIR
 
 MODULE_NAME = "edgedl"
@@ -58,7 +59,7 @@ HEADERS_DIR = BUILD_DIR / "mpy-headers"
 BUNDLED_MPY_DIR = HEADERS_DIR / "micropython"
 
 
-class BuildError(RuntimeError):
+class BuildError(NeuroEdgeError, RuntimeError):
     """The native module could not be built; the message says what to do."""
 
 
@@ -80,7 +81,7 @@ class MpyAbi:
         """Decode a board's sys.implementation._mpy (version | sub << 8 | arch << 10)."""
         arch_code = (value >> 10) & 0x3F
         if arch_code not in ARCH_CODES:
-            raise ValueError(f"sys.implementation._mpy={value:#x}: board has no native code support "
+            raise InputError(f"sys.implementation._mpy={value:#x}: board has no native code support "
                              f"(arch code {arch_code}), so it cannot load edgedl.mpy")
         return cls(ARCH_CODES[arch_code], value & 0xFF, (value >> 8) & 3)
 
@@ -88,10 +89,10 @@ class MpyAbi:
     def from_mpy_header(cls, header: bytes, name: str = ".mpy file") -> "MpyAbi":
         """Decode the first bytes of a .mpy: b'M', version, sub | arch << 2, small-int bits."""
         if len(header) < 4 or header[0:1] != b"M":
-            raise ValueError(f"{name}: not a .mpy file (no 'M' header)")
+            raise InputError(f"{name}: not a .mpy file (no 'M' header)")
         arch_code = header[2] >> 2
         if arch_code not in ARCH_CODES:
-            raise ValueError(f"{name}: .mpy holds no native code for a known arch (code {arch_code})")
+            raise InputError(f"{name}: .mpy holds no native code for a known arch (code {arch_code})")
         return cls(ARCH_CODES[arch_code], header[1], header[2] & 3)
 
 

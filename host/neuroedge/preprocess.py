@@ -15,10 +15,11 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from .errors import InputError
 from . import native
 
 
-class SettingsError(ValueError):
+class SettingsError(InputError):
     """Preprocessing, window or training settings that cannot work; names the setting."""
 
 
@@ -202,7 +203,7 @@ class Preprocessor:
         features, threshold = c.get("features", 0), c.get("threshold", 0)
         if self.lib.ne_pre_check(channels, c["highpass_q15"], c["rectify"], c["envelope_q15"], c["decimate"],
                                  features, threshold):
-            raise ValueError(f"invalid preprocessing for {channels} channels: {coefficients}")
+            raise SettingsError(f"invalid preprocessing for {channels} channels: {coefficients}")
         self.channels = channels
         self.decimate = c["decimate"]
         self._state = np.zeros(15 * channels, dtype=np.int32)  # the most NE_PRE_STATE_WORDS asks for

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError, NeuroEdgeError
 from .dataset import device_counts
 from .project import load_device_module
 from .recording import Recording
@@ -55,7 +56,7 @@ SEND_BUFFER_BYTES = 64 * 1024
 IDLE_TIMEOUT_S = 5.0  # a board sends its command right after connecting
 
 
-class SimulatorError(OSError):
+class SimulatorError(NeuroEdgeError, OSError):
     """The simulator cannot listen where it was asked to (port in use, unknown address)."""
 
 
@@ -125,7 +126,7 @@ class QuattrocentoSimulator:
     def __init__(self, rec: Recording, host: str = "127.0.0.1", port: int = Q.PORT, speed: float | None = 1.0,
                  faults: Faults | None = None, loop: bool = True, idle_timeout: float = IDLE_TIMEOUT_S):
         if not idle_timeout > 0:
-            raise ValueError(f"idle timeout must be > 0 seconds, got {idle_timeout}")
+            raise InputError(f"idle timeout must be > 0 seconds, got {idle_timeout}")
         self.rec = rec
         self.counts = device_counts(rec)
         self.host, self.port = host, port

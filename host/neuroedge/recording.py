@@ -49,13 +49,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from .project import NATIVE_DIR
 
 FORMAT = "neuroedge-recording-1"
 QUATTROCENTO_UV_PER_COUNT = 5 / 2**16 / 150 * 1e6  # 0.50863 uV: 5 V span, 16 bits, gain 150
 
 
-class RecordingError(ValueError):
+class RecordingError(InputError):
     """A recording file or object that is malformed or inconsistent; names the file."""
 
 

@@ -2,13 +2,14 @@
 
 Three ways in, one scoring:
 
---via-quattrocento (the reference setup, the default): the Quattrocento
+--via quattrocento (the reference setup, the default): the Quattrocento
     simulator serves the recording over loopback TCP and the emulated board runs
     device/app/app.py (StreamBridge -> Runtime).
---port PORT: a board (or a virtual board's pty) with the app deployed receives
-    the recording over its USB serial as framed-link packets, flow-controlled by
-    the board's ACK lines, and answers with its events on the same line.
---emulator: the same USB-serial replay into a fresh virtual board (the emulator
+--via usb --port PORT: a board (or a virtual board's pty) with the app deployed
+    receives the recording over its USB serial as framed-link packets,
+    flow-controlled by the board's ACK lines, and answers with its events on the
+    same line.
+--via usb: the same USB-serial replay into a fresh virtual board (the emulator
     on a pty) that the model is first deployed to, as onto a real board.
 
 The board's JSON-line events are scored against the labels: accuracy after the
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from . import bundle, dataset, recording
 from .emulator import DEFAULT_HEAP, Emulator
 from .project import load_device_module
@@ -76,9 +78,9 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
                             vote: int = 3, threshold: float = 0.5, heap: int = DEFAULT_HEAP) -> ReplayResult:
     _, meta = bundle.load(bundle_dir)
     if rec.labels is None:
-        raise ValueError(f"{rec.source}: replay scores against labels, and this recording has none")
+        raise InputError(f"{rec.source}: replay scores against labels, and this recording has none")
     if rec.channels != meta["channels"]["count"] or rec.channels % 64:
-        raise ValueError(f"{rec.source}: {rec.channels} channels; the model takes {meta['channels']['count']} "
+        raise InputError(f"{rec.source}: {rec.channels} channels; the model takes {meta['channels']['count']} "
                          "grid channels (64 per MULTIPLE IN)")
     with Emulator(heap=heap, bytecode=True) as board, \
             QuattrocentoSimulator(rec, port=0, speed=speed, loop=False) as sim:
@@ -168,12 +170,12 @@ def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, sp
 
     _, meta = bundle.load(bundle_dir)
     if rec.labels is None:
-        raise ValueError(f"{rec.source}: replay scores against labels, and this recording has none")
+        raise InputError(f"{rec.source}: replay scores against labels, and this recording has none")
     counts = dataset.device_counts(rec)  # int16 as the amplifier sends them
     with BoardConnection(port) as board:
         channels = board.call(ensure_app_code(), "app.runtime.channels")
         if channels != counts.shape[1]:
-            raise ValueError(f"{rec.source}: {counts.shape[1]} channels, the model on the board at {port} "
+            raise InputError(f"{rec.source}: {counts.shape[1]} channels, the model on the board at {port} "
                              f"takes {channels}")
         stats, lines, sent = send_over_usb(
             board, counts, rec.fs, lambda size, end: f"app.serve_usb(frames={len(counts)}, data_bytes={size}, "

@@ -13,6 +13,7 @@ import struct
 import time
 
 import numpy as np
+from .errors import InputError
 
 
 def _interpreter(model: bytes):
@@ -21,7 +22,7 @@ def _interpreter(model: bytes):
     try:
         return runtime.Interpreter.from_bytes(bytes(model))
     except (struct.error, IndexError, RuntimeError) as exc:  # its flatbuffer reading, or its C++ refusing
-        raise ValueError(f"tflite-micro cannot load this model: {exc}") from None
+        raise InputError(f"tflite-micro cannot load this model: {exc}") from None
 
 
 def input_signature(model: bytes) -> tuple[tuple, type]:
@@ -36,9 +37,9 @@ def run_reference(model: bytes, inputs: np.ndarray) -> np.ndarray:
     details = interp.get_input_details(0)
     shape, dtype = tuple(details["shape"]), np.dtype(details["dtype"])
     if inputs.dtype != dtype:
-        raise ValueError(f"inputs have dtype {inputs.dtype}, the model's input is {dtype}")
+        raise InputError(f"inputs have dtype {inputs.dtype}, the model's input is {dtype}")
     if int(np.prod(inputs.shape[1:])) != int(np.prod(shape)):
-        raise ValueError(f"inputs have shape {inputs.shape}, the model's input is {shape}")
+        raise InputError(f"inputs have shape {inputs.shape}, the model's input is {shape}")
     outputs = []
     for record in inputs:
         interp.set_input(record.reshape(shape), 0)

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InputError
 from . import bundle, classic, dataset, infer
 from .convert import convert_int8, quiet_tensorflow, unsupported_ops
 from .emulator import Emulator
@@ -238,7 +239,7 @@ def to_int8(fitted: Fitted, train_w: dataset.Windows, seed: int = 0) -> bytes:
     tflite = convert_int8(fitted.static, train_w.x[pick].astype(np.float32) * fitted.gain)
     refused = unsupported_ops(tflite)
     if refused:
-        raise ValueError(f"the converted model uses ops edgedl does not run: {', '.join(refused)}")
+        raise InputError(f"the converted model uses ops edgedl does not run: {', '.join(refused)}")
     return tflite
 
 
@@ -287,11 +288,11 @@ def train(recordings: list[Recording], out_dir: Path, cfg: TrainConfig, log=prin
     t0 = time.monotonic()
     fs = {r.fs for r in recordings}
     if len(fs) != 1:
-        raise ValueError(f"recordings have different sampling rates {sorted(fs)}; resample them first")
+        raise InputError(f"recordings have different sampling rates {sorted(fs)}; resample them first")
     fs = fs.pop()
     channels = {r.channels for r in recordings}
     if len(channels) != 1:
-        raise ValueError(f"recordings have different channel counts {sorted(channels)}")
+        raise InputError(f"recordings have different channel counts {sorted(channels)}")
     cfg = resolved(cfg, channels.pop())
     log(f"model: {cfg.architecture} on {', '.join(cfg.windows.preprocess.features) or 'filtered frames'}")
     all_windows = dataset.windows_of(recordings, cfg.windows)

@@ -13,6 +13,7 @@ import math
 import sys
 import time
 
+from .errors import InputError
 from .device import BoardConnection, ensure_app_code
 
 PREFIX = ensure_app_code()
@@ -22,12 +23,12 @@ def parse_assignment(text: str) -> tuple[str, object]:
     """'vote=3' -> ('vote', 3); values are JSON ('[1,2]', 'null', '0.6'), else a string."""
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"{text!r}: settings are KEY=VALUE, e.g. vote=3 threshold=0.6 channel_mask=[5,17]")
+        raise InputError(f"{text!r}: settings are KEY=VALUE, e.g. vote=3 threshold=0.6 channel_mask=[5,17]")
 
     def finite(number: str) -> float:
         # JSON's NaN, Infinity and 1e999 would reach the board as repr() text it cannot run.
         if not math.isfinite(float(number)):
-            raise ValueError(f"{text!r}: {number} is not a finite number")
+            raise InputError(f"{text!r}: {number} is not a finite number")
         return float(number)
 
     try:
@@ -94,7 +95,7 @@ def main(port: str, action: str, assignments: list[str], interval: float, count:
             print(classifier_line(d["stats"].get("classifier", {})))
         elif action == "set":
             if not assignments:
-                raise ValueError("tune set needs KEY=VALUE settings, e.g. vote=3 threshold=0.6")
+                raise InputError("tune set needs KEY=VALUE settings, e.g. vote=3 threshold=0.6")
             for key, value in set_values(board, assignments).items():
                 print(f"{key:14} {json.dumps(value)}")
         elif action == "save":

@@ -1,21 +1,14 @@
-"""Shared fixtures: the real x64 edgedl.mpy, and emulated boards that load it."""
+"""Shared fixtures: the real x64 edgedl.mpy, emulated boards that load it, a tiny trained model
+(the helpers the tests share are in helpers.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from neuroedge import native
 from neuroedge.emulator import Emulator
-
-TESTS_DIR = Path(__file__).parent
-DEVICE_TEST_DIR = TESTS_DIR / "device"
 
 
 @pytest.fixture(scope="session")
@@ -25,30 +18,16 @@ def edgedl_mpy() -> Path:
 
 
 @pytest.fixture
-def board(edgedl_mpy, tmp_path) -> Emulator:
+def emulator(edgedl_mpy, tmp_path) -> Emulator:
     """A fresh emulated board with the default (ESP32-sized) heap and the app as bytecode, as
     `neuroedge deploy` installs it (compiling .py on the board would take heap a board never spends)."""
     return Emulator(tmp_path / "board", module=edgedl_mpy, bytecode=True)
 
 
 @pytest.fixture
-def big_board(edgedl_mpy, tmp_path) -> Emulator:
+def big_emulator(edgedl_mpy, tmp_path) -> Emulator:
     """A board with room for large randomized buffers (the heap limit is tested on its own)."""
     return Emulator(tmp_path / "board", module=edgedl_mpy, heap=16 * 1024 * 1024)
-
-
-def run_neuroedge(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """The CLI as a user runs it, in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "neuroedge", *args], capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def require_tool(name: str) -> None:
-    """Skip when a tool is missing on a developer machine; fail in CI, which installs it."""
-    if shutil.which(name) is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed, but CI must run this test (.ci/run installs it)")
-        pytest.skip(f"{name} not installed")
 
 
 @pytest.fixture(scope="session")
@@ -62,9 +41,3 @@ def tiny_model(tmp_path_factory):
     (path,) = synth.write(cfg, folder / "data")
     train.train([recording.load(path)], folder / "model", train.TrainConfig(epochs=12), log=lambda *a: None)
     return path, folder / "model"
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -12,40 +12,20 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import free_port
+from helpers import accuracy, free_port, run_app
 from neuroedge import link, recording
 from neuroedge.quattrocento_sim import Faults, QuattrocentoSimulator
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "device" / "app"))
 import config  # noqa: E402  (device/app/config.py: plain Python, the same file the board runs)
 
-RUN = """
-import app, json
-got = []
-a = app.App(model='model', output='quiet', callback=lambda e: got.append((e['raw_frame'], e['index'])), {settings})
-a.run(frames={frames}, seconds={seconds})
-print(json.dumps({{'stats': a.stats(), 'events': got}}))
-"""
-
-
-def run_app(board, frames: int, seconds: float = 30, **settings):
-    code = RUN.format(settings=", ".join(f"{k}={v!r}" for k, v in settings.items()), frames=frames, seconds=seconds)
-    out = json.loads(board.run(code, timeout=seconds + 60).check().stdout.strip().splitlines()[-1])
-    return out["stats"], np.array(out["events"]).reshape(-1, 2)
-
-
-def accuracy(events: np.ndarray, labels: np.ndarray) -> float:
-    return float((labels[events[:, 0]] == events[:, 1]).mean())
-
-
 @pytest.fixture
-def app_board(big_board, tiny_model):
+def app_board(big_emulator, tiny_model):
     path, model = tiny_model
-    shutil.copytree(model, big_board.board_path("model"))
-    return big_board, recording.load(path)
+    shutil.copytree(model, big_emulator.board_path("model"))
+    return big_emulator, recording.load(path)
 
 
 def connect_retry(port: int, timeout: float = 20) -> socket.socket:
@@ -60,13 +40,13 @@ def connect_retry(port: int, timeout: float = 20) -> socket.socket:
 
 
 def test_tcp_frames_source_survives_a_client_torn_mid_frame(app_board):
-    board, rec = app_board
+    emulator, rec = app_board
     frames = rec.emg[:6144].astype("<i2")
     port = free_port()
     rng = random.Random(1)
     with ThreadPoolExecutor(1) as pool:
         # wifi set: on the unix port (no `network` module) the app uses the host's network.
-        job = pool.submit(run_app, board, len(frames), source={"kind": "tcp", "port": port},
+        job = pool.submit(run_app, emulator, len(frames), source={"kind": "tcp", "port": port},
                           wifi={"ssid": "lab-emg", "password": ""})
         for i, part in enumerate((frames[:3000], frames[3000:])):
             data = part.tobytes()
@@ -85,7 +65,7 @@ def test_tcp_frames_source_survives_a_client_torn_mid_frame(app_board):
 
 
 def test_udp_link_source_counts_lost_and_corrupted_packets(app_board):
-    board, rec = app_board
+    emulator, rec = app_board
     frames = rec.emg[:6144].astype("<i2")
     port = free_port(socket.SOCK_DGRAM)
     per_packet = 8  # protocol.LINK_FRAMES
@@ -94,7 +74,7 @@ def test_udp_link_source_counts_lost_and_corrupted_packets(app_board):
         packets = [link.encode(seq, frames[i:i + per_packet].tobytes())
                    for seq, i in enumerate(range(0, len(frames), per_packet))]
         delivered = sum(1 for seq in range(len(packets)) if seq % 10 != 7 and seq % 13 != 5) * per_packet
-        job = pool.submit(run_app, board, delivered, 20, source={"kind": "udp", "port": port})
+        job = pool.submit(run_app, emulator, delivered, 20, source={"kind": "udp", "port": port})
         time.sleep(1.0)  # the board binds its port
         for seq, packet in enumerate(packets):
             if seq % 10 == 7:
@@ -126,23 +106,23 @@ def test_udp_link_source_counts_lost_and_corrupted_packets(app_board):
     (Faults(corrupt_every=2, drop_every=700, drop_count=3), lambda st: st["frames_lost"] > 0),
 ], ids=["wrong-channel-count", "stall", "corrupt-and-drop"])
 def test_quattrocento_faults_are_detected_and_the_app_recovers(app_board, fault, check):
-    board, rec = app_board
+    emulator, rec = app_board
     with QuattrocentoSimulator(rec, port=0, speed=4.0, faults=fault) as sim:
         code = ("import app, json\n"
                 "got = []\n"
                 "a = app.App(model='model', output='quiet', callback=lambda e: got.append((e['raw_frame'], e['index'])))\n"
                 f"a.run_quattrocento('127.0.0.1', {sim.port}, frames=5000, stall_ms=500)\n"
                 "print(json.dumps({'stats': a.stats(), 'events': got}))\n")
-        out = json.loads(board.run(code, timeout=90).check().stdout.strip().splitlines()[-1])
+        out = json.loads(emulator.run(code, timeout=90).check().stdout.strip().splitlines()[-1])
     stats = out["stats"]
     assert check(stats), json.dumps(stats)
     assert stats["error"] is None and stats["frames_pushed"] >= 5000 and stats["model_windows"] > 40
 
 
 def test_tuning_on_the_board_checks_values_and_changes_the_decisions(app_board):
-    board, rec = app_board
-    board.board_path("raw.bin").write_bytes(rec.emg[:12288].astype("<i2").tobytes())
-    out = board.run(
+    emulator, rec = app_board
+    emulator.board_path("raw.bin").write_bytes(rec.emg[:12288].astype("<i2").tobytes())
+    out = emulator.run(
         "import app, array, json\n"
         "got = []\n"
         "a = app.App(model='model', output='quiet', callback=lambda e: got.append(e['index']))\n"
@@ -210,10 +190,10 @@ print(json.dumps({{'result': out, 'calls': net.calls}}))
     ({"answers": False}, {"ssid": "lab-emg", "password": "correct horse", "timeout_ms": 1000},
      "WifiError: wifi: no connection to 'lab-emg' after 1000 ms (status 1001)"),
 ], ids=["dhcp", "static-address", "wrong-password", "no-such-network", "timeout"])
-def test_wifi_joins_the_network_or_says_why_not(board, ap, cfg, result):
-    shutil.copytree(Path(__file__).parent / "device", board.board_path("device"))
+def test_wifi_joins_the_network_or_says_why_not(emulator, ap, cfg, result):
+    shutil.copytree(Path(__file__).parent / "device", emulator.board_path("device"))
     cfg = config.check("wifi", cfg)  # the rules the app applies first
-    out = json.loads(board.run(WIFI.format(ap=ap, cfg=cfg)).check().stdout.strip().splitlines()[-1])
+    out = json.loads(emulator.run(WIFI.format(ap=ap, cfg=cfg)).check().stdout.strip().splitlines()[-1])
     assert out["result"] == result
     calls = [tuple(c) for c in out["calls"]]
     assert calls[0] == ("active", True) and ("connect", cfg["ssid"]) in calls

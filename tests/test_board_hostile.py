@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from conftest import free_port
+from helpers import free_port
 from neuroedge import deploy, recording, replay, tune
-from neuroedge.board import VirtualBoard
-from neuroedge.device import BoardConnection, DeviceError, ensure_app_code
+from neuroedge.virtual_board import VirtualBoard
+from neuroedge.serial_board import BoardConnection, DeviceError, ensure_app_code
 
 pytestmark = pytest.mark.slow
 
@@ -93,9 +93,9 @@ def test_a_refused_tuning_change_is_not_applied(vboard, tiny_model):
     assert res.events > 0 and res.stats["error"] is None and res.stats["unsent_events"] == 0
 
 
-def test_tcp_source_counts_bytes_that_arrive_in_bursts_with_pauses(board, tiny_model):
+def test_tcp_source_counts_bytes_that_arrive_in_bursts_with_pauses(emulator, tiny_model):
     _, model = tiny_model
-    shutil.copytree(model, board.board_path("model"))
+    shutil.copytree(model, emulator.board_path("model"))
     port = free_port()
     channels = 64
     code = (
@@ -103,7 +103,7 @@ def test_tcp_source_counts_bytes_that_arrive_in_bursts_with_pauses(board, tiny_m
         f"a = app.App(model='model', output='quiet', source={{'kind': 'tcp', 'port': {port}}})\n"
         "a.run(seconds=5)\n"
         "print('STATS ' + json.dumps(a.stats()))\n")
-    proc = subprocess.Popen(board.command("-c", code), cwd=board.root, env=board.environment(),
+    proc = subprocess.Popen(emulator.command("-c", code), cwd=emulator.root, env=emulator.environment(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20
@@ -147,9 +147,9 @@ def test_config_refuses_paths_and_odd_hosts_and_checks_listening_addresses():
         config.check_all({"source": {"kind": "udp", "peer": "anyone"}})
 
 
-def test_tcp_source_takes_frames_only_from_its_peer(board, tiny_model):
+def test_tcp_source_takes_frames_only_from_its_peer(emulator, tiny_model):
     _, model = tiny_model
-    shutil.copytree(model, board.board_path("model"))
+    shutil.copytree(model, emulator.board_path("model"))
     port = free_port()
     code = (
         "import app, json\n"
@@ -157,7 +157,7 @@ def test_tcp_source_takes_frames_only_from_its_peer(board, tiny_model):
         "'bind': '127.0.0.1', 'peer': '127.0.0.2'})\n"
         "a.run(seconds=4)\n"
         "print('STATS ' + json.dumps(a.stats()))\n")
-    proc = subprocess.Popen(board.command("-c", code), cwd=board.root, env=board.environment(),
+    proc = subprocess.Popen(emulator.command("-c", code), cwd=emulator.root, env=emulator.environment(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     frame = bytes(128)
     sent = {"127.0.0.1": 0, "127.0.0.2": 0}

@@ -16,35 +16,19 @@ import time
 from pathlib import Path
 
 import pytest
-import serial
 
-from conftest import run_neuroedge
-from neuroedge import deploy, device, native, recording, replay, tune
-from neuroedge.board import VirtualBoard
-from neuroedge.device import BoardConnection, BoardInfo, DeviceError
+from helpers import reset_friendly, run_neuroedge
+from neuroedge import deploy, native, recording, replay, serial_board, tune
+from neuroedge.virtual_board import VirtualBoard
+from neuroedge.serial_board import BoardConnection, BoardInfo, DeviceError
 from neuroedge.quattrocento_sim import QuattrocentoSimulator
 
 pytestmark = pytest.mark.slow
 
 
-def reset_friendly(port: str) -> bytes:
-    """Ctrl-D at the friendly REPL, as a user does: the board reboots and runs main.py."""
-    with serial.Serial(port, timeout=0.2) as ser:
-        ser.write(b"\r\x03\x02")
-        time.sleep(0.3)
-        ser.reset_input_buffer()
-        ser.write(b"\x04")
-        out = b""
-        end = time.monotonic() + 20
-        while b">>> " not in out and time.monotonic() < end:
-            out += ser.read(4096)
-    assert b"MPY: soft reboot" in out, out
-    return out
-
-
 def board_state(port: str) -> dict:
     with BoardConnection(port) as b:
-        return b.call(device.ensure_app_code(),
+        return b.call(serial_board.ensure_app_code(),
                       "{'settings': app.get(), 'stats': app.stats(), 'channels': app.runtime.channels, "
                       "'labels': app.runtime.labels, 'source': app.cfg['source']['kind']}")
 
@@ -152,27 +136,27 @@ def test_deploy_errors_name_the_problem(edgedl_mpy, tiny_model, tmp_path):
     with VirtualBoard(tmp_path / "small-heap", heap=64 * 1024) as small:
         with pytest.raises(deploy.DeployError, match="not enough RAM: the app with this model needs about"):
             deploy.deploy(small.port, model, log=lambda *a: None)
-    with VirtualBoard(tmp_path / "flash") as board:
+    with VirtualBoard(tmp_path / "flash") as emulator:
         broken = tmp_path / "broken"
         shutil.copytree(model, broken)
         meta = json.loads((broken / "model.json").read_text())
         meta["version"] = 99
         (broken / "model.json").write_text(json.dumps(meta))
         with pytest.raises(deploy.DeployError, match="bundle schema 'neuroedge-bundle' version 99"):
-            deploy.deploy(board.port, broken, log=lambda *a: None)
+            deploy.deploy(emulator.port, broken, log=lambda *a: None)
         with pytest.raises(deploy.DeployError, match="config: vote must be an integer 1..50"):
-            deploy.deploy(board.port, model, {"vote": 0}, log=lambda *a: None)
+            deploy.deploy(emulator.port, model, {"vote": 0}, log=lambda *a: None)
         cut = tmp_path / "cut"
         shutil.copytree(model, cut)
         (cut / "model.tflite").write_bytes((model / "model.tflite").read_bytes()[:3000])  # a copy cut short
         with pytest.raises(deploy.DeployError, match="the app cannot run this bundle: .*malformed model"):
-            deploy.deploy(board.port, cut, log=lambda *a: None)
+            deploy.deploy(emulator.port, cut, log=lambda *a: None)
         # Nothing deployed yet: tune says so instead of a bare file error.
-        blank = run_neuroedge("tune", "--port", board.port, "show")
+        blank = run_neuroedge("tune", "--port", emulator.port, "show")
         assert blank.returncode == 2 and "no app on this board" in blank.stderr
         # Nothing was installed by the refused deploys.
-        assert not board.board_path("/neuroedge").exists()
-        cli = run_neuroedge("deploy", "--port", board.port, "--model", str(broken))
+        assert not emulator.board_path("/neuroedge").exists()
+        cli = run_neuroedge("deploy", "--port", emulator.port, "--model", str(broken))
         assert cli.returncode == 2 and "version 99" in cli.stderr
 
 

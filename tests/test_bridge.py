@@ -13,12 +13,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import free_port
+from helpers import accuracy, free_port, run_app
 
 from neuroedge import recording
 from neuroedge.emulator import Emulator
+from neuroedge.project import load_device_module
 from neuroedge.quattrocento_sim import QuattrocentoSimulator
-from test_app import accuracy, run_app
 
 FS = 2048
 FRAMES = 3 * FS  # seconds of signal the bridge forwards, served in real time
@@ -107,11 +107,11 @@ def run_layout(classifier_board, bridge_board, rec, baudrate, **damage):
 
 
 @pytest.fixture
-def layout(big_board, edgedl_mpy, tiny_model, tmp_path):
+def layout(big_emulator, edgedl_mpy, tiny_model, tmp_path):
     path, model = tiny_model
-    shutil.copytree(model, big_board.board_path("model"))
+    shutil.copytree(model, big_emulator.board_path("model"))
     bridge_board = Emulator(tmp_path / "bridge-board", module=edgedl_mpy, bytecode=True)
-    return big_board, bridge_board, recording.load(path)
+    return big_emulator, bridge_board, recording.load(path)
 
 
 @pytest.mark.slow
@@ -158,7 +158,7 @@ def test_a_link_too_slow_for_the_signal_drops_packets_at_the_bridge_never_upstre
 
 
 def test_bridge_settings_are_checked_with_the_names_of_what_is_wrong():
-    import config  # device/app/config.py (test_app put device/app on the path)
+    config = load_device_module("config")  # device/app/config.py, the file the board runs
 
     good = config.check_all({"bridge": {"channels": 192, "baudrate": 4_000_000, "tx": 17}})
     assert good["bridge"] == {"channels": 192, "uart": 1, "baudrate": 4_000_000, "tx": 17}
@@ -175,10 +175,10 @@ def test_bridge_settings_are_checked_with_the_names_of_what_is_wrong():
         config.check_all({"source": {"kind": "serial", "rx": -1}})
 
 
-def test_main_starts_the_bridge_role_and_a_board_without_a_uart_says_what_it_needs(board):
-    board.board_path("config.json").write_text(json.dumps(
+def test_main_starts_the_bridge_role_and_a_board_without_a_uart_says_what_it_needs(emulator):
+    emulator.board_path("config.json").write_text(json.dumps(
         {"source": {"kind": "tcp", "port": free_port()}, "bridge": {"channels": 64}}))
-    out = board.run("import app, time\n"
+    out = emulator.run("import app, time\n"
                     "b = app.start()\n"
                     "time.sleep_ms(300)\n"
                     "print(type(b).__name__, b.stats()['error'])\n"

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_neuroedge
+from helpers import run_neuroedge
 from neuroedge import bundle, deploy, native
-from neuroedge.board import VirtualBoard
-from neuroedge.device import BoardConnection
+from neuroedge.virtual_board import VirtualBoard
+from neuroedge.serial_board import BoardConnection
 from neuroedge.evaluate import evaluate
 from neuroedge.project import load_device_module
 
@@ -99,15 +99,15 @@ def bad_bundles(tiny_model, tmp_path_factory):
     return [(corrupt(model, root / f"b{i}", edit), message) for i, (_, edit, message) in enumerate(BAD)]
 
 
-def test_host_and_board_refuse_a_bad_bundle_with_the_same_message(tiny_model, bad_bundles, big_board):
+def test_host_and_board_refuse_a_bad_bundle_with_the_same_message(tiny_model, bad_bundles, big_emulator):
     _, model = tiny_model
     bundle.load(model)  # the original passes
     for i, (folder, message) in enumerate(bad_bundles):
         with pytest.raises(ValueError) as exc:
             bundle.load(folder)
         assert str(exc.value) == f"{folder}{message}", BAD[i][0]
-        shutil.copytree(folder, big_board.board_path(f"b{i}"))
-    shutil.copytree(model, big_board.board_path("good"))
+        shutil.copytree(folder, big_emulator.board_path(f"b{i}"))
+    shutil.copytree(model, big_emulator.board_path("good"))
     code = ("import runtime\n"
             f"for name in ['good'] + ['b%d' % i for i in range({len(bad_bundles)})]:\n"
             "    try:\n"
@@ -115,7 +115,7 @@ def test_host_and_board_refuse_a_bad_bundle_with_the_same_message(tiny_model, ba
             "        print(name + ' accepted')\n"
             "    except runtime.BundleError as e:\n"
             "        print(e)\n")
-    lines = big_board.run(code).check().stdout.splitlines()
+    lines = big_emulator.run(code).check().stdout.splitlines()
     assert lines == ["good accepted"] + [f"b{i}{message}" for i, (_, message) in enumerate(bad_bundles)]
 
 

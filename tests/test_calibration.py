@@ -30,14 +30,14 @@ def test_the_fit_separates_what_lda_separates():
         stats.add(k, f)
     clf, shrink = stats.fit()
     test = gaussian_windows(rng, means, 50)
-    board = np.array([clf.classify_features(f)[0] for _, f in test])
-    assert np.mean(board == [k for k, _ in test]) > 0.95 and 0 <= shrink <= 1
+    on_board = np.array([clf.classify_features(f)[0] for _, f in test])
+    assert np.mean(on_board == [k for k, _ in test]) > 0.95 and 0 <= shrink <= 1
     # The same choices as the host's shrinkage LDA fitted on the same windows.
     from neuroedge.classic import ShrinkageLDA
 
     train_x = np.array([f for _, f in gaussian_windows(np.random.default_rng(0), means, 80)])
     host = ShrinkageLDA().fit(train_x, np.repeat(np.arange(4), 80)).predict(np.array([f for _, f in test]))
-    assert np.mean(board == host) > 0.97
+    assert np.mean(on_board == host) > 0.97
 
 
 def board_window(values) -> array.array:
@@ -121,11 +121,11 @@ def armband(rec: recording.Recording) -> recording.Recording:
 
 @pytest.mark.slow
 def test_calibrate_on_the_virtual_board_keep_it_after_a_reboot_and_reset(edgedl_mpy, tmp_path):
-    from test_board_workflow import reset_friendly
+    from helpers import reset_friendly
 
     from neuroedge import calibrate, deploy, replay, tune
-    from neuroedge.board import VirtualBoard
-    from neuroedge.device import BoardConnection
+    from neuroedge.virtual_board import VirtualBoard
+    from neuroedge.serial_board import BoardConnection
 
     # Session 2 has the electrodes shifted and a new gain; each repetition is held at its own
     # random effort. A person calibrates with 5 s of each gesture (here its first three 2 s
@@ -136,24 +136,24 @@ def test_calibrate_on_the_virtual_board_keep_it_after_a_reboot_and_reset(edgedl_
                                                              hold_out=(s1.session,)), log=lambda *a: None)
     calib = s1.part(s1.repetition <= 3, "session 1, repetitions 1-3")
     use = s1.part(s1.repetition >= 4, "session 1, repetitions 4-5")
-    with VirtualBoard(tmp_path / "flash") as board:
-        deploy.deploy(board.port, tmp_path / "lda", log=lambda *a: None)
-        deployed = replay.replay_via_port(use, tmp_path / "lda", board.port, speed=None)
-        result = calibrate.calibrate(board.port, seconds=5, from_recording=calib, speed=None)
+    with VirtualBoard(tmp_path / "flash") as emulator:
+        deploy.deploy(emulator.port, tmp_path / "lda", log=lambda *a: None)
+        deployed = replay.replay_via_port(use, tmp_path / "lda", emulator.port, speed=None)
+        result = calibrate.calibrate(emulator.port, seconds=5, from_recording=calib, speed=None)
         assert result["applied"] and result["problems"] == []
         assert result["accuracy_after"] >= result["accuracy_before"] and result["accuracy_after"] > 0.8
         assert set(result["windows"].values()) <= {80, 81}  # 4 s of each 5 s cue, a window every 50 ms
         assert 4096 < result["heap_free_least"] < 128 * 1024  # measured by the board, in its 128 KiB heap
-        home = next(board.board_path("/neuroedge").glob("*/model"))
+        home = next(emulator.board_path("/neuroedge").glob("*/model"))
         saved = json.loads((home / calibration.FILE).read_text())
         assert saved["format"] == calibration.FORMAT and len(saved["coef"]) == 7
 
-        calibrated = replay.replay_via_port(use, tmp_path / "lda", board.port, speed=None)
+        calibrated = replay.replay_via_port(use, tmp_path / "lda", emulator.port, speed=None)
         assert calibrated.stats["classifier"]["kind"] == "calibrated" and calibrated.events > 100
         assert calibrated.accuracy > deployed.accuracy + 0.05, (deployed.accuracy, calibrated.accuracy)
 
-        reset_friendly(board.port)  # a reboot: the calibration is still used
-        with BoardConnection(board.port) as conn:
+        reset_friendly(emulator.port)  # a reboot: the calibration is still used
+        with BoardConnection(emulator.port) as conn:
             about = tune.show(conn)["stats"]["classifier"]
         assert about["kind"] == "calibrated" and about["stamp"] == saved["stamp"]
         assert tune.classifier_line(about).startswith("classifier     calibrated ")
@@ -164,12 +164,12 @@ def test_calibrate_on_the_virtual_board_keep_it_after_a_reboot_and_reset(edgedl_
         rest, fist = lazy.label_names.index("rest"), lazy.label_names.index("hand close")
         lazy.labels[lazy.labels == fist] = -1
         lazy.labels[np.flatnonzero(calib.labels == rest)[-int(5 * calib.fs):]] = fist
-        refused = calibrate.calibrate(board.port, seconds=5, from_recording=lazy, speed=None)
+        refused = calibrate.calibrate(emulator.port, seconds=5, from_recording=lazy, speed=None)
         assert not refused["applied"]
         assert any(p.startswith("hand close: no more activity than rest") for p in refused["problems"])
         assert json.loads((home / calibration.FILE).read_text())["stamp"] == saved["stamp"]
 
-        assert calibrate.reset(board.port)["kind"] == "deployed"
+        assert calibrate.reset(emulator.port)["kind"] == "deployed"
         assert not (home / calibration.FILE).exists()
 
 
@@ -178,23 +178,23 @@ def test_a_cnn_bundle_calibrates_its_classifier_head_on_the_embedding(edgedl_mpy
     """The network stays as deployed; the classifier on its embedding (the 32 values the last
     dense layer reads) is re-fitted on the board, and the new session gains."""
     from neuroedge import calibrate, deploy, replay
-    from neuroedge.board import VirtualBoard
+    from neuroedge.virtual_board import VirtualBoard
 
     cfg = synth.SynthConfig(grids=1, subjects=1, sessions=2, repetitions=5, hold_s=2.0, gap_s=1.0, motor_units=40)
     s0, s1 = (armband(recording.load(p)) for p in synth.write(cfg, tmp_path / "data"))
     train.train([s0, s1], tmp_path / "cnn", train.TrainConfig(architecture="compact", epochs=20, split_by="session",
                                                              hold_out=(s1.session,)), log=lambda *a: None)
     use = s1.part(s1.repetition >= 4, "session 1, repetitions 4-5")
-    with VirtualBoard(tmp_path / "flash") as board:
-        deploy.deploy(board.port, tmp_path / "cnn", log=lambda *a: None)
-        deployed = replay.replay_via_port(use, tmp_path / "cnn", board.port, speed=None)
-        result = calibrate.calibrate(board.port, seconds=5, from_recording=s1.part(s1.repetition <= 3, "reps 1-3"),
+    with VirtualBoard(tmp_path / "flash") as emulator:
+        deploy.deploy(emulator.port, tmp_path / "cnn", log=lambda *a: None)
+        deployed = replay.replay_via_port(use, tmp_path / "cnn", emulator.port, speed=None)
+        result = calibrate.calibrate(emulator.port, seconds=5, from_recording=s1.part(s1.repetition <= 3, "reps 1-3"),
                                      speed=None)
         assert result["applied"] and result["problems"] == [], result
-        home = next(board.board_path("/neuroedge").glob("*/model"))
+        home = next(emulator.board_path("/neuroedge").glob("*/model"))
         saved = json.loads((home / calibration.FILE).read_text())
         assert {len(row) for row in saved["coef"]} == {32}  # the compact CNN's embedding
-        calibrated = replay.replay_via_port(use, tmp_path / "cnn", board.port, speed=None)
+        calibrated = replay.replay_via_port(use, tmp_path / "cnn", emulator.port, speed=None)
         assert calibrated.stats["classifier"]["kind"] == "calibrated"
         assert calibrated.accuracy > deployed.accuracy + 0.05, (deployed.accuracy, calibrated.accuracy)
 
@@ -206,10 +206,10 @@ def test_a_session_the_heap_cannot_hold_is_refused_before_it_starts(edgedl_mpy, 
 
     from neuroedge.emulator import Emulator
 
-    board = Emulator(tmp_path / "board", module=edgedl_mpy, bytecode=True, heap=112 * 1024)
+    emulator = Emulator(tmp_path / "board", module=edgedl_mpy, bytecode=True, heap=112 * 1024)
     _, model = tiny_model
-    shutil.copytree(model, board.board_path("model"))
-    out = board.run("import app\na = app.App(model='model', output='quiet', source={'kind': 'usb'})\n"
+    shutil.copytree(model, emulator.board_path("model"))
+    out = emulator.run("import app\na = app.App(model='model', output='quiet', source={'kind': 'usb'})\n"
                     "try:\n    a.calibrate(data_bytes=0, end='')\nexcept ValueError as exc:\n"
                     "    print(type(exc).__name__, exc)\nprint(a.classifier()['kind'], a.runtime.collector)\n"
                     ).check().stdout.splitlines()

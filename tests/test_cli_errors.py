@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import free_port, run_neuroedge
+from helpers import free_port, run_neuroedge
 from neuroedge import bundle, recording, synth
 
 REC = synth.generate(synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=1, hold_s=0.3, gap_s=0.1,
@@ -163,7 +163,8 @@ def test_recordings_too_short_for_a_window(tiny_model, tmp_path):
 
 def test_bench_stream_json_stays_parseable_when_the_default_model_is_made(tiny_model, tmp_path, monkeypatch,
                                                                           capsys):
-    from neuroedge import bench, demo
+    from neuroedge import demo
+    from neuroedge.bench import engine
 
     path, model = tiny_model
     monkeypatch.setattr(demo, "DEMO_BUNDLE", tmp_path / "bundle")
@@ -176,7 +177,7 @@ def test_bench_stream_json_stays_parseable_when_the_default_model_is_made(tiny_m
         recording.load(path).part(slice(0, 2048)).save(demo.DEMO_DATA / "r.npz")
 
     monkeypatch.setattr(demo, "train_default_model", make_default_model)
-    bench.bench_stream(as_json=True)
+    engine.bench_stream(as_json=True)
     out, err = capsys.readouterr()
     assert json.loads(out)["frames"] > 0 and "synthesising" in err
 

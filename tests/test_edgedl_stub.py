@@ -33,12 +33,13 @@ def stub_names() -> dict:
     return names
 
 
-def test_the_module_has_exactly_what_the_stub_says(board):
-    from neuroedge import native, zoo
+def test_the_module_has_exactly_what_the_stub_says(emulator):
+    from neuroedge import native
+    from neuroedge.bench import zoo
 
     names = stub_names()
     model = zoo.build_zoo(native.BUILD_DIR / "zoo", [zoo.REFERENCE_MODEL])[zoo.REFERENCE_MODEL]
-    board.board_path("m.tflite").write_bytes(model.read_bytes())
+    emulator.board_path("m.tflite").write_bytes(model.read_bytes())
     # Attributes come from an attr handler (not listed by dir()): ask each name the stub gives,
     # and list what dir() shows (the methods), so that both directions are checked.
     code = ("import edgedl, json\n"
@@ -56,5 +57,5 @@ def test_the_module_has_exactly_what_the_stub_says(board):
             "            pass\n"
             "    out[t] = sorted(shown)\n"
             "print(json.dumps(out))\n")
-    seen = json.loads(board.run(code).check().stdout)
+    seen = json.loads(emulator.run(code).check().stdout)
     assert {k: set(v) for k, v in seen.items()} == names

@@ -4,35 +4,35 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import run_neuroedge
+from helpers import run_neuroedge
 from neuroedge import native
 from neuroedge.emulator import DEFAULT_HEAP, Emulator, EmulatorError
 
 
-def test_sandbox_is_laid_out_like_a_board(board):
-    assert (board.root / "stream_bench.py").exists()           # device/app at /
-    assert (board.root / "lib" / "edgedl.mpy").exists()       # the module in /lib
-    out = board.run("import os, sys; print(sorted(os.listdir('lib'))); print(sys.path[0] == '')").check().stdout
+def test_sandbox_is_laid_out_like_a_board(emulator):
+    assert (emulator.root / "stream_bench.py").exists()           # device/app at /
+    assert (emulator.root / "lib" / "edgedl.mpy").exists()       # the module in /lib
+    out = emulator.run("import os, sys; print(sorted(os.listdir('lib'))); print(sys.path[0] == '')").check().stdout
     assert out.split() == ["['edgedl.mpy']", "True"]
 
 
-def test_run_returns_output_and_exit_status(board):
-    ok = board.run("print('hello from', __import__('sys').implementation.name)")
+def test_run_returns_output_and_exit_status(emulator):
+    ok = emulator.run("print('hello from', __import__('sys').implementation.name)")
     assert (ok.returncode, ok.stdout) == (0, "hello from micropython\n")
-    bad = board.run("import edgedl\nedgedl.Stream(0, 1)")
+    bad = emulator.run("import edgedl\nedgedl.Stream(0, 1)")
     assert bad.returncode == 1
     assert "ValueError: Stream: channels must be >= 1, got 0" in bad.output
     with pytest.raises(EmulatorError, match="channels must be >= 1"):
         bad.check()
 
 
-def test_run_file_runs_from_the_board_root(board, tmp_path):
+def test_run_file_runs_from_the_board_root(emulator, tmp_path):
     script = tmp_path / "hello.py"
     script.write_text("import stream_bench\nprint(open('lib/edgedl.mpy', 'rb').read(1))\n")
-    assert board.run_file(script).check().stdout == "b'M'\n"
-    assert board.run_file("hello.py").check().stdout == "b'M'\n"  # now on the board
+    assert emulator.run_file(script).check().stdout == "b'M'\n"
+    assert emulator.run_file("hello.py").check().stdout == "b'M'\n"  # now on the board
     with pytest.raises(EmulatorError, match="no such script"):
-        board.run_file("missing.py")
+        emulator.run_file("missing.py")
 
 
 def test_heap_is_esp32_sized_and_configurable(edgedl_mpy, tmp_path):
@@ -48,8 +48,8 @@ def test_heap_is_esp32_sized_and_configurable(edgedl_mpy, tmp_path):
 
 
 def test_temporary_sandbox_is_removed_on_close(edgedl_mpy):
-    with Emulator(module=edgedl_mpy) as board:
-        root = board.root
+    with Emulator(module=edgedl_mpy) as emulator:
+        root = emulator.root
         assert root.exists()
     assert not root.exists()
 

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from neuroedge import native, zoo
+from neuroedge import native
+from neuroedge.bench import zoo
 
 FUZZ_ITERATIONS = 20_000
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroedge import infer, native, tflm, zoo
-from neuroedge.emulator import Emulator
+from neuroedge import infer, native
+from neuroedge.bench import tflm, zoo
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def models():
 @pytest.fixture(scope="module")
 def refused_models():
     """Models edgedl must refuse, made by the real converter."""
-    from neuroedge.zoo import ZooSpec, build_keras, convert_int8
+    from neuroedge.bench.zoo import ZooSpec, build_keras, convert_int8
 
     def keras_model(name, layers, dynamic_batch=False):
         model, tf = build_keras(ZooSpec(name, (40, 8), layers, dynamic_batch=dynamic_batch), seed=1)
@@ -42,14 +42,14 @@ def refused_models():
     return out
 
 
-def run_lines(board, code: str) -> list[str]:
-    return board.run(code).check().stdout.strip().splitlines()
+def run_lines(emulator, code: str) -> list[str]:
+    return emulator.run(code).check().stdout.strip().splitlines()
 
 
-def test_model_reports_shapes_types_quantization_and_memory(models, board):
+def test_model_reports_shapes_types_quantization_and_memory(models, emulator):
     model = models[zoo.REFERENCE_MODEL]
-    board.board_path("m.tflite").write_bytes(model)
-    lines = run_lines(board, "import edgedl\n"
+    emulator.board_path("m.tflite").write_bytes(model)
+    lines = run_lines(emulator, "import edgedl\n"
                              "m = edgedl.Model(open('m.tflite', 'rb').read())\n"
                              "print(m.input_shape, m.input_dtype, m.output_shape, m.output_dtype)\n"
                              "print(m.input_quantization[0], m.input_quantization[1], m.output_quantization)\n"
@@ -67,11 +67,11 @@ def test_model_reports_shapes_types_quantization_and_memory(models, board):
     assert ops == len(zoo.tflite_op_names(model)) and macs > 40_000 and meta > 0
 
 
-def test_model_from_any_buffer_gives_the_same_outputs(models, board):
+def test_model_from_any_buffer_gives_the_same_outputs(models, emulator):
     """bytes, bytearray, and a memoryview at an odd offset (copied, since it could change)."""
     model = models[zoo.REFERENCE_MODEL]
-    board.board_path("m.tflite").write_bytes(model)
-    lines = run_lines(board, "import edgedl\n"
+    emulator.board_path("m.tflite").write_bytes(model)
+    lines = run_lines(emulator, "import edgedl\n"
                              "raw = open('m.tflite', 'rb').read()\n"
                              "x = bytes(range(256)) * 15\n"
                              "odd = bytearray(1) + bytearray(raw)\n"
@@ -107,18 +107,18 @@ INVOKE_ERRORS = [
 ]
 
 
-def test_invoke_and_constructor_errors_name_the_problem(models, board):
-    board.board_path("m.tflite").write_bytes(models[zoo.REFERENCE_MODEL])
+def test_invoke_and_constructor_errors_name_the_problem(models, emulator):
+    emulator.board_path("m.tflite").write_bytes(models[zoo.REFERENCE_MODEL])
     code = ["import edgedl, array", "m = edgedl.Model(open('m.tflite', 'rb').read())"]
     for expr, _, _ in INVOKE_ERRORS:
         code += ["try:", f"    {expr}", "    print('no error')", "except Exception as e:",
                  "    print(type(e).__name__ + ': ' + str(e))"]
-    lines = run_lines(board, "\n".join(code))
+    lines = run_lines(emulator, "\n".join(code))
     for (expr, kind, message), line in zip(INVOKE_ERRORS, lines, strict=True):
         assert line.startswith(kind + ":") and message in line, f"{expr}: {line}"
 
 
-def test_truncated_and_corrupted_models_are_refused_with_a_reason(models, board):
+def test_truncated_and_corrupted_models_are_refused_with_a_reason(models, emulator):
     model = models[zoo.REFERENCE_MODEL]
     cases = [model[:n] for n in (8, 12, 64, len(model) // 2, len(model) - 1)]
     rng = np.random.default_rng(5)
@@ -127,8 +127,8 @@ def test_truncated_and_corrupted_models_are_refused_with_a_reason(models, board)
         bad[rng.integers(0, 256)] ^= 0xFF  # the root table, vtables and offsets live near the start
         cases.append(bytes(bad))
     for i, data in enumerate(cases):
-        board.board_path(f"bad{i}.tflite").write_bytes(data)
-    lines = run_lines(board, "import edgedl\n"
+        emulator.board_path(f"bad{i}.tflite").write_bytes(data)
+    lines = run_lines(emulator, "import edgedl\n"
                              f"for i in range({len(cases)}):\n"
                              "    try:\n"
                              "        m = edgedl.Model(open('bad%d.tflite' % i, 'rb').read())\n"
@@ -152,23 +152,23 @@ def test_truncated_and_corrupted_models_are_refused_with_a_reason(models, board)
     ("float", "must be a quantized int8 tensor, not FLOAT32"),
     ("int16", "has type INT16 (edgedl runs int8 models"),
 ])
-def test_models_edgedl_cannot_run_are_refused_at_load(name, message, refused_models, board):
-    board.board_path("m.tflite").write_bytes(refused_models[name])
-    result = board.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
+def test_models_edgedl_cannot_run_are_refused_at_load(name, message, refused_models, emulator):
+    emulator.board_path("m.tflite").write_bytes(refused_models[name])
+    result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
     assert result.returncode == 1
     assert "ValueError: Model: " in result.output and message in result.output, result.output
 
 
-def test_model_too_large_for_the_board_heap_raises_memory_error(models, board):
-    board.board_path("m.tflite").write_bytes(models["window400_ch192_strided"])  # 150 KB arena
-    result = board.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
+def test_model_too_large_for_the_board_heap_raises_memory_error(models, emulator):
+    emulator.board_path("m.tflite").write_bytes(models["window400_ch192_strided"])  # 150 KB arena
+    result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
     assert result.returncode == 1
     assert "MemoryError: edgedl: no memory for the tensor arena (153600 bytes)" in result.output
 
 
-def test_invoke_allocates_nothing(models, board):
-    board.board_path("m.tflite").write_bytes(models[zoo.REFERENCE_MODEL])
-    lines = run_lines(board, "import edgedl, gc\n"
+def test_invoke_allocates_nothing(models, emulator):
+    emulator.board_path("m.tflite").write_bytes(models[zoo.REFERENCE_MODEL])
+    lines = run_lines(emulator, "import edgedl, gc\n"
                              "def loop(m, x, out, n):\n"
                              "    while n:\n"
                              "        n -= 1\n"
@@ -188,7 +188,7 @@ def test_invoke_allocates_nothing(models, board):
 
 @pytest.mark.slow
 def test_cli_infer_matches_reference_and_bench_reports_identical_outputs(models, tmp_path):
-    from conftest import run_neuroedge
+    from helpers import run_neuroedge
 
     model_path = tmp_path / "ref.tflite"
     model_path.write_bytes(models[zoo.REFERENCE_MODEL])
@@ -209,7 +209,7 @@ def test_cli_infer_matches_reference_and_bench_reports_identical_outputs(models,
     assert result["models"][0]["identical"] and result["median_speedup"] > 0
 
 
-def test_embedding_is_the_classifier_heads_input_as_tflite_computes_it(models, board):
+def test_embedding_is_the_classifier_heads_input_as_tflite_computes_it(models, emulator):
     """The tensor FULLY_CONNECTED -> SOFTMAX reads (what calibration re-fits a classifier on),
     read after invoke, equals TFLite's reference kernels' intermediate tensor byte for byte."""
     import tensorflow as tf
@@ -227,7 +227,7 @@ def test_embedding_is_the_classifier_heads_input_as_tflite_computes_it(models, b
         interp.set_tensor(inp["index"], x)
         interp.invoke()
         expected.append(interp.get_tensor(embedding["index"]).tobytes().hex())
-    board.board_path("m.tflite").write_bytes(model)
+    emulator.board_path("m.tflite").write_bytes(model)
     code = ("import edgedl, array\n"
             "m = edgedl.Model(open('m.tflite', 'rb').read())\n"
             "print(m.embedding_shape, m.embedding_quantization)\n"
@@ -237,7 +237,7 @@ def test_embedding_is_the_classifier_heads_input_as_tflite_computes_it(models, b
     code += ("for bad in ('bytearray(3)', 'array.array(\"h\", bytes(32))'):\n"
              "    try:\n        m.embedding(eval(bad))\n    except (ValueError, TypeError) as exc:\n"
              "        print(type(exc).__name__, exc)\n")
-    lines = run_lines(board, code)
+    lines = run_lines(emulator, code)
     scale, zero_point = embedding["quantization"]
     assert lines[0] == f"(1, 16) ({scale!r}, {zero_point})"
     assert lines[1:4] == expected and len(set(expected)) == 3
@@ -245,13 +245,13 @@ def test_embedding_is_the_classifier_heads_input_as_tflite_computes_it(models, b
     assert lines[5] == "TypeError Model.embedding: out must be a writable array('b') or bytearray"
 
 
-def test_a_model_without_a_classifier_head_has_no_embedding(board):
-    from neuroedge.zoo import ZooSpec, build_keras, convert_int8
+def test_a_model_without_a_classifier_head_has_no_embedding(emulator):
+    from neuroedge.bench.zoo import ZooSpec, build_keras, convert_int8
 
     headless, _ = build_keras(ZooSpec("headless", (40, 8), lambda k, x: k.layers.Dense(3)(
         k.layers.GlobalAveragePooling1D()(x))), seed=1)
-    board.board_path("m.tflite").write_bytes(convert_int8(headless, np.zeros((4, 40, 8), np.float32)))
-    lines = run_lines(board, "import edgedl\nm = edgedl.Model(open('m.tflite', 'rb').read())\n"
+    emulator.board_path("m.tflite").write_bytes(convert_int8(headless, np.zeros((4, 40, 8), np.float32)))
+    lines = run_lines(emulator, "import edgedl\nm = edgedl.Model(open('m.tflite', 'rb').read())\n"
                              "print(m.embedding_shape, m.embedding_quantization)\n"
                              "try:\n    m.embedding(bytearray(3))\nexcept ValueError as exc:\n    print(exc)")
     assert lines == ["None None", "Model.embedding: this model has no classifier head (FULLY_CONNECTED -> SOFTMAX "

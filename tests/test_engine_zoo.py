@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from neuroedge import infer, native, tflm, zoo
+from neuroedge import infer, native
+from neuroedge.bench import tflm, zoo
 from neuroedge.emulator import Emulator
 
 INPUTS_PER_MODEL = 100
@@ -18,8 +19,8 @@ def zoo_models() -> dict:
 
 @pytest.fixture(scope="module")
 def zoo_board(edgedl_mpy, tmp_path_factory):
-    with Emulator(tmp_path_factory.mktemp("zoo-board"), module=edgedl_mpy, heap=16 * 1024 * 1024) as board:
-        yield board
+    with Emulator(tmp_path_factory.mktemp("zoo-board"), module=edgedl_mpy, heap=16 * 1024 * 1024) as emulator:
+        yield emulator
 
 
 def random_inputs(model: bytes, count: int, seed: int) -> np.ndarray:

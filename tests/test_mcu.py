@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import require_tool, run_neuroedge
+from helpers import require_tool, run_neuroedge
 
-from neuroedge import mcu
+from neuroedge.bench import mcu
 
 
 @pytest.mark.slow
-def test_bench_mcu_counts_each_stage_on_both_cores_and_matches_the_host_build(tiny_model, board):
+def test_bench_mcu_counts_each_stage_on_both_cores_and_matches_the_host_build(tiny_model, emulator):
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm", "xtensa-lx106-elf-gcc", "qemu-system-xtensa"):
         require_tool(tool)
     recording, model = tiny_model
@@ -22,8 +22,8 @@ def test_bench_mcu_counts_each_stage_on_both_cores_and_matches_the_host_build(ti
     results = {r["core"]: r for r in json.loads(run.stdout)}
     assert list(results) == ["cortex-m4f", "lx106"]
     # The MAC count the harness reads from the engine is the one the board reports.
-    board.board_path("m.tflite").write_bytes((model / "model.tflite").read_bytes())
-    macs = int(board.run("import edgedl\nprint(edgedl.Model(open('m.tflite', 'rb').read()).macs)").check().stdout)
+    emulator.board_path("m.tflite").write_bytes((model / "model.tflite").read_bytes())
+    macs = int(emulator.run("import edgedl\nprint(edgedl.Model(open('m.tflite', 'rb').read()).macs)").check().stdout)
     for result in results.values():
         assert result["outputs_equal"] and result["windows"] == 1 and result["channels"] == 64
         assert result["frames"] % mcu.CHUNK == 0 and result["stream_channels"] == mcu.STREAM_CHANNELS
@@ -52,13 +52,14 @@ def test_the_zoo_is_exact_on_the_emulated_cortex_m4_with_both_kernels():
     byte against TFLite Micro (lx106: through the float and division helpers of tools/mcu)."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm", "xtensa-lx106-elf-gcc", "qemu-system-xtensa"):
         require_tool(tool)
-    from neuroedge import bench, native, tflm, zoo
+    from neuroedge import native
+    from neuroedge.bench import engine, tflm, zoo
 
     paths = zoo.build_zoo(native.BUILD_DIR / "zoo", [spec.name for spec in zoo.ZOO])
     models = {name: path.read_bytes() for name, path in paths.items()}
     inputs, expected = {}, {}
     for seed, (name, model) in enumerate(models.items()):
-        x = bench.sample_input(model, seed=seed)
+        x = engine.sample_input(model, seed=seed)
         inputs[name], expected[name] = x.tobytes(), tflm.run_reference(model, x[None])[0].tobytes()
     for core in (mcu.CORTEX_M4, mcu.LX106):
         for variant in core.variants:
@@ -73,7 +74,7 @@ def test_dsp_kernels_meet_their_instruction_budgets_on_emg_sized_layers():
     gathered patch) and 1.5 for a Flatten head's dense layer, outputs equal to TFLite Micro's."""
     for tool in ("arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
-    from neuroedge import zoo
+    from neuroedge.bench import zoo
 
     found = {r.model: r for r in mcu.kernel_bench(mcu.CORTEX_M4, log=lambda text: None)}
     assert set(found) == set(zoo.KERNEL_MODELS)

@@ -9,7 +9,7 @@ import pytest
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from conftest import require_tool, run_neuroedge
+from helpers import require_tool, run_neuroedge
 from neuroedge import native
 from neuroedge.native import BuildError, MpyAbi
 
@@ -24,13 +24,13 @@ def test_abi_decoding_of_board_values_and_mpy_headers():
         MpyAbi.from_mpy_header(b"\x7fELF", "x.mpy")
 
 
-def test_x64_build_is_filed_by_arch_and_abi_and_matches_the_emulator(edgedl_mpy, board):
+def test_x64_build_is_filed_by_arch_and_abi_and_matches_the_emulator(edgedl_mpy, emulator):
     assert edgedl_mpy == native.BUILD_DIR / "x64_6.3" / "edgedl.mpy"
     assert native.module_abi(edgedl_mpy) == MpyAbi("x64", 6, 3)
     # The host picks the build from what the board reports.
-    sys_mpy = int(board.run("import sys; print(sys.implementation._mpy)").check().stdout)
+    sys_mpy = int(emulator.run("import sys; print(sys.implementation._mpy)").check().stdout)
     assert native.find_module_for_board(sys_mpy) == edgedl_mpy
-    assert board.run("import edgedl; print(edgedl.__version__)").check().stdout.strip() == "0.1.0"
+    assert emulator.run("import edgedl; print(edgedl.__version__)").check().stdout.strip() == "0.1.0"
 
 
 def test_missing_build_for_a_board_says_which_build_is_needed(tmp_path):

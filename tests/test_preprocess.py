@@ -21,14 +21,14 @@ CONFIGS = [
 
 
 @pytest.mark.parametrize("index", range(len(CONFIGS)))
-def test_board_and_host_preprocessing_are_bit_identical(index, big_board):
+def test_board_and_host_preprocessing_are_bit_identical(index, big_emulator):
     config = CONFIGS[index]
     coeffs = config.coefficients(2048.0)
     rng = np.random.default_rng(index)
     frames = rng.integers(-32768, 32768, size=(999, 12), dtype=np.int16)
     frames[:100] = rng.normal(0, 300, size=(100, 12)).astype(np.int16)  # EMG-like stretch
     frames[100:110] = 32767  # saturation
-    frames.astype("<i2").tofile(big_board.board_path("frames.bin"))
+    frames.astype("<i2").tofile(big_emulator.board_path("frames.bin"))
     chunks = [int(c) for c in rng.integers(1, 60, size=40)]
     width = config.width(12)
     code = (
@@ -48,14 +48,14 @@ def test_board_and_host_preprocessing_are_bit_identical(index, big_board):
         f"    out.write(memoryview(buf)[:k * {width}])\n"
         "    pos += n\n"
         "out.close()\n")
-    big_board.run(code).check()
-    board = np.fromfile(big_board.board_path("out.bin"), dtype="<i2").reshape(-1, width)
+    big_emulator.run(code).check()
+    on_board = np.fromfile(big_emulator.board_path("out.bin"), dtype="<i2").reshape(-1, width)
     host = Preprocessor(12, coeffs).process(frames)
     d = coeffs["decimate"]
     # Filtered frames keep the first frame of every d, feature frames end a block of d.
     expected = 999 // d if config.features else (999 + d - 1) // d
-    assert board.shape == host.shape == (expected, width)
-    assert np.array_equal(board, host)
+    assert on_board.shape == host.shape == (expected, width)
+    assert np.array_equal(on_board, host)
 
 
 def test_features_are_the_time_domain_features_they_name():
@@ -123,10 +123,10 @@ def test_filters_do_what_they_say():
     assert np.all(out[:, 1] == 0)
 
 
-def test_quantize_matches_the_board(board):
+def test_quantize_matches_the_board(emulator):
     values = np.array([-32768, -1000, -17, 0, 1, 16, 17, 5000, 32767], dtype=np.int16)
     host = quantize(values, 1 << 30, -3, 5)
-    out = board.run("import edgedl, array\n"
+    out = emulator.run("import edgedl, array\n"
                     "q = bytearray(9)\n"
                     f"edgedl.quantize(array.array('h', {values.tolist()}), q, {1 << 30}, -3, 5)\n"
                     "print(list(q))").check().stdout
@@ -134,8 +134,8 @@ def test_quantize_matches_the_board(board):
     assert host.tolist() == [-128, -58, 4, 5, 5, 6, 6, 127, 127]  # x / 16, half away from zero, + 5
 
 
-def test_preprocess_errors_name_the_problem(board):
-    out = board.run("import edgedl, array\n"
+def test_preprocess_errors_name_the_problem(emulator):
+    out = emulator.run("import edgedl, array\n"
                     "for expr in ['edgedl.Preprocess(0)', 'edgedl.Preprocess(4, decimate=0)',\n"
                     "             'edgedl.Preprocess(4, highpass_q15=40000)',\n"
                     "             'edgedl.Preprocess(4, rectify=True, features=1)',\n"

@@ -51,8 +51,8 @@ def test_bad_commands_and_settings_are_named():
         q.grid_channels(2, 4)
 
 
-def test_the_board_builds_the_same_bytes(board):
+def test_the_board_builds_the_same_bytes(emulator):
     code = ("import quattrocento as q\n"
             "c = q.command(fs=2048, nch=2, an_out=0x10, multiple_in_conf=[(0x1A, 4, 0x94)] * 3 + [(0, 0, 0)])\n"
             "print(c.hex(), q.stop_command(c)[-1], list(q.grid_channels(2, 3))[0], q.crc8_maxim(b'123456789'))")
-    assert board.run(code).check().stdout.split() == [NEUROEDGE_START, str(0x73), "224", str(0xA1)]
+    assert emulator.run(code).check().stdout.split() == [NEUROEDGE_START, str(0x73), "224", str(0xA1)]

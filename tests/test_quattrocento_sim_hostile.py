@@ -34,10 +34,10 @@ def closed_within(s: socket.socket, seconds: float) -> bool:
 
 def test_a_silent_client_neither_blocks_another_nor_stays_forever():
     with QuattrocentoSimulator(REC, port=0, speed=None, idle_timeout=1.0) as sim, connect(sim) as silent:
-        with connect(sim) as board:
-            board.settimeout(2)  # well before the silent client's idle timeout
-            board.sendall(START_312)
-            assert read_frames(board, 312, 200).shape == (200, 312)
+        with connect(sim) as emulator:
+            emulator.settimeout(2)  # well before the silent client's idle timeout
+            emulator.sendall(START_312)
+            assert read_frames(emulator, 312, 200).shape == (200, 312)
         assert closed_within(silent, 3) and sim.stats.idle_drops >= 1
 
 
@@ -46,10 +46,10 @@ def test_a_newer_client_that_configures_takes_over_from_a_stuck_one():
         stuck.sendall(START_312)
         assert read_frames(stuck, 312, 10).shape == (10, 312)
         # The stuck client reads no more (a board that rebooted without closing its socket).
-        with connect(sim) as board:
-            board.settimeout(2)
-            board.sendall(START_312)
-            frames = read_frames(board, 312, 500)
+        with connect(sim) as emulator:
+            emulator.settimeout(2)
+            emulator.sendall(START_312)
+            frames = read_frames(emulator, 312, 500)
         assert frames.shape == (500, 312)
         counter = frames[:, Q.counter_channel(312)].view(np.uint16).astype(int)
         assert np.all(np.diff(counter) % 65536 == 1)

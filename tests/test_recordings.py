@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_neuroedge
+from helpers import run_neuroedge
 from neuroedge import native, recording, synth
 from neuroedge.recording import Grid, Recording, RecordingError
 

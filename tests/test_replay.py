@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import run_neuroedge
+from helpers import run_neuroedge
 from neuroedge import recording, replay, synth, train
 
 TINY = synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=3, hold_s=1.0, gap_s=0.3, motor_units=40)
@@ -64,20 +64,20 @@ def test_cli_replay_at_max_speed_writes_the_timeline(trained, tmp_path):
     assert wrong.returncode == 2 and "not a model bundle" in wrong.stderr
 
 
-def test_app_sends_events_over_udp_and_to_a_callback(trained, big_board):
+def test_app_sends_events_over_udp_and_to_a_callback(trained, big_emulator):
     import shutil
     import socket as pysocket
 
     from neuroedge.quattrocento_sim import QuattrocentoSimulator
 
     path, model = trained
-    shutil.copytree(model, big_board.board_path("model"))
+    shutil.copytree(model, big_emulator.board_path("model"))
     listener = pysocket.socket(pysocket.AF_INET, pysocket.SOCK_DGRAM)
     listener.bind(("127.0.0.1", 0))
     listener.settimeout(5)
     rec = recording.load(path)
     with QuattrocentoSimulator(rec, port=0, speed=None, loop=False) as sim:
-        out = big_board.run(
+        out = big_emulator.run(
             "import app\n"
             "seen = []\n"
             f"a = app.App(model='model', output='udp', destination=['127.0.0.1', {listener.getsockname()[1]}], "

@@ -9,7 +9,8 @@ import shutil
 import numpy as np
 import pytest
 
-from neuroedge import bundle, dataset, synth, tflm, train
+from neuroedge import bundle, dataset, synth, train
+from neuroedge.bench import tflm
 from neuroedge.preprocess import Preprocessor, quantize
 
 TINY = synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=3, hold_s=1.0, gap_s=0.3, motor_units=40)
@@ -23,8 +24,8 @@ def tiny_bundle(tmp_path_factory):
     return out, rec
 
 
-def install(board, bundle_dir):
-    shutil.copytree(bundle_dir, board.board_path("model"))
+def install(emulator, bundle_dir):
+    shutil.copytree(bundle_dir, emulator.board_path("model"))
 
 
 RUN = """
@@ -37,12 +38,12 @@ for i in range(0, len(data), step):
 """
 
 
-def test_runtime_decisions_equal_the_host_pipeline_exactly(tiny_bundle, big_board):
+def test_runtime_decisions_equal_the_host_pipeline_exactly(tiny_bundle, big_emulator):
     bundle_dir, rec = tiny_bundle
-    install(big_board, bundle_dir)
+    install(big_emulator, bundle_dir)
     raw = rec.emg[:20000]
-    raw.astype("<i2").tofile(big_board.board_path("raw.bin"))
-    out = big_board.run(RUN.format(vote=1, threshold=0.0), timeout=120).check().stdout
+    raw.astype("<i2").tofile(big_emulator.board_path("raw.bin"))
+    out = big_emulator.run(RUN.format(vote=1, threshold=0.0), timeout=120).check().stdout
     events = [json.loads(line) for line in out.splitlines()]
     # The host: the same C preprocessing, every window, the same int8 quantization, TFLM.
     tflite, meta = bundle.load(bundle_dir)
@@ -55,15 +56,15 @@ def test_runtime_decisions_equal_the_host_pipeline_exactly(tiny_bundle, big_boar
     assert [e["index"] for e in events] == expected.tolist()
 
 
-def test_runtime_vote_steadies_decisions_and_tracks_the_gestures(tiny_bundle, big_board):
+def test_runtime_vote_steadies_decisions_and_tracks_the_gestures(tiny_bundle, big_emulator):
     bundle_dir, rec = tiny_bundle
-    install(big_board, bundle_dir)
-    rec.emg.astype("<i2").tofile(big_board.board_path("raw.bin"))
+    install(big_emulator, bundle_dir)
+    rec.emg.astype("<i2").tofile(big_emulator.board_path("raw.bin"))
     _, meta = bundle.load(bundle_dir)
     d, w, h = meta["preprocess"]["decimate"], meta["window"], meta["hop"]
 
     def decisions(vote, threshold):
-        out = big_board.run(RUN.format(vote=vote, threshold=threshold), timeout=120).check().stdout
+        out = big_emulator.run(RUN.format(vote=vote, threshold=threshold), timeout=120).check().stdout
         got = np.array([json.loads(line)["index"] for line in out.splitlines()])
         first = dataset.config_from_json(meta).preprocess.first_frame(2048)  # the block's last raw frame
         truth = rec.labels[first::d][np.arange(len(got)) * h + w - 1]
@@ -80,9 +81,9 @@ def test_runtime_vote_steadies_decisions_and_tracks_the_gestures(tiny_bundle, bi
     assert voted_accuracy >= raw_accuracy - 0.04 and voted_accuracy > 0.65
 
 
-def test_runtime_refuses_a_bundle_it_cannot_honour(tiny_bundle, board):
+def test_runtime_refuses_a_bundle_it_cannot_honour(tiny_bundle, emulator):
     bundle_dir, _ = tiny_bundle
-    install(board, bundle_dir)
+    install(emulator, bundle_dir)
     code = ("import runtime\n"
             "for kw in ({'fs': 1000}, {'channels': 192}):\n"
             "    try:\n"
@@ -93,14 +94,14 @@ def test_runtime_refuses_a_bundle_it_cannot_honour(tiny_bundle, board):
             "    runtime.Runtime('nowhere')\n"
             "except runtime.BundleError as e:\n"
             "    print(e)\n")
-    meta = json.loads(board.board_path("model/model.json").read_text())
-    assert board.run(code).check().stdout.splitlines() == [
+    meta = json.loads(emulator.board_path("model/model.json").read_text())
+    assert emulator.run(code).check().stdout.splitlines() == [
         "the stream runs at 1000 Hz, the model was trained at 2048.0 Hz",
         "the stream delivers 192 channels, the model expects 64",
         "nowhere: no model.json",
     ]
     meta["version"] = 2
-    board.board_path("model/model.json").write_text(json.dumps(meta))
-    result = board.run("import runtime\nruntime.Runtime('model')")
+    emulator.board_path("model/model.json").write_text(json.dumps(meta))
+    result = emulator.run("import runtime\nruntime.Runtime('model')")
     assert "bundle schema 'neuroedge-bundle' version 2; this runtime reads neuroedge-bundle version 1" \
         in result.output

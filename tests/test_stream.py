@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from conftest import DEVICE_TEST_DIR
+from helpers import DEVICE_TEST_DIR
 from stream_model import StreamModel
 
 CHANNEL_COUNTS = [1, 2, 3, 16, 64, 120, 216, 312, 408]
@@ -53,25 +53,25 @@ def random_scenario(rng: random.Random, index: int):
     return config, frames, StreamModel(frames, window, hop, capacity, sel_model), ops
 
 
-def run_scenarios(board, count: int, seed: int):
+def run_scenarios(emulator, count: int, seed: int):
     rng = random.Random(seed)
     scenarios, models = [], []
     for i in range(count):
         config, frames, model, ops = random_scenario(rng, seed * 1000 + i)
         data = f"s{i}.bin"
-        frames.astype("<i2").tofile(board.board_path(data))
+        frames.astype("<i2").tofile(emulator.board_path(data))
         scenarios.append({"config": config, "data": data, "ops": ops})
         models.append(model)
-    board.board_path("scenarios.json").write_text(json.dumps(scenarios))
-    result = board.run_file(DEVICE_TEST_DIR / "stream_driver.py", timeout=300).check()
+    emulator.board_path("scenarios.json").write_text(json.dumps(scenarios))
+    result = emulator.run_file(DEVICE_TEST_DIR / "stream_driver.py", timeout=300).check()
     lines = result.stdout.strip().splitlines()
     assert len(lines) == count, result.output
     return scenarios, models, [json.loads(line) for line in lines]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_random_chunkings_windows_and_overload_match_numpy(big_board, seed):
-    scenarios, models, outputs = run_scenarios(big_board, 40, seed)
+def test_random_chunkings_windows_and_overload_match_numpy(big_emulator, seed):
+    scenarios, models, outputs = run_scenarios(big_emulator, 40, seed)
     total_drops = total_windows = 0
     for i, (sc, model, out) in enumerate(zip(scenarios, models, outputs)):
         where = f"scenario {i}: {sc['config']}"
@@ -96,7 +96,7 @@ def test_random_chunkings_windows_and_overload_match_numpy(big_board, seed):
         assert out["stats"] == model.stats(), where
         cfg = sc["config"]
         assert out["attrs"] == [len(model.select), cfg["channels"], cfg["window"], cfg["hop"], cfg["capacity"]]
-        raw = big_board.board_path(sc["data"] + ".windows").read_bytes()
+        raw = big_emulator.board_path(sc["data"] + ".windows").read_bytes()
         expected = b"".join(w.astype("<i2").tobytes() for w in expected_windows)
         assert raw == expected, f"{where}: window contents differ"
         total_drops += model.dropped
@@ -105,11 +105,11 @@ def test_random_chunkings_windows_and_overload_match_numpy(big_board, seed):
     assert total_drops > 0 and total_windows > 100
 
 
-def test_select_312_channel_quattrocento_frame_to_192_grid_channels(board):
+def test_select_312_channel_quattrocento_frame_to_192_grid_channels(emulator):
     """The reference use: MULTIPLE IN 1-3 (channels 96..287) out of the 312-channel mode."""
     frames = np.random.default_rng(7).integers(-32768, 32768, size=(50, 312), dtype=np.int16)
-    frames.astype("<i2").tofile(board.board_path("q.bin"))
-    result = board.run(
+    frames.astype("<i2").tofile(emulator.board_path("q.bin"))
+    result = emulator.run(
         "import edgedl, array\n"
         "s = edgedl.Stream(312, 20, hop=10, capacity=40, select=range(96, 288))\n"
         "s.push(open('q.bin', 'rb').read())\n"
@@ -120,13 +120,13 @@ def test_select_312_channel_quattrocento_frame_to_192_grid_channels(board):
         "print(s.channels, s.stats()['windows'], s.stats()['frames_dropped'])\n").check()
     # 50 frames into a 40-frame ring: 10 dropped; windows start at 10, 20, 30.
     assert result.stdout.split() == ["192", "3", "10"]
-    got = np.frombuffer(board.board_path("w.bin").read_bytes(), "<i2").reshape(-1, 20, 192)
+    got = np.frombuffer(emulator.board_path("w.bin").read_bytes(), "<i2").reshape(-1, 20, 192)
     for i, start in enumerate([10, 20, 30]):
         assert np.array_equal(got[i], frames[start:start + 20, 96:288])
 
 
-def test_lagging_consumer_drops_oldest_frames_and_counts_them(board):
-    result = board.run(
+def test_lagging_consumer_drops_oldest_frames_and_counts_them(emulator):
+    result = emulator.run(
         "import edgedl, array\n"
         "s = edgedl.Stream(4, 10, hop=5, capacity=50)\n"
         "for i in range(1000):\n"
@@ -140,9 +140,9 @@ def test_lagging_consumer_drops_oldest_frames_and_counts_them(board):
     assert result.stdout.split() == ["1000", "950", "50", "9", str(950 & 255)]
 
 
-def test_push_and_read_allocate_nothing(board):
+def test_push_and_read_allocate_nothing(emulator):
     """The hot path (push, read, ready) must not touch the GC heap."""
-    result = board.run(
+    result = emulator.run(
         "import edgedl, array, gc\n"
         "def hot_loop(s, chunk, out, n):\n"  # locals only: the loop itself allocates nothing
         "    while n:\n"
@@ -168,8 +168,8 @@ def test_push_and_read_allocate_nothing(board):
     assert allocated == 0
 
 
-def test_reset_forgets_frames_and_counters(board):
-    result = board.run(
+def test_reset_forgets_frames_and_counters(emulator):
+    result = emulator.run(
         "import edgedl\n"
         "s = edgedl.Stream(2, 3)\n"
         "s.push(bytes(4 * 10 + 1))\n"
@@ -211,7 +211,7 @@ ERROR_CASES = [
 ]
 
 
-def test_bad_arguments_raise_errors_that_name_the_problem(board):
+def test_bad_arguments_raise_errors_that_name_the_problem(emulator):
     code = ["import edgedl, array", "cases = ["]
     code += [f"    {expr!r}," for expr, _, _ in ERROR_CASES]
     code += ["]",
@@ -221,20 +221,20 @@ def test_bad_arguments_raise_errors_that_name_the_problem(board):
              "        print('no error')",
              "    except Exception as e:",
              "        print(type(e).__name__ + ': ' + str(e))"]
-    lines = board.run("\n".join(code)).check().stdout.strip().splitlines()
+    lines = emulator.run("\n".join(code)).check().stdout.strip().splitlines()
     assert len(lines) == len(ERROR_CASES)
     for (expr, kind, message), line in zip(ERROR_CASES, lines):
         assert line.startswith(kind + ":"), f"{expr}: {line}"
         assert message in line, f"{expr}: {line}"
 
 
-def test_counter_channel_reveals_frames_lost_before_the_stream(board):
+def test_counter_channel_reveals_frames_lost_before_the_stream(emulator):
     """The Quattrocento's accessory counter: a jump means frames never arrived."""
     counters = list(range(65530, 65536)) + list(range(0, 5)) + list(range(8, 12))  # wraps, then 3 lost
     frames = np.zeros((len(counters), 6), dtype="<i2")
     frames[:, 4] = np.array(counters, dtype=np.uint16).view(np.int16)
-    frames.tofile(board.board_path("c.bin"))
-    out = board.run("import edgedl\n"
+    frames.tofile(emulator.board_path("c.bin"))
+    out = emulator.run("import edgedl\n"
                     "s = edgedl.Stream(6, 2, select=range(0, 4), counter=4)\n"
                     "data = open('c.bin', 'rb').read()\n"
                     "for i in range(0, len(data), 5): s.push(data[i:i + 5])\n"

@@ -29,32 +29,32 @@ print(json.dumps(b.stats()))
 """
 
 
-def run_bridge(board, sim, frames: int) -> dict:
-    result = board.run(BRIDGE.format(port=sim.port, frames=frames), timeout=60).check()
+def run_bridge(emulator, sim, frames: int) -> dict:
+    result = emulator.run(BRIDGE.format(port=sim.port, frames=frames), timeout=60).check()
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_bridge_receives_the_grid_channels_in_real_time_without_loss(big_board):
+def test_bridge_receives_the_grid_channels_in_real_time_without_loss(big_emulator):
     with QuattrocentoSimulator(REC, port=0, speed=None, loop=True) as sim:
-        stats = run_bridge(big_board, sim, 8192)
+        stats = run_bridge(big_emulator, sim, 8192)
     assert stats["frames_pushed"] >= 8192 and stats["counter_gaps"] == 0 and stats["frames_lost"] == 0
     assert stats["frames_dropped"] == 0
-    grid = np.fromfile(big_board.board_path("grid.bin"), "<i2").reshape(-1, 192)
+    grid = np.fromfile(big_emulator.board_path("grid.bin"), "<i2").reshape(-1, 192)
     n = min(len(grid), REC.samples)
     assert len(grid) >= 8000 and np.array_equal(grid[:n], REC.emg[:n])
 
 
-def test_bridge_counts_frames_lost_upstream_and_survives_a_disconnect(big_board):
+def test_bridge_counts_frames_lost_upstream_and_survives_a_disconnect(big_emulator):
     with QuattrocentoSimulator(REC, port=0, speed=None, faults=Faults(drop_every=2000, drop_count=5)) as sim:
-        stats = run_bridge(big_board, sim, 6000)
+        stats = run_bridge(big_emulator, sim, 6000)
     assert stats["counter_gaps"] >= 2 and stats["frames_lost"] == 5 * stats["counter_gaps"]
     with QuattrocentoSimulator(REC, port=0, speed=None, faults=Faults(disconnect_at=1000)) as sim:
-        stats = run_bridge(big_board, sim, 5000)
+        stats = run_bridge(big_emulator, sim, 5000)
     assert stats["disconnects"] == 1 and stats["frames_pushed"] == 1000
     assert stats["bytes_pending"] == 7  # the torn frame is held, never pushed as data
 
 
-def test_app_reconnects_after_a_disconnect_and_drops_only_the_torn_frame(big_board, tmp_path):
+def test_app_reconnects_after_a_disconnect_and_drops_only_the_torn_frame(big_emulator, tmp_path):
     import shutil
 
     from neuroedge import train
@@ -62,9 +62,9 @@ def test_app_reconnects_after_a_disconnect_and_drops_only_the_torn_frame(big_boa
     rec64 = synth.generate(synth.SynthConfig(grids=1, subjects=1, sessions=1, repetitions=2, hold_s=0.5,
                                              motor_units=30), 0, 0)
     train.train([rec64], tmp_path / "model", train.TrainConfig(epochs=2), log=lambda *a: None)
-    shutil.copytree(tmp_path / "model", big_board.board_path("model"))
+    shutil.copytree(tmp_path / "model", big_emulator.board_path("model"))
     with QuattrocentoSimulator(rec64, port=0, speed=None, faults=Faults(disconnect_at=1000)) as sim:
-        out = big_board.run("import app, json\n"
+        out = big_emulator.run("import app, json\n"
                             "a = app.App(model='model', output='quiet')\n"
                             f"a.run_quattrocento('127.0.0.1', {sim.port}, frames=2500)\n"
                             "print(json.dumps(a.stats()))\n", timeout=60).check().stdout
@@ -95,9 +95,9 @@ print(json.dumps({{'stats': b.stats(), 'levels': levels}}))
 """
 
 
-def test_bridge_watches_the_amplifier_buffer_when_it_reads_too_slowly(big_board):
+def test_bridge_watches_the_amplifier_buffer_when_it_reads_too_slowly(big_emulator):
     with QuattrocentoSimulator(REC, port=0, speed=2.0) as sim:
-        out = big_board.run(SLOW_READER.format(port=sim.port, frames=12000, pause=2.0), timeout=60).check()
+        out = big_emulator.run(SLOW_READER.format(port=sim.port, frames=12000, pause=2.0), timeout=60).check()
         res = json.loads(out.stdout.strip().splitlines()[-1])
         overflowed = sim.stats.frames_overflowed
     stats, levels = res["stats"], res["levels"]

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_neuroedge
+from helpers import run_neuroedge
 from neuroedge import bundle, dataset, synth, train
 from neuroedge.preprocess import PreprocessConfig, quantize
 
@@ -48,7 +48,7 @@ def test_splits_hold_out_whole_repetitions_sessions_and_subjects(recordings):
     assert len(set(w.y)) == 7 and len(w) > 500
 
 
-def test_device_computes_the_same_int8_windows_as_training(recordings, big_board):
+def test_device_computes_the_same_int8_windows_as_training(recordings, big_emulator):
     """Raw counts -> edgedl.Preprocess -> window -> edgedl.quantize on the board equals
     dataset.make_windows -> preprocess.quantize on the host."""
     from neuroedge import recording
@@ -56,7 +56,7 @@ def test_device_computes_the_same_int8_windows_as_training(recordings, big_board
     rec = recording.load(recordings[0])
     coeffs = WINDOWS.preprocess.coefficients(rec.fs)
     raw = rec.emg[:4096]
-    raw.astype("<i2").tofile(big_board.board_path("raw.bin"))
+    raw.astype("<i2").tofile(big_emulator.board_path("raw.bin"))
     mult, shift, zp = 1_200_000_000, -2, -128
     code = (
         "import edgedl, array\n"
@@ -76,8 +76,8 @@ def test_device_computes_the_same_int8_windows_as_training(recordings, big_board
         f"        edgedl.quantize(win, q, {mult}, {shift}, {zp})\n"
         "        out.write(q)\n"
         "out.close()\n")
-    big_board.run(code).check()
-    board_q = np.fromfile(big_board.board_path("q.bin"), dtype=np.int8).reshape(-1, 16, 64)
+    big_emulator.run(code).check()
+    board_q = np.fromfile(big_emulator.board_path("q.bin"), dtype=np.int8).reshape(-1, 16, 64)
     from neuroedge.preprocess import Preprocessor
 
     frames = Preprocessor(64, coeffs).process(raw)
@@ -170,8 +170,8 @@ def test_int8_inputs_keep_rest_and_gestures_apart(effort_recordings, tmp_path):
 
 def test_the_lda_kind_deploys_replays_and_tunes_like_a_cnn(recordings, edgedl_mpy, tmp_path):
     from neuroedge import deploy, recording, replay, tune
-    from neuroedge.board import VirtualBoard
-    from neuroedge.device import BoardConnection
+    from neuroedge.virtual_board import VirtualBoard
+    from neuroedge.serial_board import BoardConnection
 
     rec = recording.load(recordings[0])
     meta = train.train([rec], tmp_path / "lda", train.TrainConfig(architecture="lda"), log=lambda *a: None)
@@ -180,9 +180,9 @@ def test_the_lda_kind_deploys_replays_and_tunes_like_a_cnn(recordings, edgedl_mp
     assert set(meta["ops"]) <= {"DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX", "RESHAPE"}
     m = meta["metrics"]
     assert abs(m["int8_accuracy"] - m["float_accuracy"]) <= 0.01 and m["int8_accuracy"] > 0.75
-    with VirtualBoard(tmp_path / "flash") as board:
-        deploy.deploy(board.port, tmp_path / "lda", log=lambda *a: None)
-        res = replay.replay_via_port(rec.part(slice(8192), "4 s"), tmp_path / "lda", board.port, speed=None)
+    with VirtualBoard(tmp_path / "flash") as emulator:
+        deploy.deploy(emulator.port, tmp_path / "lda", log=lambda *a: None)
+        res = replay.replay_via_port(rec.part(slice(8192), "4 s"), tmp_path / "lda", emulator.port, speed=None)
         assert res.events > 60 and res.accuracy > 0.7 and res.stats["error"] is None
-        with BoardConnection(board.port) as conn:
+        with BoardConnection(emulator.port) as conn:
             assert tune.set_values(conn, ["vote=5", "threshold=0.7"])["vote"] == 5

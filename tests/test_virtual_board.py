@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import serial
 
-from neuroedge.board import VirtualBoard
+from neuroedge.virtual_board import VirtualBoard
 
 MPREMOTE = [sys.executable, "-m", "mpremote"]
 

@@ -193,15 +193,35 @@ static mp_obj_t stream_make_new(const mp_obj_type_t *type, size_t n_args, size_t
     return MP_OBJ_FROM_PTR(self);
 }
 
+// The binding's one buffer rule: obj's buffer, readable or writable, whose typecode is one of
+// `typecodes` (NULL: any; raw bytes report 'B' for bytes and memoryview, 1 for bytearray). A str
+// is refused: text is never data. TypeError "<what> must be <wanted>" names the problem; an
+// array of a refused type gets `wrong_type` appended when given.
+#define RAW_BYTES "B\x01"
+static mp_buffer_info_t typed_buffer(mp_obj_t obj, int writable, const char *typecodes, const char *what,
+    const char *wanted, const char *wrong_type) {
+    mp_buffer_info_t bufinfo;
+    if (mp_obj_is_str(obj) || !mp_get_buffer(obj, &bufinfo, writable ? MP_BUFFER_WRITE : MP_BUFFER_READ)) {
+        raise_formatted(&mp_type_TypeError, "%s must be %s", what, wanted);
+    }
+    if (typecodes) {
+        const char *t = typecodes;
+        while (*t && *t != bufinfo.typecode) {
+            t++;
+        }
+        if (!*t) {
+            raise_formatted(&mp_type_TypeError, "%s must be %s%s", what, wanted, wrong_type ? wrong_type : "");
+        }
+    }
+    return bufinfo;
+}
+
 // push(data) -> frames completed. data: any bytes-like object of
 // little-endian int16 frames, cut anywhere.
 static mp_obj_t stream_push(mp_obj_t self_in, mp_obj_t data) {
     edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    mp_buffer_info_t bufinfo;
-    // str has a buffer in MicroPython, but text is never a frame stream.
-    if (mp_obj_is_str(data) || !mp_get_buffer(data, &bufinfo, MP_BUFFER_READ)) {
-        raise_formatted(&mp_type_TypeError, "Stream.push: data must be bytes-like (bytes, bytearray, memoryview, array)");
-    }
+    mp_buffer_info_t bufinfo = typed_buffer(data, 0, NULL, "Stream.push: data",
+        "bytes-like (bytes, bytearray, memoryview, array)", NULL);
     uint32_t frames = ne_stream_push(&self->stream, bufinfo.buf, bufinfo.len);
     return mp_obj_new_int_from_uint(frames);
 }
@@ -212,10 +232,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(stream_push_obj, stream_push);
 static mp_obj_t stream_read(mp_obj_t self_in, mp_obj_t out) {
     edgedl_stream_obj_t *self = MP_OBJ_TO_PTR(self_in);
     ne_stream_t *s = &self->stream;
-    mp_buffer_info_t bufinfo;
-    if (!mp_get_buffer(out, &bufinfo, MP_BUFFER_WRITE) || bufinfo.typecode != 'h') {
-        raise_formatted(&mp_type_TypeError, "Stream.read: out must be a writable array('h')");
-    }
+    mp_buffer_info_t bufinfo = typed_buffer(out, 1, "h", "Stream.read: out", "a writable array('h')", NULL);
     size_t items = (size_t)s->window * s->out_channels;
     if (bufinfo.len != items * sizeof(int16_t)) {
         raise_formatted(&mp_type_ValueError, "Stream.read: out has %d items, window needs %d (%d frames x %d channels)",
@@ -314,10 +331,8 @@ typedef struct {
 
 static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
     mp_arg_check_num(n_args, n_kw, 1, 1, false);
-    mp_buffer_info_t bufinfo;
-    if (mp_obj_is_str(args[0]) || !mp_get_buffer(args[0], &bufinfo, MP_BUFFER_READ)) {
-        raise_formatted(&mp_type_TypeError, "Model: expected the .tflite file's bytes");
-    }
+    mp_buffer_info_t bufinfo = typed_buffer(args[0], 0, NULL, "Model: expected the .tflite file's bytes: the model",
+        "bytes-like", NULL);
     // A mutable buffer could be resized or freed under us: keep an immutable copy.
     mp_obj_t model_bytes = args[0];
     if (!mp_obj_is_type(args[0], &mp_type_bytes)) {
@@ -355,23 +370,17 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     return MP_OBJ_FROM_PTR(self);
 }
 
-// A buffer for a tensor: array('b') or raw bytes for int8, array('f') or raw bytes for float32.
-static void *tensor_buffer(mp_obj_t obj, const ne_io_info_t *info, int writable, const char *which) {
-    mp_buffer_info_t bufinfo;
-    const char *wanted = info->type == NE_INT8 ? "array('b') or bytes-like" : "array('f') or bytes-like";
-    if (mp_obj_is_str(obj) || !mp_get_buffer(obj, &bufinfo, writable ? MP_BUFFER_WRITE : MP_BUFFER_READ)) {
-        raise_formatted(&mp_type_TypeError, "Model.invoke: %s must be a %s%s", which,
-            writable ? "writable " : "", wanted);
-    }
-    // Raw bytes: bytes/memoryview report 'B', bytearray reports 1 (BYTEARRAY_TYPECODE).
-    char exact = info->type == NE_INT8 ? 'b' : 'f';
-    if (bufinfo.typecode != exact && bufinfo.typecode != 'B' && bufinfo.typecode != 1) {
-        raise_formatted(&mp_type_TypeError, "Model.invoke: %s must be %s, not an array of another type",
-            which, wanted);
-    }
+// A buffer for a tensor: array('b') or raw bytes for int8, array('f') or raw bytes for float32,
+// of the tensor's size. what: "Model.invoke: input"; name: "input".
+static void *tensor_buffer(mp_obj_t obj, const ne_io_info_t *info, int writable, const char *what, const char *name) {
+    static const char *const wanted[2][2] = {{"a array('f') or bytes-like", "a writable array('f') or bytes-like"},
+                                             {"a array('b') or bytes-like", "a writable array('b') or bytes-like"}};
+    int int8 = info->type == NE_INT8;
+    mp_buffer_info_t bufinfo = typed_buffer(obj, writable, int8 ? "b" RAW_BYTES : "f" RAW_BYTES, what,
+        wanted[int8][writable != 0], ", not an array of another type");
     if (bufinfo.len != info->bytes) {
-        raise_formatted(&mp_type_ValueError, "Model.invoke: %s has %d bytes, the model's %s tensor needs %d",
-            which, (int)bufinfo.len, which, (int)info->bytes);
+        raise_formatted(&mp_type_ValueError, "%s has %d bytes, the model's %s tensor needs %d",
+            what, (int)bufinfo.len, name, (int)info->bytes);
     }
     return bufinfo.buf;
 }
@@ -379,8 +388,8 @@ static void *tensor_buffer(mp_obj_t obj, const ne_io_info_t *info, int writable,
 // invoke(input, output): runs the model; output is filled in place.
 static mp_obj_t model_invoke(mp_obj_t self_in, mp_obj_t input, mp_obj_t output) {
     edgedl_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    const void *in = tensor_buffer(input, &self->input, 0, "input");
-    void *out = tensor_buffer(output, &self->output, 1, "output");
+    const void *in = tensor_buffer(input, &self->input, 0, "Model.invoke: input", "input");
+    void *out = tensor_buffer(output, &self->output, 1, "Model.invoke: output", "output");
     ne_model_invoke(self->model, in, out);
     return mp_const_none;
 }
@@ -393,11 +402,8 @@ static mp_obj_t model_embedding(mp_obj_t self_in, mp_obj_t out) {
         raise_formatted(&mp_type_ValueError, "Model.embedding: this model has no classifier head "
             "(FULLY_CONNECTED -> SOFTMAX at its end)");
     }
-    mp_buffer_info_t bufinfo;
-    if (mp_obj_is_str(out) || !mp_get_buffer(out, &bufinfo, MP_BUFFER_WRITE)
-        || (bufinfo.typecode != 'b' && bufinfo.typecode != 1)) {
-        raise_formatted(&mp_type_TypeError, "Model.embedding: out must be a writable array('b') or bytearray");
-    }
+    mp_buffer_info_t bufinfo = typed_buffer(out, 1, "b\x01", "Model.embedding: out", "a writable array('b') or bytearray",
+        NULL);
     if (bufinfo.len != self->embedding.bytes) {
         raise_formatted(&mp_type_ValueError, "Model.embedding: out has %d bytes, the embedding needs %d",
             (int)bufinfo.len, (int)self->embedding.bytes);
@@ -531,10 +537,8 @@ static void pre_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
 }
 
 static int16_t *int16_buffer(mp_obj_t obj, int writable, size_t *items, const char *what) {
-    mp_buffer_info_t bufinfo;
-    if (!mp_get_buffer(obj, &bufinfo, writable ? MP_BUFFER_WRITE : MP_BUFFER_READ) || bufinfo.typecode != 'h') {
-        raise_formatted(&mp_type_TypeError, "%s must be a%s array('h')", what, writable ? " writable" : "n");
-    }
+    mp_buffer_info_t bufinfo = typed_buffer(obj, writable, "h", what, writable ? "a writable array('h')" : "an array('h')",
+        NULL);
     *items = bufinfo.len / sizeof(int16_t);
     return bufinfo.buf;
 }
@@ -576,11 +580,8 @@ static MP_DEFINE_CONST_FUN_OBJ_1(pre_reset_obj, pre_reset);
 static mp_obj_t edgedl_quantize(size_t n_args, const mp_obj_t *args) {
     size_t n_in;
     const int16_t *in = int16_buffer(args[0], 0, &n_in, "quantize: window");
-    mp_buffer_info_t bufinfo;
-    if (mp_obj_is_str(args[1]) || !mp_get_buffer(args[1], &bufinfo, MP_BUFFER_WRITE)
-        || (bufinfo.typecode != 'b' && bufinfo.typecode != 'B' && bufinfo.typecode != 1)) {
-        raise_formatted(&mp_type_TypeError, "quantize: out must be a writable array('b') or bytearray");
-    }
+    mp_buffer_info_t bufinfo = typed_buffer(args[1], 1, "b" RAW_BYTES, "quantize: out",
+        "a writable array('b') or bytearray", NULL);
     if (bufinfo.len != n_in) {
         raise_formatted(&mp_type_ValueError, "quantize: out has %d items, window has %d", (int)bufinfo.len, (int)n_in);
     }
@@ -630,10 +631,7 @@ static void push_to_stream(void *ctx, const uint8_t *payload, uint32_t len) {
 // feed(data, stream) -> packets decoded; their payloads go into the edgedl.Stream.
 static mp_obj_t link_feed(mp_obj_t self_in, mp_obj_t data, mp_obj_t stream_obj) {
     edgedl_link_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    mp_buffer_info_t bufinfo;
-    if (mp_obj_is_str(data) || !mp_get_buffer(data, &bufinfo, MP_BUFFER_READ)) {
-        raise_formatted(&mp_type_TypeError, "LinkDecoder.feed: data must be bytes-like");
-    }
+    mp_buffer_info_t bufinfo = typed_buffer(data, 0, NULL, "LinkDecoder.feed: data", "bytes-like", NULL);
     if (mp_obj_get_type(stream_obj) != EDGEDL_STREAM_TYPE) {
         raise_formatted(&mp_type_TypeError, "LinkDecoder.feed: stream must be an edgedl.Stream");
     }
@@ -666,11 +664,8 @@ static MP_DEFINE_CONST_FUN_OBJ_1(link_reset_obj, link_reset);
 
 // link_encode(seq, payload, out) -> bytes written to out (len(payload) + 8).
 static mp_obj_t edgedl_link_encode(mp_obj_t seq_obj, mp_obj_t payload_obj, mp_obj_t out_obj) {
-    mp_buffer_info_t payload, out;
-    if (mp_obj_is_str(payload_obj) || !mp_get_buffer(payload_obj, &payload, MP_BUFFER_READ)
-        || !mp_get_buffer(out_obj, &out, MP_BUFFER_WRITE)) {
-        raise_formatted(&mp_type_TypeError, "link_encode: payload must be bytes-like and out writable");
-    }
+    mp_buffer_info_t payload = typed_buffer(payload_obj, 0, NULL, "link_encode: payload", "bytes-like", NULL);
+    mp_buffer_info_t out = typed_buffer(out_obj, 1, NULL, "link_encode: out", "a writable bytes-like object", NULL);
     if (payload.len > 65535 || out.len < payload.len + NE_LINK_OVERHEAD) {
         raise_formatted(&mp_type_ValueError, "link_encode: out needs %d bytes for a %d-byte payload",
             (int)(payload.len + NE_LINK_OVERHEAD), (int)payload.len);
@@ -681,159 +676,94 @@ static mp_obj_t edgedl_link_encode(mp_obj_t seq_obj, mp_obj_t payload_obj, mp_ob
 static MP_DEFINE_CONST_FUN_OBJ_3(edgedl_link_encode_obj, edgedl_link_encode);
 
 // ---------------------------------------------------------------------------
-// Registration
+// Registration. Each type's methods and the module's names are listed once, here; the
+// natmod expands the lists into tables it fills at import (its types live in RAM), the
+// firmware build into ROM tables. MP_QSTR_ names are spelled out: the natmod build finds
+// its qstrs by reading the source text.
+
+#define STREAM_METHODS(X) X(MP_QSTR_push, stream_push_obj) X(MP_QSTR_read, stream_read_obj) \
+    X(MP_QSTR_ready, stream_ready_obj) X(MP_QSTR_stats, stream_stats_obj) X(MP_QSTR_reset, stream_reset_obj) \
+    X(MP_QSTR_resync, stream_resync_obj)
+#define MODEL_METHODS(X) X(MP_QSTR_invoke, model_invoke_obj) X(MP_QSTR_embedding, model_embedding_obj)
+#define PRE_METHODS(X) X(MP_QSTR_process, pre_process_obj) X(MP_QSTR_reset, pre_reset_obj)
+#define LINK_METHODS(X) X(MP_QSTR_feed, link_feed_obj) X(MP_QSTR_stats, link_stats_obj) X(MP_QSTR_reset, link_reset_obj)
+// The types: (name, its prefix here, its methods, make_new, attr handler, whether it has one).
+#define TYPES(X) X(Stream, stream, STREAM_METHODS, stream_make_new, stream_attr, 1) \
+    X(Model, model, MODEL_METHODS, model_make_new, model_attr, 1) \
+    X(Preprocess, pre, PRE_METHODS, pre_make_new, pre_attr, 1) \
+    X(LinkDecoder, link, LINK_METHODS, link_make_new, 0, 0)
+#define FUNCTIONS(X) X(MP_QSTR_link_encode, edgedl_link_encode_obj) X(MP_QSTR_quantize, edgedl_quantize_obj)
+#define CONSTANTS(X) X(MP_QSTR_MAX_CHANNELS, NE_STREAM_MAX_CHANNELS) X(MP_QSTR_LINK_OVERHEAD, NE_LINK_OVERHEAD)
+#define COUNT_ONE(qstr, obj) +1
 
 #if MICROPY_ENABLE_DYNRUNTIME
 
-// A natmod builds its types in RAM at import time.
-mp_obj_full_type_t edgedl_type_Stream;
-mp_map_elem_t stream_locals_dict_table[6];  // natmod bss cannot be static (mpy_ld)
-static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
-mp_obj_full_type_t edgedl_type_Preprocess;
-mp_map_elem_t pre_locals_dict_table[2];
-static MP_DEFINE_CONST_DICT(pre_locals_dict, pre_locals_dict_table);
-mp_obj_full_type_t edgedl_type_LinkDecoder;
-mp_map_elem_t link_locals_dict_table[3];
-static MP_DEFINE_CONST_DICT(link_locals_dict, link_locals_dict_table);
-mp_obj_full_type_t edgedl_type_Model;
-mp_map_elem_t model_locals_dict_table[2];
-static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
+// A natmod builds its types in RAM at import time (its bss cannot be static: mpy_ld).
+#define DECLARE_TYPE(Name, prefix, METHODS, make_new_fn, attr_fn, has_attr) \
+    mp_obj_full_type_t edgedl_type_##Name; \
+    mp_map_elem_t prefix##_locals_dict_table[0 METHODS(COUNT_ONE)]; \
+    static MP_DEFINE_CONST_DICT(prefix##_locals_dict, prefix##_locals_dict_table);
+TYPES(DECLARE_TYPE)
+
+#define FILL_METHOD(qstr, obj) table[i++] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(qstr), MP_OBJ_FROM_PTR(&obj) };
+#define MAKE_TYPE(Name, prefix, METHODS, make_new_fn, attr_fn, has_attr) \
+    { \
+        mp_obj_full_type_t *type = &edgedl_type_##Name; \
+        mp_map_elem_t *table = prefix##_locals_dict_table; \
+        size_t i = 0; /* slots: make_new, [attr,] locals_dict (the macro reads its index twice) */ \
+        type->base.type = (void *)&mp_type_type; \
+        type->flags = MP_TYPE_FLAG_NONE; \
+        type->name = MP_QSTR_##Name; \
+        MP_OBJ_TYPE_SET_SLOT(type, make_new, make_new_fn, 0); \
+        if (has_attr) { \
+            MP_OBJ_TYPE_SET_SLOT(type, attr, attr_fn, 1); \
+        } \
+        METHODS(FILL_METHOD) \
+        MP_OBJ_TYPE_SET_SLOT(type, locals_dict, (void *)&prefix##_locals_dict, has_attr ? 2 : 1); \
+        mp_store_global(MP_QSTR_##Name, MP_OBJ_FROM_PTR(type)); \
+    }
+#define STORE_FUNCTION(qstr, obj) mp_store_global(qstr, MP_OBJ_FROM_PTR(&obj));
+#define STORE_CONSTANT(qstr, value) mp_store_global(qstr, MP_OBJ_NEW_SMALL_INT(value));
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
-
-    edgedl_type_Stream.base.type = (void *)&mp_type_type;
-    edgedl_type_Stream.flags = MP_TYPE_FLAG_NONE;
-    edgedl_type_Stream.name = MP_QSTR_Stream;
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, make_new, stream_make_new, 0);
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, attr, stream_attr, 1);
-    stream_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_push), MP_OBJ_FROM_PTR(&stream_push_obj) };
-    stream_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_read), MP_OBJ_FROM_PTR(&stream_read_obj) };
-    stream_locals_dict_table[2] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_ready), MP_OBJ_FROM_PTR(&stream_ready_obj) };
-    stream_locals_dict_table[3] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_stats), MP_OBJ_FROM_PTR(&stream_stats_obj) };
-    stream_locals_dict_table[4] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&stream_reset_obj) };
-    stream_locals_dict_table[5] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_resync), MP_OBJ_FROM_PTR(&stream_resync_obj) };
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Stream, locals_dict, (void *)&stream_locals_dict, 2);
-
-    edgedl_type_Model.base.type = (void *)&mp_type_type;
-    edgedl_type_Model.flags = MP_TYPE_FLAG_NONE;
-    edgedl_type_Model.name = MP_QSTR_Model;
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, make_new, model_make_new, 0);
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, attr, model_attr, 1);
-    model_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_invoke), MP_OBJ_FROM_PTR(&model_invoke_obj) };
-    model_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_embedding), MP_OBJ_FROM_PTR(&model_embedding_obj) };
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Model, locals_dict, (void *)&model_locals_dict, 2);
-
-    edgedl_type_Preprocess.base.type = (void *)&mp_type_type;
-    edgedl_type_Preprocess.flags = MP_TYPE_FLAG_NONE;
-    edgedl_type_Preprocess.name = MP_QSTR_Preprocess;
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, make_new, pre_make_new, 0);
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, attr, pre_attr, 1);
-    pre_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_process), MP_OBJ_FROM_PTR(&pre_process_obj) };
-    pre_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&pre_reset_obj) };
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_Preprocess, locals_dict, (void *)&pre_locals_dict, 2);
-
-    edgedl_type_LinkDecoder.base.type = (void *)&mp_type_type;
-    edgedl_type_LinkDecoder.flags = MP_TYPE_FLAG_NONE;
-    edgedl_type_LinkDecoder.name = MP_QSTR_LinkDecoder;
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_LinkDecoder, make_new, link_make_new, 0);
-    link_locals_dict_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_feed), MP_OBJ_FROM_PTR(&link_feed_obj) };
-    link_locals_dict_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_stats), MP_OBJ_FROM_PTR(&link_stats_obj) };
-    link_locals_dict_table[2] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset), MP_OBJ_FROM_PTR(&link_reset_obj) };
-    MP_OBJ_TYPE_SET_SLOT(&edgedl_type_LinkDecoder, locals_dict, (void *)&link_locals_dict, 1);
-
-    mp_store_global(MP_QSTR_Stream, MP_OBJ_FROM_PTR(&edgedl_type_Stream));
-    mp_store_global(MP_QSTR_LinkDecoder, MP_OBJ_FROM_PTR(&edgedl_type_LinkDecoder));
-    mp_store_global(MP_QSTR_link_encode, MP_OBJ_FROM_PTR(&edgedl_link_encode_obj));
-    mp_store_global(MP_QSTR_Model, MP_OBJ_FROM_PTR(&edgedl_type_Model));
-    mp_store_global(MP_QSTR_Preprocess, MP_OBJ_FROM_PTR(&edgedl_type_Preprocess));
-    mp_store_global(MP_QSTR_quantize, MP_OBJ_FROM_PTR(&edgedl_quantize_obj));
+    // Spelled out for the qstr scan: MP_QSTR_Stream MP_QSTR_Model MP_QSTR_Preprocess MP_QSTR_LinkDecoder
+    TYPES(MAKE_TYPE)
+    FUNCTIONS(STORE_FUNCTION)
+    CONSTANTS(STORE_CONSTANT)
     mp_store_global(MP_QSTR___version__, mp_obj_new_str(EDGEDL_VERSION, sizeof(EDGEDL_VERSION) - 1));
-    mp_store_global(MP_QSTR_MAX_CHANNELS, MP_OBJ_NEW_SMALL_INT(NE_STREAM_MAX_CHANNELS));
-    mp_store_global(MP_QSTR_LINK_OVERHEAD, MP_OBJ_NEW_SMALL_INT(NE_LINK_OVERHEAD));
-
     MP_DYNRUNTIME_INIT_EXIT
 }
 
 #else
 
-static const mp_rom_map_elem_t stream_locals_dict_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_push), MP_ROM_PTR(&stream_push_obj) },
-    { MP_ROM_QSTR(MP_QSTR_read), MP_ROM_PTR(&stream_read_obj) },
-    { MP_ROM_QSTR(MP_QSTR_ready), MP_ROM_PTR(&stream_ready_obj) },
-    { MP_ROM_QSTR(MP_QSTR_stats), MP_ROM_PTR(&stream_stats_obj) },
-    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&stream_reset_obj) },
-    { MP_ROM_QSTR(MP_QSTR_resync), MP_ROM_PTR(&stream_resync_obj) },
-};
-static MP_DEFINE_CONST_DICT(stream_locals_dict, stream_locals_dict_table);
-
-MP_DEFINE_CONST_OBJ_TYPE(
-    edgedl_type_Stream,
-    MP_QSTR_Stream,
-    MP_TYPE_FLAG_NONE,
-    make_new, stream_make_new,
-    attr, stream_attr,
-    locals_dict, &stream_locals_dict
-    );
-
-static const mp_rom_map_elem_t model_locals_dict_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_invoke), MP_ROM_PTR(&model_invoke_obj) },
-    { MP_ROM_QSTR(MP_QSTR_embedding), MP_ROM_PTR(&model_embedding_obj) },
-};
-static MP_DEFINE_CONST_DICT(model_locals_dict, model_locals_dict_table);
-
-MP_DEFINE_CONST_OBJ_TYPE(
-    edgedl_type_Model,
-    MP_QSTR_Model,
-    MP_TYPE_FLAG_NONE,
-    make_new, model_make_new,
-    attr, model_attr,
-    locals_dict, &model_locals_dict
-    );
-
-static const mp_rom_map_elem_t pre_locals_dict_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_process), MP_ROM_PTR(&pre_process_obj) },
-    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&pre_reset_obj) },
-};
-static MP_DEFINE_CONST_DICT(pre_locals_dict, pre_locals_dict_table);
-
-MP_DEFINE_CONST_OBJ_TYPE(
-    edgedl_type_Preprocess,
-    MP_QSTR_Preprocess,
-    MP_TYPE_FLAG_NONE,
-    make_new, pre_make_new,
-    attr, pre_attr,
-    locals_dict, &pre_locals_dict
-    );
-
-static const mp_rom_map_elem_t link_locals_dict_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_feed), MP_ROM_PTR(&link_feed_obj) },
-    { MP_ROM_QSTR(MP_QSTR_stats), MP_ROM_PTR(&link_stats_obj) },
-    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&link_reset_obj) },
-};
-static MP_DEFINE_CONST_DICT(link_locals_dict, link_locals_dict_table);
-
-MP_DEFINE_CONST_OBJ_TYPE(
-    edgedl_type_LinkDecoder,
-    MP_QSTR_LinkDecoder,
-    MP_TYPE_FLAG_NONE,
-    make_new, link_make_new,
-    locals_dict, &link_locals_dict
-    );
+#define ROM_METHOD(qstr, obj) { MP_ROM_QSTR(qstr), MP_ROM_PTR(&obj) },
+#define ROM_TYPE_WITH_ATTR(Name, prefix, make_new_fn, attr_fn) \
+    MP_DEFINE_CONST_OBJ_TYPE(edgedl_type_##Name, MP_QSTR_##Name, MP_TYPE_FLAG_NONE, make_new, make_new_fn, \
+        attr, attr_fn, locals_dict, &prefix##_locals_dict);
+#define ROM_TYPE_WITHOUT_ATTR(Name, prefix, make_new_fn, attr_fn) \
+    MP_DEFINE_CONST_OBJ_TYPE(edgedl_type_##Name, MP_QSTR_##Name, MP_TYPE_FLAG_NONE, make_new, make_new_fn, \
+        locals_dict, &prefix##_locals_dict);
+#define ROM_TABLE(Name, prefix, METHODS, make_new_fn, attr_fn, has_attr) \
+    static const mp_rom_map_elem_t prefix##_locals_dict_table[] = { METHODS(ROM_METHOD) }; \
+    static MP_DEFINE_CONST_DICT(prefix##_locals_dict, prefix##_locals_dict_table);
+TYPES(ROM_TABLE)
+// MP_DEFINE_CONST_OBJ_TYPE takes only the slots a type has: the LinkDecoder has no attr handler.
+ROM_TYPE_WITH_ATTR(Stream, stream, stream_make_new, stream_attr)
+ROM_TYPE_WITH_ATTR(Model, model, model_make_new, model_attr)
+ROM_TYPE_WITH_ATTR(Preprocess, pre, pre_make_new, pre_attr)
+ROM_TYPE_WITHOUT_ATTR(LinkDecoder, link, link_make_new, 0)
 
 static MP_DEFINE_STR_OBJ(edgedl_version_obj, EDGEDL_VERSION);
 
+#define ROM_GLOBAL_TYPE(Name, prefix, METHODS, make_new_fn, attr_fn, has_attr) { MP_ROM_QSTR(MP_QSTR_##Name), MP_ROM_PTR(&edgedl_type_##Name) },
+#define ROM_GLOBAL_CONSTANT(qstr, value) { MP_ROM_QSTR(qstr), MP_ROM_INT(value) },
 static const mp_rom_map_elem_t edgedl_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_edgedl) },
-    { MP_ROM_QSTR(MP_QSTR_Stream), MP_ROM_PTR(&edgedl_type_Stream) },
-    { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&edgedl_type_Model) },
-    { MP_ROM_QSTR(MP_QSTR_Preprocess), MP_ROM_PTR(&edgedl_type_Preprocess) },
-    { MP_ROM_QSTR(MP_QSTR_LinkDecoder), MP_ROM_PTR(&edgedl_type_LinkDecoder) },
-    { MP_ROM_QSTR(MP_QSTR_link_encode), MP_ROM_PTR(&edgedl_link_encode_obj) },
-    { MP_ROM_QSTR(MP_QSTR_quantize), MP_ROM_PTR(&edgedl_quantize_obj) },
+    TYPES(ROM_GLOBAL_TYPE)
+    FUNCTIONS(ROM_METHOD)
+    CONSTANTS(ROM_GLOBAL_CONSTANT)
     { MP_ROM_QSTR(MP_QSTR___version__), MP_ROM_PTR(&edgedl_version_obj) },
-    { MP_ROM_QSTR(MP_QSTR_MAX_CHANNELS), MP_ROM_INT(NE_STREAM_MAX_CHANNELS) },
-    { MP_ROM_QSTR(MP_QSTR_LINK_OVERHEAD), MP_ROM_INT(NE_LINK_OVERHEAD) },
 };
 static MP_DEFINE_CONST_DICT(edgedl_module_globals, edgedl_module_globals_table);
 

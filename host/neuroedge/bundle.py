@@ -75,6 +75,7 @@ def input_quantizer(model: bytes, gain: float) -> dict:
 
 
 def metrics(y: np.ndarray, float_pred: np.ndarray, int8_pred: np.ndarray, names) -> dict:
+    """Confusion matrix, per-class precision and recall, float and int8 accuracy of a test split."""
     k = len(names)
     confusion = np.zeros((k, k), dtype=int)
     np.add.at(confusion, (y, int8_pred), 1)
@@ -90,6 +91,7 @@ def metrics(y: np.ndarray, float_pred: np.ndarray, int8_pred: np.ndarray, names)
 def describe(*, tflite: bytes, fs: float, labels, channels: int, windows: WindowConfig, gain: float,
              architecture: str, parameters: int, split: dict, data: dict, metrics: dict, seed: int,
              epochs: int) -> dict:
+    """model.json's contents for a trained model: I/O, windows, preprocessing, labels, metrics and provenance."""
     from .convert import tflite_op_names
 
     return {

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from . import dataset, recording
-from .device import MARK, BoardConnection, DeviceError, ensure_app_code
+from .serial_board import MARK, BoardConnection, DeviceError, ensure_app_code
 from .replay import send_over_usb
 
 
@@ -50,6 +50,7 @@ class Progress:
         self.total = int(seconds * fs) * len(gestures)
 
     def line(self, text: str) -> None:
+        """Shows one line the board printed: cues and progress events advance the display, others are ignored."""
         try:
             event = json.loads(text)
         except ValueError:
@@ -68,6 +69,7 @@ class Progress:
 
 
 def describe(result: dict) -> str:
+    """A calibration result as text: accuracy before and after, per-gesture windows, whether it was applied."""
     lines = []
     if result.get("accuracy_before") is not None:
         lines.append(f"accuracy on the calibration windows: {100 * result['accuracy_before']:.1f} % before, "
@@ -138,5 +140,6 @@ def _live(board: BoardConnection, call: str, seconds: float, progress: Progress)
 
 
 def reset(port: str) -> dict:
+    """Makes the board at `port` run its deployed model again (its calibration is removed); what it runs now."""
     with BoardConnection(port) as board:
         return board.call(ensure_app_code() + "_c = app.calibrate_reset()", "_c")

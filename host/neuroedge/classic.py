@@ -42,6 +42,7 @@ class ShrinkageLDA:
         self.classes = self.coef = self.intercept = None
 
     def fit(self, f: np.ndarray, y: np.ndarray) -> "ShrinkageLDA":
+        """Fits class means and the shrunk shared covariance on features f (windows x features) and labels y."""
         self.classes = np.unique(y)
         means = np.array([f[y == c].mean(0) for c in self.classes])
         centred = f - means[np.searchsorted(self.classes, y)]
@@ -60,9 +61,11 @@ class ShrinkageLDA:
         return self
 
     def scores(self, f: np.ndarray) -> np.ndarray:
+        """Linear discriminant scores, one column per class."""
         return f @ self.coef.T + self.intercept
 
     def predict(self, f: np.ndarray) -> np.ndarray:
+        """The class with the highest score for each row of f."""
         return self.classes[self.scores(f).argmax(1)]
 
 

@@ -25,6 +25,7 @@ def parse_size(text: str) -> int:
 
 
 def parse_heap(text: str) -> int:
+    """An --heap value: a size the emulator accepts."""
     heap = parse_size(text)
     try:
         check_heap(heap)
@@ -66,6 +67,7 @@ def parse_folder(text: str) -> Path:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    """`neuroedge build`: the .mpy for an architecture, or the Xtensa portability check."""
     if args.xtensa_check:
         print(native.check_xtensa(args.mpy_dir).report())
         return 0
@@ -75,10 +77,11 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
+    """`neuroedge emulator`: code, a script or a REPL on the emulated board, or the virtual board on a pty."""
     if args.pty:
-        from . import board
+        from . import virtual_board
 
-        return board.main(args.sandbox, args.heap, blank=not args.with_app, link=args.link, flash=args.flash)
+        return virtual_board.main(args.sandbox, args.heap, blank=not args.with_app, link=args.link, flash=args.flash)
     with Emulator(args.sandbox, heap=args.heap) as board:
         if args.code is None and args.run is None:
             return board.repl()
@@ -89,24 +92,25 @@ def cmd_emulator(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
+    """`neuroedge infer`: a batch of inputs through edgedl (emulator or board) or tflite-micro."""
     from . import infer  # numpy (and tflite-micro for --reference) only here
 
     return infer.main(args.model, args.inputs, args.out, port=args.port, reference=args.reference, heap=args.heap)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from . import bench
+    """`neuroedge bench engine|stream|mcu`."""
+    from .bench import engine, mcu
 
     if args.what == "stream":
-        return bench.bench_stream(args.json, args.model, args.recording)
+        return engine.bench_stream(args.json, args.model, args.recording)
     if args.what == "mcu":
-        from . import mcu
-
         return mcu.main(args.json, args.model, args.recording, args.windows, args.core, args.kernels)
-    return bench.main(args.models, args.json)
+    return engine.main(args.models, args.json)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
+    """`neuroedge synth`: synthetic labelled HD-EMG recordings."""
     from . import synth
 
     cfg = synth.SynthConfig(grids=args.grids, fs=args.fs, subjects=args.subjects, sessions=args.sessions,
@@ -127,6 +131,7 @@ def parse_subjects(text: str) -> tuple:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """`neuroedge import`: a LibEMG dataset as recordings."""
     from . import libemg_sets
 
     for path, rec in libemg_sets.write(args.dataset, args.src, args.out, args.subjects):
@@ -179,6 +184,7 @@ def parse_channels(text: str) -> tuple:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """`neuroedge train`: recordings -> a model bundle."""
     from . import dataset, recording, train
     from .preprocess import PreprocessConfig
 
@@ -196,12 +202,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """`neuroedge evaluate`: a bundle scored on recordings, int8 on edgedl."""
     from . import evaluate
 
     return evaluate.main_evaluate(args.bundle, expand(args.data), args.json)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """`neuroedge info`: what a bundle holds and costs."""
     from . import evaluate
 
     return evaluate.main_info(args.bundle)
@@ -223,6 +231,7 @@ def expand(paths: list[str]) -> list:
 
 
 def cmd_quattrocento_sim(args: argparse.Namespace) -> int:
+    """`neuroedge quattrocento-sim`: the amplifier over TCP, serving a recording."""
     from . import quattrocento_sim
 
     return quattrocento_sim.main(args.recording, args.host, args.port, args.speed, args.idle_timeout)
@@ -232,6 +241,7 @@ REPLAY_SOURCES = ("quattrocento", "usb")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """`neuroedge replay`: a labelled recording through the board's app, scored (source chosen by --via)."""
     from . import replay
 
     via = args.via or ("usb" if args.port else "quattrocento")
@@ -243,18 +253,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    """`neuroedge deploy`: a bundle, the app and edgedl.mpy onto a board, atomically."""
     from . import deploy
 
     return deploy.main(args.port, args.model, args.config)
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    """`neuroedge tune show|set|save|watch` on a running board."""
     from . import tune
 
     return tune.main(args.port, args.action, args.settings, args.interval, args.count)
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
+    """`neuroedge calibrate`: a cued calibration session on the board (or --reset)."""
     from . import calibrate, recording
 
     if args.reset:
@@ -269,12 +282,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """`neuroedge demo`: what `make demo` runs."""
     from . import demo  # numpy is only needed here
 
     return demo.main()
 
 
 def make_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
     from .dataset import WindowConfig  # light modules: numpy only
     from .preprocess import FEATURES, PreprocessConfig
 
@@ -461,6 +476,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs a subcommand; a NeuroEdgeError or OSError is printed as one line with exit 2, Ctrl-C exits 130."""
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)

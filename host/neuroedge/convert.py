@@ -44,6 +44,7 @@ def captured_output():
 
 
 def quiet_tensorflow():
+    """TensorFlow imported with its logging turned down to errors."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import absl.logging
     import tensorflow as tf
@@ -86,4 +87,5 @@ def tflite_op_names(model: bytes) -> list[str]:
 
 
 def unsupported_ops(model: bytes) -> list[str]:
+    """The model's ops edgedl does not run, by name."""
     return sorted(set(tflite_op_names(model)) - set(SUPPORTED_OPS))

@@ -64,12 +64,14 @@ class WindowConfig:
         return (self.window - 1) * self.preprocess.decimation(fs) + self.preprocess.first_frame(fs) + 1
 
     def check_length(self, rec: Recording) -> None:
+        """RecordingError unless the recording holds at least one window."""
         if rec.samples < self.samples_needed(rec.fs):
             raise RecordingError(f"{rec.source}: too short: one window takes {self.samples_needed(rec.fs)} samples "
                                  f"({self.window} frames of {self.preprocess.decimation(rec.fs)}), "
                                  f"the recording holds {rec.samples}")
 
     def to_json(self, fs: float) -> dict:
+        """The window settings as model.json stores them, for a sampling rate fs."""
         return {"window": self.window, "hop": self.hop, "channels": None if self.channels is None
                 else list(self.channels), "preprocess": self.preprocess.to_json(fs)}
 
@@ -92,6 +94,7 @@ class Windows:
         return len(self.y)
 
     def subset(self, mask: np.ndarray) -> "Windows":
+        """The windows where mask is true, with their labels and provenance."""
         return Windows(self.x[mask], self.y[mask], self.repetition[mask], self.session[mask],
                        self.subject[mask], self.label_names, self.config)
 
@@ -113,6 +116,7 @@ def device_counts(rec: Recording) -> np.ndarray:
 
 
 def make_windows(rec: Recording, cfg: WindowConfig) -> Windows:
+    """A labelled recording's windows, preprocessed exactly as the board does it."""
     cfg = cfg.resolved(rec.channels)
     if rec.labels is None:
         raise RecordingError(f"{rec.source}: training and evaluation need per-sample labels")
@@ -168,6 +172,7 @@ def split(w: Windows, by: str = "repetition", test: tuple | None = None) -> tupl
 
 
 def summary(w: Windows) -> dict:
+    """Window counts per class, and the subjects and sessions they come from."""
     return {"windows": len(w), "per_class": {name: int((w.y == i).sum()) for i, name in enumerate(w.label_names)},
             "subjects": sorted(set(w.subject.tolist())), "sessions": sorted(set(w.session.tolist()))}
 

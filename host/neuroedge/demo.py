@@ -70,6 +70,7 @@ def synthetic_frames(seconds: float, channels: int = QUATTROCENTO_CHANNELS, seed
 
 def run_stream_demo(seconds: float = 10.0, window: int = 20, hop: int = 10,
                     heap: int | None = None) -> StreamDemoResult:
+    """Synthetic 312-channel frames streamed through edgedl.Stream on the emulator; its counters and speed."""
     frames = synthetic_frames(seconds)
     kwargs = {} if heap is None else {"heap": heap}
     with Emulator(**kwargs) as board:
@@ -141,8 +142,8 @@ def replay_held_out() -> None:
 def board_workflow() -> None:
     """Deploy to a virtual board, replay over its USB serial, tune it while it runs."""
     from . import deploy, recording, replay, tune
-    from .board import VirtualBoard
-    from .device import BoardConnection
+    from .virtual_board import VirtualBoard
+    from .serial_board import BoardConnection
 
     rec = recording.load(sorted(DEMO_DATA.glob("*.npz"))[-1])
     part = rec.part(slice(-4 * FS, None), "last 4 s")
@@ -164,6 +165,8 @@ def board_workflow() -> None:
 
 
 def main() -> int:
+    """`make demo`: build, train the default model, replay it through the emulated board, deploy and tune a
+    virtual board."""
     module = native.build("x64")
     print(f"edgedl module: {module}")
     r = run_stream_demo()

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import bundle, native
-from .device import INSTALL_ROOT, BoardConnection, BoardInfo, DeviceError
 from .project import APP_MODULES, DEVICE_APP_DIR, ROOT, load_device_module
+from .serial_board import INSTALL_ROOT, BoardConnection, BoardInfo, DeviceError
 
 LAUNCHER = ROOT / "device" / "main.py"
 BUNDLE_FILES = ("model.json", "model.tflite")
@@ -32,7 +32,7 @@ FLASH_MARGIN = 16 * 1024
 
 
 class DeployError(DeviceError):
-    pass
+    """A deploy that cannot go on; the board keeps its previous install."""
 
 
 @dataclass
@@ -95,6 +95,7 @@ def ram_needed(install: "Install") -> int:
 
 
 def build_install(bundle_dir: Path, config: dict | None, module: Path) -> tuple[Install, dict]:
+    """The files of an install (app bytecode, edgedl.mpy, bundle, config.json) and their manifest."""
     try:
         tflite, meta = bundle.load(bundle_dir)
     except ValueError as exc:
@@ -117,6 +118,7 @@ def build_install(bundle_dir: Path, config: dict | None, module: Path) -> tuple[
 
 
 def module_for(info: BoardInfo, build: bool = True) -> Path:
+    """The built edgedl.mpy the board can load (built now for x64 when missing and `build`)."""
     if info.sys_mpy is None or info.version[:2] < MIN_VERSION:
         raise DeployError(f"MicroPython {'.'.join(map(str, info.version[:3]))} on the board is too old for native "
                           f"modules like edgedl.mpy: flash {MIN_VERSION[0]}.{MIN_VERSION[1]} or newer")
@@ -156,6 +158,7 @@ def _rm(p):
 
 def deploy(port: str, bundle_dir: Path, config: dict | None = None, *, log=print,
            board: BoardConnection | None = None) -> dict:
+    """Installs a bundle with the app on the board at `port`: new folder, verified by hash, then switched to."""
     own = board is None
     # A soft reset first: it stops the running app (about to be replaced) and leaves the
     # heap as the new app will find it, so the RAM check measures what it will have.
@@ -258,6 +261,7 @@ def _switch(board: BoardConnection, name: str, launcher: bytes) -> None:
 
 
 def main(port: str, bundle_dir: Path, config_path: Path | None) -> int:
+    """`neuroedge deploy`: deploy with progress, the config from a JSON file when given."""
     config = None
     if config_path is not None:
         try:

@@ -71,6 +71,7 @@ def micropython_command() -> str:
 
 
 def check_heap(heap: int) -> None:
+    """InputError unless the emulator can run with a heap of this many bytes."""
     if not MIN_HEAP <= heap <= MAX_HEAP:
         raise InputError(f"heap {heap} bytes: the emulator's heap must be "
                          f"{MIN_HEAP >> 10} KiB..{MAX_HEAP >> 30} GiB")
@@ -118,6 +119,7 @@ class Emulator:
         self.close()
 
     def close(self) -> None:
+        """Removes the sandbox when the emulator made it."""
         if self._owns_sandbox:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -126,9 +128,11 @@ class Emulator:
         return self.root / path.lstrip("/")
 
     def command(self, *args: str) -> list[str]:
+        """The micropython command line with this board's heap."""
         return [micropython_command(), "-X", f"heapsize={self.heap}", *args]
 
     def environment(self) -> dict[str, str]:
+        """The environment that puts the board's root and /lib on MicroPython's path."""
         env = dict(os.environ)
         # '' first: the current directory (the board's root), then /lib.
         env["MICROPYPATH"] = f":{self.lib}"

@@ -13,6 +13,7 @@ from .train import evaluate_int8
 
 
 def evaluate(bundle_dir: Path, paths: list[Path]) -> dict:
+    """A bundle's int8 model (edgedl) and float model scored on the windows of recordings."""
     tflite, meta = bundle.load(bundle_dir)
     cfg = dataset.config_from_json(meta)
     recs = [recording.load(p) for p in paths]
@@ -32,6 +33,7 @@ def evaluate(bundle_dir: Path, paths: list[Path]) -> dict:
 
 
 def main_evaluate(bundle_dir: Path, paths: list[Path], as_json: bool) -> int:
+    """`neuroedge evaluate`: the scores as text or JSON."""
     result = evaluate(bundle_dir, paths)
     if as_json:
         print(json.dumps(result, indent=2))
@@ -43,6 +45,7 @@ def main_evaluate(bundle_dir: Path, paths: list[Path], as_json: bool) -> int:
 
 
 def main_info(bundle_dir: Path) -> int:
+    """`neuroedge info`: the bundle's model, its cost on edgedl and its training metrics."""
     tflite, meta = bundle.load(bundle_dir)
     _, report = infer.run_on_emulator(tflite, np.zeros((1,) + tuple(meta["input"]["shape"]), np.int8))
     m = meta["metrics"]

@@ -175,13 +175,14 @@ def run_on_board(port: str, model: bytes, inputs: np.ndarray) -> tuple[np.ndarra
 
 def run_reference(model: bytes, inputs: np.ndarray) -> np.ndarray:
     """The same batch through tflite-micro's interpreter (reference kernels)."""
-    from . import tflm
+    from .bench import tflm
 
     return tflm.run_reference(model, inputs)
 
 
 def main(model_path: Path, inputs_path: Path, out_path: Path, *, port: str | None, reference: bool,
          heap: int | None) -> int:
+    """`neuroedge infer`: the batch through edgedl (emulator or board) or tflite-micro, saved as .npy."""
     if Path(out_path).is_dir():
         raise InferError(f"{out_path}: is a folder; --out names the .npy file to write")
     model = Path(model_path).read_bytes()

@@ -19,6 +19,7 @@ def crc16_ccitt(data: bytes, crc: int = 0xFFFF) -> int:
 
 
 def encode(seq: int, payload: bytes) -> bytes:
+    """One framed-link packet: A5 5A, sequence, length, payload, CRC-16/CCITT (edgedl_link.h's format)."""
     if len(payload) > 65535:
         raise ValueError(f"a link packet carries at most 65535 bytes, not {len(payload)}")
     body = struct.pack("<HH", seq & 0xFFFF, len(payload)) + payload

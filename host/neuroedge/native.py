@@ -97,11 +97,13 @@ class MpyAbi:
 
 
 def module_abi(path: Path) -> MpyAbi:
+    """The architecture and .mpy ABI a built module declares in its header."""
     with open(path, "rb") as f:
         return MpyAbi.from_mpy_header(f.read(4), str(path))
 
 
 def module_path(abi: MpyAbi, build_dir: Path = BUILD_DIR) -> Path:
+    """Where the module for an ABI is filed: build/<arch>_<version>.<sub>/edgedl.mpy."""
     return build_dir / abi.tag / f"{MODULE_NAME}.mpy"
 
 
@@ -212,6 +214,7 @@ class XtensaCheck:
     unresolved: dict[str, list[str]]   # symbol -> files: an ESP32 build could not link these
 
     def report(self) -> str:
+        """The check as text: each helper, why an ESP32 runs it inline, and the files calling it."""
         lines = ["every edgedl C file compiles for Xtensa (lx106, -Wall -Werror)",
                  "libgcc helpers the lx106 build calls, and why an ESP32 runs them inline:"]
         for name, files in sorted(self.helpers.items()):

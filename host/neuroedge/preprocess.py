@@ -213,6 +213,7 @@ class Preprocessor:
         self.width = self._pre.width  # values per output frame
 
     def process(self, frames: np.ndarray) -> np.ndarray:
+        """int16 frames (n, channels) -> the preprocessed frames the board's windows are made of."""
         frames = np.ascontiguousarray(frames, dtype=np.int16)
         if frames.ndim != 2 or frames.shape[1] != self.channels:
             raise ValueError(f"frames have shape {frames.shape}, expected (n, {self.channels})")

@@ -7,6 +7,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / "build"
 NATIVE_DIR = ROOT / "device" / "native"
 DEVICE_APP_DIR = ROOT / "device" / "app"
+VIRTUAL_BOARD_BOOT = ROOT / "device" / "virtual_board" / "boot.py"  # MicroPython: the virtual board's "firmware" boot
 MODELS_DIR = ROOT / "models"
 TOOLS_DIR = ROOT / "tools"
 # The app's modules, as deploy installs them (device/package.json lists the same for mip).

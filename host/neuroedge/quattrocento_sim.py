@@ -123,6 +123,8 @@ def _hang_up(conn: socket.socket) -> None:
 
 
 class QuattrocentoSimulator:
+    """The OT Quattrocento amplifier over TCP: it serves a recording as the amplifier streams, with faults for tests."""
+
     def __init__(self, rec: Recording, host: str = "127.0.0.1", port: int = Q.PORT, speed: float | None = 1.0,
                  faults: Faults | None = None, loop: bool = True, idle_timeout: float = IDLE_TIMEOUT_S):
         if not idle_timeout > 0:
@@ -146,6 +148,7 @@ class QuattrocentoSimulator:
     # -- lifecycle -----------------------------------------------------------
 
     def start(self) -> tuple[str, int]:
+        """Listens and serves in a thread; returns the address it listens on."""
         server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -164,6 +167,7 @@ class QuattrocentoSimulator:
         return self.host, self.port
 
     def stop(self) -> None:
+        """Stops serving and closes every connection."""
         self._stopping.set()
         if self._thread:
             self._thread.join(timeout=5)
@@ -326,6 +330,7 @@ class QuattrocentoSimulator:
 
 def main(recording_path: Path, host: str, port: int, speed: float | None,
          idle_timeout: float = IDLE_TIMEOUT_S) -> int:
+    """`neuroedge quattrocento-sim`: serves a recording until interrupted."""
     from . import recording
 
     rec = recording.load(recording_path)

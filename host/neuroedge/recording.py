@@ -119,9 +119,11 @@ class Recording:
         return self.emg.shape[1]
 
     def fail(self, problem: str) -> RecordingError:
+        """A RecordingError that names this recording."""
         return RecordingError(f"{self.source}: {problem}")
 
     def validate(self) -> None:
+        """RecordingError unless the arrays are consistent (shapes, types, labels, channel count)."""
         emg = self.emg
         if not isinstance(emg, np.ndarray) or emg.ndim != 2 or emg.shape[0] == 0 or emg.shape[1] == 0:
             raise self.fail(f"emg must be a (samples, channels) array, got shape {getattr(emg, 'shape', None)}")
@@ -224,6 +226,7 @@ def _grids(text: str, source: str) -> tuple:
 
 
 def load_npz(path: Path) -> Recording:
+    """A recording saved by Recording.save (.npz)."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -254,6 +257,7 @@ def load_npz(path: Path) -> Recording:
 
 
 def load_csv(path: Path) -> Recording:
+    """A recording from CSV: one row per sample, a label column, `# key: value` header lines."""
     path = Path(path)
     meta = {}
     try:
@@ -291,6 +295,7 @@ ADC_RANGE_V = 5.0
 
 
 def load_otb_mat(path: Path) -> Recording:
+    """An OT BioLab export (.mat) as a recording."""
     import scipy.io
 
     path = Path(path)
@@ -319,6 +324,7 @@ def load_otb_mat(path: Path) -> Recording:
 
 
 def load_otb_plus(path: Path) -> Recording:
+    """An OT BioLab+ archive (.otb+) as a recording."""
     path = Path(path)
     try:
         with tarfile.open(path) as tar:

@@ -76,6 +76,7 @@ print('HEAP ' + json.dumps(heap))
 
 def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed: float | None = 1.0,
                             vote: int = 3, threshold: float = 0.5, heap: int = DEFAULT_HEAP) -> ReplayResult:
+    """The recording through the simulator into the emulated board's app over TCP, scored."""
     _, meta = bundle.load(bundle_dir)
     if rec.labels is None:
         raise InputError(f"{rec.source}: replay scores against labels, and this recording has none")
@@ -153,6 +154,7 @@ class LinkFaults:
     corrupt_every: int = 0
 
     def apply(self, seq: int, packet: bytes) -> bytes:
+        """The packet as the damaged link delivers it: dropped (b""), corrupted or intact."""
         if self.drop_every and seq % self.drop_every == self.drop_every - 1:
             return b""
         if self.corrupt_every and seq % self.corrupt_every == self.corrupt_every - 1:
@@ -166,7 +168,7 @@ def replay_via_port(rec: recording.Recording, bundle_dir: Path, port: str, *, sp
                     faults: LinkFaults | None = None, log=lambda *a: None) -> ReplayResult:
     """The recording into a board over its USB serial (send_over_usb), events back as JSON
     lines on the same line, scored against the recording's labels."""
-    from .device import BoardConnection, ensure_app_code
+    from .serial_board import BoardConnection, ensure_app_code
 
     _, meta = bundle.load(bundle_dir)
     if rec.labels is None:
@@ -201,7 +203,7 @@ def send_over_usb(board, counts: np.ndarray, fs: float, board_call, *, speed: fl
     import secrets
     import threading
 
-    from .device import MARK, DeviceError, ensure_app_code
+    from .serial_board import MARK, DeviceError, ensure_app_code
     from .link import encode
 
     port = board.port
@@ -326,7 +328,7 @@ class _UsbSession:
 def replay_via_emulator(rec: recording.Recording, bundle_dir: Path, *, speed: float | None = 1.0,
                         heap: int = DEFAULT_HEAP) -> ReplayResult:
     """A virtual board on a pty, the bundle deployed to it, then replay_via_port."""
-    from .board import VirtualBoard
+    from .virtual_board import VirtualBoard
     from .deploy import deploy
 
     with VirtualBoard(heap=heap) as board:
@@ -335,6 +337,7 @@ def replay_via_emulator(rec: recording.Recording, bundle_dir: Path, *, speed: fl
 
 
 def timeline_png(path: Path, rec: recording.Recording, result: ReplayResult, labels) -> Path:
+    """A timeline plot: true vs predicted gesture over time, the signal's RMS underneath."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -361,6 +364,7 @@ def timeline_png(path: Path, rec: recording.Recording, result: ReplayResult, lab
 
 def main(recording_path: Path, bundle_dir: Path, speed: float | None, as_json: bool, png: Path | None,
          port: str | None = None, emulator_usb: bool = False) -> int:
+    """`neuroedge replay`: replay, print the scores, draw the timeline."""
     rec = recording.load(recording_path)
     _, meta = bundle.load(bundle_dir)
     if port:

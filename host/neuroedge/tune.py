@@ -14,7 +14,7 @@ import sys
 import time
 
 from .errors import InputError
-from .device import BoardConnection, ensure_app_code
+from .serial_board import BoardConnection, ensure_app_code
 
 PREFIX = ensure_app_code()
 
@@ -38,19 +38,23 @@ def parse_assignment(text: str) -> tuple[str, object]:
 
 
 def show(board: BoardConnection) -> dict:
+    """The running app's settings and counters."""
     return board.call(PREFIX, "{'settings': app.get(), 'stats': app.stats()}")
 
 
 def set_values(board: BoardConnection, assignments: list[str]) -> dict:
+    """Applies KEY=VALUE settings on the running app (checked by the board's rules); the settings now."""
     settings = dict(parse_assignment(a) for a in assignments)
     return board.call(PREFIX + f"_new = app.set(**{settings!r})", "_new")
 
 
 def save(board: BoardConnection) -> str:
+    """Saves the running settings to the board's config.json; its path."""
     return board.call(PREFIX + "_path = app.save()", "_path")
 
 
 def watch_line(st: dict) -> str:
+    """One status line from the app's counters."""
     lat = st.get("latency_us", {})
     lost = st.get("frames_lost", 0) + st.get("link_packets_lost", 0)
     return (f"{'running' if st.get('running') else 'stopped'}  windows/s {st.get('windows_per_s', 0):7.1f}  "
@@ -72,6 +76,7 @@ def classifier_line(about: dict) -> str:
 
 
 def watch(board: BoardConnection, interval: float, count: int | None, out=sys.stdout) -> None:
+    """Prints a status line every `interval` seconds, `count` times (forever when None)."""
     n = 0
     live = out.isatty()
     while count is None or n < count:
@@ -86,6 +91,7 @@ def watch(board: BoardConnection, interval: float, count: int | None, out=sys.st
 
 
 def main(port: str, action: str, assignments: list[str], interval: float, count: int | None) -> int:
+    """`neuroedge tune show|set|save|watch`."""
     with BoardConnection(port) as board:
         if action == "show":
             d = show(board)

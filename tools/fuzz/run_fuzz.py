@@ -53,7 +53,7 @@ def main() -> int:
     models = list(args.models)
     if args.zoo:
         sys.path.insert(0, str(ROOT / "host"))
-        from neuroedge import zoo
+        from neuroedge.bench import zoo
 
         models += [str(p) for p in zoo.build_zoo(ROOT / "build" / "zoo", zoo.FUZZ_SEED_MODELS).values()]
     if not models:

@@ -1,4 +1,4 @@
-// Models on a bare-metal core, for the exactness tests of `neuroedge.mcu.run_models`: each model
+// Models on a bare-metal core, for the exactness tests of `neuroedge.bench.mcu.run_models`: each model
 // of models_input.h (generated) is loaded and invoked on its input, and its output is printed in
 // hex, one line per model, to compare with TFLite Micro's. With COUNT_MACS, each output line is
 // followed by one of the model's MACs per kernel (kernel_macs_t's bytes in hex).

@@ -13,7 +13,7 @@ import struct
 import time
 
 import numpy as np
-from .errors import InputError
+from ..errors import InputError
 
 
 def _interpreter(model: bytes):
@@ -76,7 +76,7 @@ def _time_one(interp, record) -> float:
 
 def _allocation_report(model: bytes) -> str:
     """What TFLM's RecordingMicroAllocator prints (from C++, so it is captured at the fd level)."""
-    from .convert import captured_output
+    from ..convert import captured_output
 
     interp = _interpreter(model)
     with captured_output() as text:

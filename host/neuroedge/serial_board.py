@@ -61,6 +61,8 @@ class BoardInfo:
 
 
 class BoardConnection:
+    """A board on a serial port through mpremote's transport, entered without a reset so the app runs on."""
+
     def __init__(self, port: str, baudrate: int = 115200, soft_reset: bool = False):
         if not os.path.exists(port) and not port.startswith(("socket://", "rfc2217://")):
             raise DeviceError(f"{port}: no such serial port (is the board plugged in? `mpremote devs` lists ports)")
@@ -86,6 +88,7 @@ class BoardConnection:
         self.close()
 
     def close(self) -> None:
+        """Leaves the raw REPL and closes the port."""
         try:
             self.transport.exit_raw_repl()
         except (TransportError, OSError):
@@ -100,6 +103,7 @@ class BoardConnection:
             raise DeviceError(f"{self.port}: the board did not come back from a soft reset ({exc})") from None
 
     def exec(self, code: str, timeout: float = 30) -> str:
+        """Runs code in the board's raw REPL; its output, or DeviceError with the board's traceback."""
         try:
             out, err = self.transport.exec_raw(code, timeout=timeout)
         except TransportError as exc:
@@ -117,6 +121,7 @@ class BoardConnection:
             raise DeviceError(f"{self.port}: unexpected reply from the board: {out[-300:]!r}") from None
 
     def info(self) -> BoardInfo:
+        """The board's MicroPython version, .mpy ABI, free heap and flash."""
         d = self.call(
             "import sys, os, gc\n"
             "gc.collect()\n"
@@ -132,12 +137,14 @@ class BoardConnection:
                          d["installed"])
 
     def write_file(self, path: str, data: bytes, chunk: int = 2048) -> None:
+        """Writes a file on the board in chunks."""
         try:
             self.transport.fs_writefile(path, data, chunk_size=chunk)
         except (TransportError, TransportExecError, OSError) as exc:
             raise DeviceError(f"{self.port}: writing {path} failed ({exc})") from None
 
     def sha256(self, path: str) -> str:
+        """The SHA-256 of a file on the board, computed there."""
         try:
             return self.transport.fs_hashfile(path, "sha256", chunk_size=1024).hex()
         except (TransportError, TransportExecError, OSError) as exc:

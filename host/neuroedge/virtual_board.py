@@ -31,15 +31,13 @@ import subprocess
 import tempfile
 import termios
 import threading
-import time
 import tty
 from pathlib import Path
 
 from . import native
 from .emulator import DEFAULT_HEAP, micropython_command
-from .project import DEVICE_APP_DIR
+from .project import DEVICE_APP_DIR, VIRTUAL_BOARD_BOOT
 
-BOOT_SCRIPT = Path(__file__).with_name("board_boot.py")
 CTRL_A, CTRL_C, CTRL_D = b"\x01", b"\x03", b"\x04"
 RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 FRIENDLY_BANNER = b'Type "help()" for more information.'
@@ -121,6 +119,7 @@ class VirtualBoard:
         self.close()
 
     def close(self) -> None:
+        """Stops the board and its bridge thread, closes the ptys, removes its own sandbox."""
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
@@ -142,6 +141,7 @@ class VirtualBoard:
             self.close()
 
     def board_path(self, path: str) -> Path:
+        """Host path of a board path such as '/lib/edgedl.mpy'."""
         return self.root / path.lstrip("/")
 
     # -- the unix port -------------------------------------------------------------------------------
@@ -157,7 +157,7 @@ class VirtualBoard:
         # SIGINT handler would end the whole board if a Ctrl-C came during start-up. Started
         # with SIGINT ignored, CPython installs none; MicroPython installs its handler when it
         # runs code, and only then does the bridge turn Ctrl-C into the signal.
-        command = [micropython_command(), "-X", f"heapsize={self.heap}", "-i", str(BOOT_SCRIPT)]
+        command = [micropython_command(), "-X", f"heapsize={self.heap}", "-i", str(VIRTUAL_BOARD_BOOT)]
         self._proc = subprocess.Popen(["/bin/sh", "-c", 'trap "" INT; exec "$0" "$@"', *command],
                                       stdin=slave, stdout=slave, stderr=slave, cwd=self.root, env=env,
                                       start_new_session=True, close_fds=True)
@@ -319,6 +319,7 @@ class VirtualBoard:
 
 
 def main(root: str | None, heap: int, blank: bool, link: str | None, flash: int | None = DEFAULT_FLASH) -> int:
+    """`neuroedge emulator --pty`: a virtual board until interrupted; prints its port."""
     board = VirtualBoard(root, heap=heap, blank=blank, flash=flash)
     port = board.start()
     if link:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .convert import SUPPORTED_OPS, convert_int8, quiet_tensorflow, tflite_op_names, unsupported_ops  # noqa: F401
+from ..convert import SUPPORTED_OPS, convert_int8, quiet_tensorflow, tflite_op_names, unsupported_ops  # noqa: F401
 
 REFERENCE_MODEL = "neuroedge_ref_192"
 # Small, varied models the fuzz harness mutates.
@@ -237,6 +237,7 @@ KERNEL_MODELS = tuple(spec.name for spec in ZOO if spec.name.startswith("kernel_
 
 
 def build_keras(spec: ZooSpec, seed: int):
+    """The spec's Keras model with seeded weights (and the TensorFlow module it was made with)."""
     tf = quiet_tensorflow()
     import keras
 
@@ -281,6 +282,7 @@ def reshape_to_squeeze(model: bytes) -> bytes:
 
 
 def build_model(spec: ZooSpec, seed: int) -> bytes:
+    """The spec's model converted to a full-int8 .tflite, refused if it uses an op edgedl does not run."""
     import numpy as np
 
     model, _ = build_keras(spec, seed)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .emulator import Emulator
-from .project import BUILD_DIR
-from .recording import RecordingError
+from ..emulator import Emulator
+from ..project import BUILD_DIR
+from ..recording import RecordingError
 
 BENCH_HEAP = 8 * 1024 * 1024  # room for the largest zoo models; speed does not depend on it
 
@@ -39,6 +39,7 @@ class EngineBench:
 
 
 def sample_input(model: bytes, seed: int = 0) -> np.ndarray:
+    """A seeded random input of the model's shape and type (int8 over its range, or float32)."""
     from . import tflm
 
     shape, dtype = tflm.input_signature(model)
@@ -49,7 +50,9 @@ def sample_input(model: bytes, seed: int = 0) -> np.ndarray:
 
 
 def bench_models(models: dict[str, bytes], rounds: int = 15) -> list[EngineBench]:
-    from . import infer, tflm
+    """Each model's invoke time in edgedl (emulator) and in tflite-micro's reference kernels, best of `rounds`."""
+    from .. import infer
+    from . import tflm
 
     results = []
     with Emulator(heap=BENCH_HEAP) as board:
@@ -75,7 +78,8 @@ def default_models() -> dict[str, bytes]:
 
 
 def main(model_paths: list[str], as_json: bool) -> int:
-    from . import infer
+    """`neuroedge bench engine`: the given .tflite files (default: the zoo's conv-heavy models) timed both ways."""
+    from .. import infer
 
     models = {Path(p).stem: Path(p).read_bytes() for p in model_paths} if model_paths else default_models()
     for path in model_paths:  # the user's files: tflite-micro must not be the first to read them
@@ -104,7 +108,7 @@ def bench_stream(as_json: bool, bundle_dir: Path | None = None, recording_path: 
     at 2048 Hz, served by the simulator over loopback as fast as the board takes them, through
     the model, on the ESP32-sized heap. The peer is real time: the ratio is signal seconds per
     wall second. Default: the demo's model and its first recording (made when missing)."""
-    from . import bundle, dataset, demo, recording, replay
+    from .. import bundle, dataset, demo, recording, replay
 
     if bundle_dir is None or recording_path is None:
         if not (demo.DEMO_BUNDLE / "model.json").exists() or not list(demo.DEMO_DATA.glob("*.npz")):

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import accuracy, free_port, run_app
+from helpers import DEVICE_TEST_DIR, accuracy, free_port, run_app
 
 from neuroedge import recording
 from neuroedge.emulator import Emulator
@@ -74,16 +74,6 @@ class Wire:
             s.close()
 
 
-BRIDGE = """
-import bridge, config, json
-cfg = config.check_all({{"source": {{"kind": "quattrocento", "host": "127.0.0.1", "port": {amp_port}, "nch": 2}},
-                        "bridge": {{"channels": {channels}, "baudrate": {baudrate}, "wire": ["127.0.0.1", {wire_port}]}}}})
-b = bridge.Bridge(cfg)
-b.run(frames={frames})
-print(json.dumps(b.stats()))
-"""
-
-
 def run_layout(classifier_board, bridge_board, rec, baudrate, **damage):
     """Both boards and the amplifier, until the bridge has forwarded FRAMES frames; the stats of
     both boards, the classifier's events and the wire."""
@@ -94,10 +84,11 @@ def run_layout(classifier_board, bridge_board, rec, baudrate, **damage):
                                      source={"kind": "serial", "baudrate": baudrate,
                                              "wire": ["127.0.0.1", wire.port["rx"]]})
             assert wire.classifier_connected.wait(30), "the classifier board never opened its UART"
-            code = BRIDGE.format(amp_port=amp.port, channels=CHANNELS, baudrate=baudrate, wire_port=wire.port["tx"],
-                                 frames=FRAMES)
+            bridge_board.board_path("run_bridge.json").write_text(json.dumps({"frames": FRAMES, "config": {
+                "source": {"kind": "quattrocento", "host": "127.0.0.1", "port": amp.port, "nch": 2},
+                "bridge": {"channels": CHANNELS, "baudrate": baudrate, "wire": ["127.0.0.1", wire.port["tx"]]}}}))
             started = time.monotonic()
-            run = bridge_board.run(code, timeout=60).check()
+            run = bridge_board.run_file(DEVICE_TEST_DIR / "run_bridge.py", timeout=60).check()
             bridge_seconds = time.monotonic() - started
             bridge_stats = json.loads(run.stdout.strip().splitlines()[-1])
             classifier_stats, events = classifier.result()

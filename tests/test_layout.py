@@ -7,7 +7,7 @@ import ast
 import json
 from pathlib import Path
 
-from neuroedge.project import APP_MODULES, DEVICE_APP_DIR, ROOT
+from neuroedge.project import APP_MODULES, DEVICE_APP_DIR, EMULATOR_SCRIPTS, ROOT
 
 
 def imports_of(folder: Path, package: bool) -> dict[str, set[str]]:
@@ -90,4 +90,4 @@ def test_mip_installs_the_modules_deploy_installs():
     package = json.loads((DEVICE_APP_DIR.parent / "package.json").read_text())
     assert [name for name, _ in package["urls"]] == list(APP_MODULES)
     assert all(url == f"app/{name}" for name, url in package["urls"])
-    assert sorted(APP_MODULES) == sorted(p.name for p in DEVICE_APP_DIR.glob("*.py") if p.name != "stream_bench.py")
+    assert sorted(APP_MODULES) == sorted(p.name for p in DEVICE_APP_DIR.glob("*.py") if p.name not in EMULATOR_SCRIPTS)

@@ -25,10 +25,12 @@
 import json
 import os
 
+from protocol import AMPLIFIER_PORT, THRESHOLD, VOTE
+
 SOURCES = ("quattrocento", "tcp", "udp", "serial", "usb")
 OUTPUTS = ("console", "udp", "tcp", "quiet")
 TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination")
-DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": 3, "threshold": 0.5, "hop": None,
+DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": VOTE, "threshold": THRESHOLD, "hop": None,
             "channel_mask": [], "output": "console", "destination": None, "wifi": None, "bridge": None}
 
 
@@ -111,7 +113,7 @@ def check_source(src):
         if not isinstance(host, str) or not 1 <= len(host) <= 253 or not _name_chars(host, "-.") or host[0] in "-.":
             raise ConfigError("a quattrocento source needs \"host\": the amplifier's IPv4 address or host name, "
                               "got %r" % (host,))
-        out["port"] = _int("source port", src.get("port", 23456), 1, 65535)
+        out["port"] = _int("source port", src.get("port", AMPLIFIER_PORT), 1, 65535)
         out["nch"] = _int("source nch", src.get("nch", 2), 0, 3)
         out["stall_ms"] = _int("source stall_ms", src.get("stall_ms", 3000), 250, 60000)
     elif kind in ("tcp", "udp"):

@@ -3,6 +3,8 @@
 # config.py. Plain Python for MicroPython and CPython alike.
 import errno
 
+AMPLIFIER_PORT = 23456  # the Quattrocento's TCP port (quattrocento.py, config.py, the host's simulator)
+VOTE, THRESHOLD = 3, 0.5  # the decision's defaults: majority over 3 windows, confidence 0.5 (config, runtime)
 POLL_MS = 250      # how long a source waits for bytes before its thread looks whether to stop
 LOOP_STACK = 16 * 1024  # the stack of a board loop's thread (app, bridge): the C core's calls need it
 CHUNK = 32         # raw frames the runtime preprocesses at a time (`bench mcu` runs the C core the same way)

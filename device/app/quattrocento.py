@@ -10,7 +10,8 @@
 # Samples then flow as little-endian int16 frames of all streamed channels:
 # IN channels (16 each), MULTIPLE IN channels (64 each), 16 AUX, 8 accessory.
 
-PORT = 23456
+from protocol import AMPLIFIER_PORT as PORT  # noqa: E402 - the amplifier's TCP port, one place for board and host
+
 COMMAND_BYTES = 40
 FSAMP = {512: 0, 2048: 1, 5120: 2, 10240: 3}
 # NCH code -> (IN inputs, MULTIPLE IN inputs) streamed

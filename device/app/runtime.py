@@ -20,7 +20,7 @@ import sys
 import time
 
 import edgedl
-from protocol import CHUNK
+from protocol import CHUNK, THRESHOLD, VOTE
 MAX_CALIBRATION_WIDTH = 64  # features a calibration fits: its scatter matrix grows with the square
 
 
@@ -67,7 +67,7 @@ def load_bundle(path):
 
 
 class Runtime:
-    def __init__(self, bundle, vote=3, threshold=0.5, fs=None, channels=None, on_event=None, echo=False):
+    def __init__(self, bundle, vote=VOTE, threshold=THRESHOLD, fs=None, channels=None, on_event=None, echo=False):
         self.bundle = bundle
         self.meta, self.model = load_bundle(bundle)
         meta = self.meta

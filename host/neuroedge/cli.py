@@ -11,6 +11,7 @@ from pathlib import Path
 from . import native
 from .emulator import DEFAULT_HEAP, Emulator, check_heap
 from .errors import InputError, NeuroEdgeError
+from .project import load_device_module
 
 
 def parse_size(text: str) -> int:
@@ -418,7 +419,8 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quattrocento-sim", help="a TCP server that streams a recording like an OT Quattrocento")
     p.add_argument("recording", help="recording file (.npz, .csv, .mat, .otb+, .otb4, WFDB .hea)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=parse_port, default=23456)
+    p.add_argument("--port", type=parse_port, default=load_device_module("protocol").AMPLIFIER_PORT,
+                   help="TCP port (default: the amplifier's, %(default)s)")
     p.add_argument("--speed", type=parse_speed, default=1.0, help="multiple of real time, or 'max' (default 1.0)")
     p.add_argument("--idle-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="drop a client that sends no valid command for this long (default %(default)s)")

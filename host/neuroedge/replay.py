@@ -58,22 +58,6 @@ class ReplayResult:
         return {k[5:]: v for k, v in self.stats.items() if k.startswith("link_")}
 
 
-APP_RUN = """
-import gc, json, app
-gc.collect()
-before = gc.mem_alloc()
-a = app.App(model='model', vote={vote}, threshold={threshold},
-            source={{'kind': 'quattrocento', 'host': '127.0.0.1', 'port': {port}}})
-gc.collect()
-heap = {{'app': gc.mem_alloc() - before, 'total': gc.mem_alloc() + gc.mem_free(), 'buffers': a.memory()}}
-a.run(frames={frames})
-gc.collect()
-heap['after_run'] = gc.mem_alloc() - before
-print('STATS ' + json.dumps(a.stats()))
-print('HEAP ' + json.dumps(heap))
-"""
-
-
 def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed: float | None = 1.0,
                             vote: int = 3, threshold: float = 0.5, heap: int = DEFAULT_HEAP) -> ReplayResult:
     """The recording through the simulator into the emulated board's app over TCP, scored."""
@@ -86,8 +70,9 @@ def replay_via_quattrocento(rec: recording.Recording, bundle_dir: Path, *, speed
     with Emulator(heap=heap, bytecode=True) as board, \
             QuattrocentoSimulator(rec, port=0, speed=speed, loop=False) as sim:
         shutil.copytree(bundle_dir, board.board_path("model"))
-        result = board.run(APP_RUN.format(vote=vote, threshold=threshold, port=sim.port, frames=rec.samples),
-                           timeout=rec.samples / rec.fs / (speed or 50) + 120).check()
+        board.board_path("replay_quattrocento.json").write_text(json.dumps(
+            {"port": sim.port, "frames": rec.samples, "vote": vote, "threshold": threshold}))
+        result = board.run_file("replay_quattrocento.py", timeout=rec.samples / rec.fs / (speed or 50) + 120).check()
     lines = result.stdout.strip().splitlines()
     stats = json.loads(next(line for line in reversed(lines) if line.startswith("STATS "))[6:])
     heap = json.loads(next(line for line in reversed(lines) if line.startswith("HEAP "))[5:])

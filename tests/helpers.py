@@ -39,13 +39,20 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return s.getsockname()[1]
 
 
+def run_device_script(emulator, name: str, params: dict, timeout: float = 120) -> str:
+    """Runs tests/device/<name>.py on the emulated board with its parameters in <name>.json (the
+    scripts read them through tests/device/run_job.py); its standard output."""
+    shutil.copytree(DEVICE_TEST_DIR, emulator.board_path("device"), dirs_exist_ok=True)
+    emulator.board_path(f"{name}.json").write_text(json.dumps(params))
+    return emulator.run_file(DEVICE_TEST_DIR / f"{name}.py", timeout=timeout).check().stdout
+
+
 def run_app(emulator, frames: int, seconds: float = 30, **settings) -> tuple[dict, np.ndarray]:
     """The gesture app on an emulated board (its bundle in /model) until `frames` raw frames
     arrived or `seconds` passed: its counters and its events as (raw frame, gesture index) rows."""
-    emulator.board_path("run_app.json").write_text(json.dumps(
-        {"settings": settings, "frames": frames, "seconds": seconds}))
-    run = emulator.run_file(DEVICE_TEST_DIR / "run_app.py", timeout=seconds + 60).check()
-    out = json.loads(run.stdout.strip().splitlines()[-1])
+    stdout = run_device_script(emulator, "run_app", {"settings": settings, "frames": frames, "seconds": seconds},
+                               timeout=seconds + 60)
+    out = json.loads(stdout.strip().splitlines()[-1])
     return out["stats"], np.array(out["events"]).reshape(-1, 2)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import accuracy, free_port, run_app
+from helpers import accuracy, free_port, run_app, run_device_script
 from neuroedge import link, recording
 from neuroedge.quattrocento_sim import Faults, QuattrocentoSimulator
 
@@ -168,19 +168,6 @@ def test_config_rules_are_the_same_on_the_host():
         config.check("vote", True)
 
 
-WIFI = """
-import json, sys
-sys.path.append('device')
-import scripted_network as net, wifi
-net.AP.update({ap})
-try:
-    out = wifi.connect({cfg}, network=net)
-except wifi.WifiError as exc:
-    out = 'WifiError: %s' % exc
-print(json.dumps({{'result': out, 'calls': net.calls}}))
-"""
-
-
 @pytest.mark.parametrize("ap, cfg, result", [
     ({}, {"ssid": "lab-emg", "password": "correct horse"}, "192.168.4.2"),
     ({}, {"ssid": "lab-emg", "password": "correct horse", "ifconfig": ["169.254.1.20", "255.255.0.0",
@@ -191,9 +178,8 @@ print(json.dumps({{'result': out, 'calls': net.calls}}))
      "WifiError: wifi: no connection to 'lab-emg' after 1000 ms (status 1001)"),
 ], ids=["dhcp", "static-address", "wrong-password", "no-such-network", "timeout"])
 def test_wifi_joins_the_network_or_says_why_not(emulator, ap, cfg, result):
-    shutil.copytree(Path(__file__).parent / "device", emulator.board_path("device"))
     cfg = config.check("wifi", cfg)  # the rules the app applies first
-    out = json.loads(emulator.run(WIFI.format(ap=ap, cfg=cfg)).check().stdout.strip().splitlines()[-1])
+    out = json.loads(run_device_script(emulator, "wifi_join", {"ap": ap, "cfg": cfg}).strip().splitlines()[-1])
     assert out["result"] == result
     calls = [tuple(c) for c in out["calls"]]
     assert calls[0] == ("active", True) and ("connect", cfg["ssid"]) in calls

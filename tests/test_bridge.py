@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from helpers import DEVICE_TEST_DIR, accuracy, free_port, run_app
+from helpers import accuracy, free_port, run_app, run_device_script
 
 from neuroedge import recording
 from neuroedge.emulator import Emulator
@@ -84,13 +84,13 @@ def run_layout(classifier_board, bridge_board, rec, baudrate, **damage):
                                      source={"kind": "serial", "baudrate": baudrate,
                                              "wire": ["127.0.0.1", wire.port["rx"]]})
             assert wire.classifier_connected.wait(30), "the classifier board never opened its UART"
-            bridge_board.board_path("run_bridge.json").write_text(json.dumps({"frames": FRAMES, "config": {
-                "source": {"kind": "quattrocento", "host": "127.0.0.1", "port": amp.port, "nch": 2},
-                "bridge": {"channels": CHANNELS, "baudrate": baudrate, "wire": ["127.0.0.1", wire.port["tx"]]}}}))
             started = time.monotonic()
-            run = bridge_board.run_file(DEVICE_TEST_DIR / "run_bridge.py", timeout=60).check()
+            stdout = run_device_script(bridge_board, "run_bridge", {"frames": FRAMES, "config": {
+                "source": {"kind": "quattrocento", "host": "127.0.0.1", "port": amp.port, "nch": 2},
+                "bridge": {"channels": CHANNELS, "baudrate": baudrate, "wire": ["127.0.0.1", wire.port["tx"]]}}},
+                timeout=60)
             bridge_seconds = time.monotonic() - started
-            bridge_stats = json.loads(run.stdout.strip().splitlines()[-1])
+            bridge_stats = json.loads(stdout.strip().splitlines()[-1])
             classifier_stats, events = classifier.result()
     finally:
         wire.close()

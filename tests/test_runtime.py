@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 
+from helpers import run_device_script
 from neuroedge import bundle, dataset, synth, train
 from neuroedge.bench import tflm
 from neuroedge.preprocess import Preprocessor, quantize
@@ -28,22 +29,12 @@ def install(emulator, bundle_dir):
     shutil.copytree(bundle_dir, emulator.board_path("model"))
 
 
-RUN = """
-import array, runtime
-rt = runtime.Runtime('model', vote={vote}, threshold={threshold}, fs=2048, channels=64, echo=True)
-data = open('raw.bin', 'rb').read()
-step = 2 * 64 * 100
-for i in range(0, len(data), step):
-    rt.feed(array.array('h', data[i:i + step]))
-"""
-
-
 def test_runtime_decisions_equal_the_host_pipeline_exactly(tiny_bundle, big_emulator):
     bundle_dir, rec = tiny_bundle
     install(big_emulator, bundle_dir)
     raw = rec.emg[:20000]
     raw.astype("<i2").tofile(big_emulator.board_path("raw.bin"))
-    out = big_emulator.run(RUN.format(vote=1, threshold=0.0), timeout=120).check().stdout
+    out = run_device_script(big_emulator, "runtime_feed", {"vote": 1, "threshold": 0.0})
     events = [json.loads(line) for line in out.splitlines()]
     # The host: the same C preprocessing, every window, the same int8 quantization, TFLM.
     tflite, meta = bundle.load(bundle_dir)
@@ -64,7 +55,7 @@ def test_runtime_vote_steadies_decisions_and_tracks_the_gestures(tiny_bundle, bi
     d, w, h = meta["preprocess"]["decimate"], meta["window"], meta["hop"]
 
     def decisions(vote, threshold):
-        out = big_emulator.run(RUN.format(vote=vote, threshold=threshold), timeout=120).check().stdout
+        out = run_device_script(big_emulator, "runtime_feed", {"vote": vote, "threshold": threshold})
         got = np.array([json.loads(line)["index"] for line in out.splitlines()])
         first = dataset.config_from_json(meta).preprocess.first_frame(2048)  # the block's last raw frame
         truth = rec.labels[first::d][np.arange(len(got)) * h + w - 1]

@@ -6,32 +6,17 @@ import json
 
 import numpy as np
 
+from helpers import run_device_script
 from neuroedge import synth
 from neuroedge.quattrocento_sim import Faults, QuattrocentoSimulator
 
 REC = synth.generate(synth.SynthConfig(subjects=1, sessions=1, repetitions=1, hold_s=0.3, gap_s=0.1,
                                        motor_units=30), 0, 0)
 
-BRIDGE = """
-import json, array, streambridge
-b = streambridge.StreamBridge('127.0.0.1', {port}, window=32, hop=32)
-b.connect()
-win = array.array('h', bytes(2 * 32 * 192))
-out = open('grid.bin', 'wb')
-while b.stream.stats()['frames_pushed'] < {frames}:
-    if not b.poll():
-        break
-    while b.stream.read(win):
-        out.write(win)
-out.close()
-b.close()
-print(json.dumps(b.stats()))
-"""
-
-
 def run_bridge(emulator, sim, frames: int) -> dict:
-    result = emulator.run(BRIDGE.format(port=sim.port, frames=frames), timeout=60).check()
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    stdout = run_device_script(emulator, "streambridge_read", {"port": sim.port, "frames": frames, "pause": 0},
+                               timeout=60)
+    return json.loads(stdout.strip().splitlines()[-1])["stats"]
 
 
 def test_bridge_receives_the_grid_channels_in_real_time_without_loss(big_emulator):
@@ -74,31 +59,11 @@ def test_app_reconnects_after_a_disconnect_and_drops_only_the_torn_frame(big_emu
     assert stats["model_windows"] > 15 and stats["frames_lost"] == 0
 
 
-SLOW_READER = """
-import json, array, time, streambridge
-b = streambridge.StreamBridge('127.0.0.1', {port}, window=32, hop=32)
-b.connect()
-win = array.array('h', bytes(2 * 32 * 192))
-levels = []
-paused = False
-while b.stream.frames_pushed < {frames}:
-    if not b.poll():
-        break
-    while b.stream.read(win):
-        pass
-    levels.append(b.buffer_free)
-    if not paused and b.stream.frames_pushed > 2000:
-        time.sleep({pause})  # the board falls behind (a long GC, a busy WiFi)
-        paused = True
-b.close()
-print(json.dumps({{'stats': b.stats(), 'levels': levels}}))
-"""
-
-
 def test_bridge_watches_the_amplifier_buffer_when_it_reads_too_slowly(big_emulator):
     with QuattrocentoSimulator(REC, port=0, speed=2.0) as sim:
-        out = big_emulator.run(SLOW_READER.format(port=sim.port, frames=12000, pause=2.0), timeout=60).check()
-        res = json.loads(out.stdout.strip().splitlines()[-1])
+        stdout = run_device_script(big_emulator, "streambridge_read", {"port": sim.port, "frames": 12000, "pause": 2.0},
+                                   timeout=60)
+        res = json.loads(stdout.strip().splitlines()[-1])
         overflowed = sim.stats.frames_overflowed
     stats, levels = res["stats"], res["levels"]
     # Read in time, the amplifier's buffer stays about empty (a block waits while the sender sleeps late).

@@ -1,12 +1,14 @@
 # The bridge role on an emulated board (tests/test_bridge.py): its config from run_bridge.json, run
 # until that many frames came from the amplifier; prints its counters as one JSON line.
 import json
+import sys
 
-import bridge
-import config
+sys.path.append("device")
+import bridge  # noqa: E402
+import config  # noqa: E402
+import run_job  # noqa: E402
 
-with open("run_bridge.json") as f:
-    job = json.load(f)
-b = bridge.Bridge(config.check_all(job["config"]))
-b.run(frames=job["frames"])
+params = run_job.job("run_bridge")
+b = bridge.Bridge(config.check_all(params["config"]))
+b.run(frames=params["frames"])
 print(json.dumps(b.stats()))

@@ -59,3 +59,13 @@ def test_the_module_has_exactly_what_the_stub_says(emulator):
             "print(json.dumps(out))\n")
     seen = json.loads(emulator.run(code).check().stdout)
     assert {k: set(v) for k, v in seen.items()} == names
+
+
+def test_the_channel_limit_is_the_same_for_the_board_rules_the_host_and_the_module(emulator):
+    """bundle_rules.py runs on the host too, where edgedl cannot be imported: its copy of the limit is
+    held to the module's here."""
+    from neuroedge import bundle, recording
+
+    module, rules = map(int, emulator.run("import edgedl, bundle_rules\nprint(edgedl.MAX_CHANNELS)\n"
+                                          "print(bundle_rules.MAX_CHANNELS)").check().stdout.split())
+    assert module == rules == bundle.rules.MAX_CHANNELS == recording.max_channels()

@@ -12,7 +12,7 @@
 SCHEMA = "neuroedge-bundle"
 VERSION = 1
 
-MAX_CHANNELS = 408   # edgedl.Stream and edgedl.Preprocess (a Quattrocento's maximum)
+MAX_CHANNELS = 408   # edgedl.MAX_CHANNELS (the Stream's and Preprocess's limit); a test holds them equal
 MAX_FRAMES = 4096    # window and hop, in frames after decimation
 MAX_DECIMATE = 256   # edgedl.Preprocess
 MAX_FS = 100000      # Hz

@@ -34,13 +34,15 @@
 
 #include <stdint.h>
 
+#include "edgedl_stream.h"  // NE_STREAM_MAX_CHANNELS
+
 #define NE_FEAT_LOG_MAV 1u
 #define NE_FEAT_LOG_WL 2u
 #define NE_FEAT_ZC 4u
 #define NE_FEAT_SSC 8u
 #define NE_FEAT_ALL 15u
 #define NE_FEAT_RING_DIFF 16u  // a modifier: the features of neighbour differences too
-#define NE_PRE_MAX_CHANNELS 408   // a Quattrocento's maximum
+#define NE_PRE_MAX_CHANNELS NE_STREAM_MAX_CHANNELS  // it filters the frames a Stream holds
 #define NE_PRE_MAX_DECIMATE 256
 // int32 words of filter state per channel: high-pass and envelope (3); with features, the
 // high-pass (2) and per signal the last value and the block's sums (3), with ZC or SSC also
@@ -66,7 +68,7 @@ typedef struct {
 
 typedef enum {
     NE_PRE_OK = 0,
-    NE_PRE_BAD_CHANNELS,   // channels 1..408
+    NE_PRE_BAD_CHANNELS,   // channels 1..NE_PRE_MAX_CHANNELS
     NE_PRE_BAD_FILTER,     // a, k 0..32767
     NE_PRE_BAD_RECTIFY,    // 0 or 1
     NE_PRE_BAD_DECIMATE,   // 1..256

@@ -176,3 +176,16 @@ def test_main_starts_the_bridge_role_and_a_board_without_a_uart_says_what_it_nee
                     "b.stop()\n").check().stdout
     # The unix port has no machine.UART: without a "wire" the bridge stops with a message naming it.
     assert "Bridge" in out and "no machine.UART" in out and '"wire": [host, port]' in out
+
+
+@pytest.mark.parametrize("baudrate", [9600, 115200, 4_000_000, 5_000_000])
+def test_the_link_budget_is_the_baud_rate_at_any_speed(emulator, baudrate):
+    """The budget a bridge earns in a second is baudrate / 10 bytes, also below 10 kbaud (where
+    whole kilobytes a second round to 0) and at 5 Mbaud (where a second of microseconds times the
+    rate would pass the ESP32's small ints)."""
+    emulator.board_path("config.json").write_text(json.dumps(
+        {"source": {"kind": "tcp", "port": free_port()}, "bridge": {"channels": 8, "baudrate": baudrate}}))
+    out = emulator.run("import bridge, config\n"
+                       "b = bridge.Bridge(config.load('config.json'))\n"
+                       "print(b._bytes_in(1000000), b._bytes_in(250000), b._bytes_in(1))").check().stdout.split()
+    assert [int(v) for v in out] == [baudrate // 10, baudrate // 40, baudrate // 10 // 1_000_000]

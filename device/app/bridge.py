@@ -54,13 +54,18 @@ class Bridge:
         self.credit = self.burst  # bytes the link can take now
         self.credit_us = time.ticks_us()
 
+    def _bytes_in(self, us):
+        """Bytes the link carries in `us` microseconds (<= 1 s), in small ints: the rate's
+        thousands and its remainder apart, so neither product passes 2^30 (an ESP32's small int)."""
+        return us * (self.bytes_per_s // 1000) // 1000 + us * (self.bytes_per_s % 1000) // 1000000
+
     def _forward(self):
         """One block as one packet, if the link has room for it; otherwise dropped."""
         now = time.ticks_us()
         elapsed = min(time.ticks_diff(now, self.credit_us), 1000000)  # at most a second: no overflow
         self.credit_us = now
         size = len(self.packet)
-        self.credit = min(self.credit + elapsed * (self.bytes_per_s // 1000) // 1000, self.burst)
+        self.credit = min(self.credit + self._bytes_in(elapsed), self.burst)
         if self.credit >= size:
             edgedl.link_encode(self.seq, self.block, self.packet)
             self.uart.write(self.packet)

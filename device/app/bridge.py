@@ -16,6 +16,7 @@ import time
 
 import _thread
 
+import config
 import edgedl
 import sources
 import uart
@@ -34,7 +35,7 @@ class Bridge:
         self.cfg = cfg
         link = cfg["bridge"]
         self.channels = link["channels"]
-        if cfg["wifi"] and cfg["source"]["kind"] in ("quattrocento", "tcp", "udp"):
+        if cfg["wifi"] and config.needs_network(cfg):  # the app's rule: a bridge sends no events
             import wifi
 
             wifi.connect(cfg["wifi"])

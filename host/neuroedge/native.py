@@ -152,6 +152,13 @@ def resolve_mpy_dir(mpy_dir: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def natmod_make(arch: str, mpy_dir: Path, obj_dir: Path, *targets: str) -> list[str]:
+    """The make command of device/native's natmod build for `arch` into obj_dir (default
+    target: the .mpy)."""
+    return ["make", "-C", str(NATIVE_DIR), f"ARCH={arch}", f"MPY_DIR={mpy_dir}", f"BUILD={obj_dir}",
+            f"PYTHON={sys.executable}", *targets]
+
+
 def build(arch: str = "x64", mpy_dir: str | os.PathLike | None = None, *,
           build_dir: Path = BUILD_DIR, verbose: bool = False) -> Path:
     """Build edgedl.mpy for `arch`; returns build/<arch>_<abi>/edgedl.mpy."""
@@ -169,9 +176,7 @@ def build(arch: str = "x64", mpy_dir: str | os.PathLike | None = None, *,
                          "compiles the C for Xtensa and checks it for the ESP32 (xtensawin)")
     resolved = resolve_mpy_dir(mpy_dir)
     obj_dir = build_dir / "obj" / arch
-    cmd = ["make", "-C", str(NATIVE_DIR), f"ARCH={arch}", f"MPY_DIR={resolved}",
-           f"BUILD={obj_dir}", f"PYTHON={sys.executable}"]
-    result = subprocess.run(cmd, capture_output=not verbose, text=True)
+    result = subprocess.run(natmod_make(arch, resolved, obj_dir), capture_output=not verbose, text=True)
     if result.returncode != 0:
         output = "" if verbose else (result.stdout + result.stderr).strip()
         raise BuildError(f"building {MODULE_NAME}.mpy for {arch} failed:\n{output}")
@@ -249,9 +254,8 @@ def check_xtensa(mpy_dir: str | os.PathLike | None = None, *, build_dir: Path = 
     resolved = resolve_mpy_dir(mpy_dir)
     obj_dir = build_dir / "obj" / XTENSA_CHECK_ARCH
     objects = [obj_dir / (src.stem + ".o") for src in sorted(NATIVE_DIR.glob("*.c"))]
-    cmd = ["make", "-C", str(NATIVE_DIR), f"ARCH={XTENSA_CHECK_ARCH}", f"MPY_DIR={resolved}",
-           f"BUILD={obj_dir}", f"PYTHON={sys.executable}", *[str(o) for o in objects]]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = subprocess.run(natmod_make(XTENSA_CHECK_ARCH, resolved, obj_dir, *map(str, objects)),
+                            capture_output=True, text=True)
     if result.returncode != 0:
         raise BuildError(f"compiling for Xtensa failed:\n{(result.stdout + result.stderr).strip()}")
     return sort_xtensa_symbols(objects)

@@ -9,7 +9,9 @@ every window's scores must be equal. Figures are instructions, not cycles; the l
 240 MHz core assumes one instruction per cycle.
 
 Cores: Cortex-M4F (`qemu-system-arm -M mps2-an386`, `arm-none-eabi-gcc`, the project's
-armv7emsp flags). The ESP32's Xtensa LX6 has no compiler on the registries (see the README).
+armv7emsp flags), portable C and the DSP path; Xtensa lx106 (`qemu-system-xtensa -M sim`, Debian's
+lx106 compiler), an upper bound for the ESP32's LX6, which has no compiler on the registries.
+`--kernels` counts one-layer models of the zoo (zoo.KERNEL_MODELS) instead of the pipeline.
 """
 
 from __future__ import annotations
@@ -29,10 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import NeuroEdgeError
-from ..project import DEVICE_APP_DIR, load_device_module
+from ..project import NATIVE_DIR, TOOLS_DIR, load_device_module
 
-NATIVE_DIR = DEVICE_APP_DIR.parent / "native"
-HARNESS_DIR = DEVICE_APP_DIR.parents[1] / "tools" / "mcu"
+HARNESS_DIR = TOOLS_DIR / "mcu"
 CORE_SOURCES = ("edgedl_stream.c", "edgedl_preprocess.c", "edgedl_model.c", "edgedl_tflite.c", "edgedl_quant.c",
                 "edgedl_ops_conv.c", "edgedl_ops_pool.c", "edgedl_ops_misc.c")
 STREAM_CHANNELS = 312      # a Quattrocento stream (the model's channels are selected from it)

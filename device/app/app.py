@@ -391,7 +391,13 @@ class App:
         if not configured:
             kept, self.source = self.source, None
         if self.source is None:
-            self.source = self._make_source({"kind": "usb"})
+            try:
+                self.source = self._make_source({"kind": "usb"})
+            except MemoryError:
+                if kept is None:
+                    raise
+                kept = None  # no room for both: the configured source is made again after the replay
+                self.source = self._make_source({"kind": "usb"})
         self.source.expect(data_bytes, end)
         self.cfg["output"] = "console"
         try:

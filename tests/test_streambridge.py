@@ -72,3 +72,18 @@ def test_bridge_watches_the_amplifier_buffer_when_it_reads_too_slowly(big_emulat
     assert stats["buffer_free_min"] == 0 and stats["buffer_low"] == 1 and stats["buffer_free"] > 1800
     assert overflowed > 2000 and stats["frames_lost"] == overflowed and stats["counter_gaps"] >= 1
     assert stats["frames_dropped"] == 0  # the board itself lost nothing
+
+
+def test_a_heap_without_room_for_8_kb_reads_gets_a_bridge_with_smaller_ones(emulator):
+    out = emulator.run(
+        "import streambridge, sources\n"
+        "made = streambridge.StreamBridge\n"
+        "def tight_heap(*args, recv_bytes=8192, **kw):\n"
+        "    if recv_bytes > sources.SMALL_READ_BYTES:\n"
+        "        raise MemoryError('memory allocation failed, allocating %d bytes' % recv_bytes)\n"
+        "    return made(*args, recv_bytes=recv_bytes, **kw)\n"
+        "streambridge.StreamBridge = tight_heap\n"
+        "src = sources.open_source({'kind': 'quattrocento', 'host': '127.0.0.1', 'port': 1, 'nch': 2,\n"
+        "                           'stall_ms': 3000}, 64, 8)\n"
+        "print(len(src.buf), src.stream.channels)").check().stdout.split()
+    assert out == ["2048", "64"]

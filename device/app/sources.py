@@ -21,12 +21,15 @@
 #
 # tcp and udp listen on "bind" (default every interface) and, with "peer" set, take
 # frames from that address only: a board on a shared network trusts nobody else.
+import gc
 import select
 import socket
 import sys
 
 import edgedl
 from protocol import LINK_FRAMES, POLL_MS, USB_CHUNK, USB_UNIT, frames_per_read, read_available, ring_frames
+
+SMALL_READ_BYTES = 2048  # a StreamBridge's reads when its usual 8 kB buffer does not fit the heap
 
 
 def open_source(cfg, channels, block):
@@ -40,8 +43,12 @@ def open_source(cfg, channels, block):
         if channels % 64 or len(grids) > q.NCH[cfg["nch"]][1]:
             raise ValueError("a model of %d channels cannot be fed from MULTIPLE IN grids at nch=%d"
                              % (channels, cfg["nch"]))
-        return streambridge.StreamBridge(cfg["host"], cfg["port"], nch=cfg["nch"], grids=grids, window=block,
-                                         hop=block, stall_ms=cfg["stall_ms"])
+        kw = {"nch": cfg["nch"], "grids": grids, "window": block, "hop": block, "stall_ms": cfg["stall_ms"]}
+        try:
+            return streambridge.StreamBridge(cfg["host"], cfg["port"], **kw)
+        except MemoryError:  # a fragmented heap: smaller reads (slower, nothing lost)
+            gc.collect()
+            return streambridge.StreamBridge(cfg["host"], cfg["port"], recv_bytes=SMALL_READ_BYTES, **kw)
     if kind == "tcp":
         src = TcpFrames(channels, cfg["port"], cfg.get("bind"), cfg.get("peer"))
     elif kind == "udp":

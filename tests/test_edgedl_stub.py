@@ -44,7 +44,8 @@ def test_the_module_has_exactly_what_the_stub_says(emulator):
     # and list what dir() shows (the methods), so that both directions are checked.
     code = ("import edgedl, json\n"
             "objs = {'Stream': edgedl.Stream(4, 2), 'Model': edgedl.Model(open('m.tflite', 'rb').read()),\n"
-            "        'Preprocess': edgedl.Preprocess(4), 'LinkDecoder': edgedl.LinkDecoder()}\n"
+            "        'Preprocess': edgedl.Preprocess(4), 'LinkDecoder': edgedl.LinkDecoder(),\n"
+            "        'Quality': edgedl.Quality(4, 2048)}\n"
             f"stub = {json.dumps({k: sorted(v) for k, v in names.items()})}\n"
             "out = {'': sorted(n for n in dir(edgedl) if not n.startswith('_') or n == '__version__')}\n"
             "for t, o in objs.items():\n"

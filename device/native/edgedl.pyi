@@ -109,6 +109,33 @@ def quantize(window: _Buffer, out: _Buffer, mult: int, shift: int, zero_point: i
     clamp(MultiplyByQuantizedMultiplier(x, mult, shift) + zero_point)."""
 
 
+def column_means(window: _Buffer, width: int, out: _Buffer) -> int:
+    """out[c] = the mean (rounded) over the window's frames of column c, for the first len(out)
+    columns (array('h') window of `width` values per frame, array('h') out); returns their sum."""
+
+
+class Quality:
+    """Electrode checks over periods of raw frames, per channel: RMS, the share of mains hum,
+    the share of samples at the int16 rails."""
+
+    periods: int      # completed so far
+    period: int       # raw frames per period
+    channels: int
+    state_bytes: int  # the sums it holds
+
+    def __init__(self, channels: int, fs: int, mains: int = 50, period_ms: int = 250) -> None: ...
+
+    def update(self, frames: _Buffer) -> int:
+        """array('h') time-major raw frames in; returns the periods completed."""
+
+    def read(self, out: _Buffer) -> None:
+        """The last complete period into array('h') out of 3 x channels: RMS x 16 (counts) of each
+        channel, then hum per mille of its power, then saturated samples per mille."""
+
+    def reset(self) -> None:
+        """A new signal: the sums and results start again."""
+
+
 class LinkDecoder:
     """The framed link (UART, SPI, USB serial): packets with a sequence number and CRC16,
     resynchronised after noise; their payloads go into a Stream."""

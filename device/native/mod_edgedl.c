@@ -15,6 +15,7 @@
 #include "edgedl_engine.h"
 #include "edgedl_link.h"
 #include "edgedl_preprocess.h"
+#include "edgedl_quality.h"
 #include "edgedl_stream.h"
 
 #ifndef MP_NORETURN
@@ -594,6 +595,127 @@ static mp_obj_t edgedl_quantize(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(edgedl_quantize_obj, 5, 5, edgedl_quantize);
 
+// column_means(window_h, width, out_h) -> sum: out[c] = the mean over the window's frames of
+// column c, for the first len(out) columns (a window's activity per electrode).
+static mp_obj_t edgedl_column_means(mp_obj_t window_obj, mp_obj_t width_obj, mp_obj_t out_obj) {
+    size_t n_in, n_out;
+    const int16_t *window = int16_buffer(window_obj, 0, &n_in, "column_means: window");
+    int16_t *out = int16_buffer(out_obj, 1, &n_out, "column_means: out");
+    mp_int_t width = mp_obj_get_int(width_obj);
+    if (width < 1 || n_in % (size_t)width || n_in == 0 || n_out > (size_t)width) {
+        raise_formatted(&mp_type_ValueError, "column_means: a window of %d values is not whole frames of width %d "
+            "with at least %d columns", (int)n_in, (int)width, (int)n_out);
+    }
+    return mp_obj_new_int(ne_column_means(window, (uint32_t)(n_in / (size_t)width), (uint32_t)width, out,
+        (uint32_t)n_out));
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(edgedl_column_means_obj, edgedl_column_means);
+
+// ---------------------------------------------------------------------------
+// edgedl.Quality: per-channel electrode checks over periods of raw frames
+
+typedef struct {
+    mp_obj_base_t base;
+    ne_quality_t quality;  // state block is a GC allocation referenced from here
+} edgedl_quality_obj_t;
+
+// Quality(channels, fs, mains=50, period_ms=250)
+static mp_obj_t quality_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *all_args) {
+    enum { ARG_channels, ARG_fs, ARG_mains, ARG_period_ms };
+    const mp_arg_t allowed_args[] = {
+        { MP_QSTR_channels, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
+        { MP_QSTR_fs, MP_ARG_REQUIRED | MP_ARG_INT, {.u_int = 0} },
+        { MP_QSTR_mains, MP_ARG_INT, {.u_int = 50} },
+        { MP_QSTR_period_ms, MP_ARG_INT, {.u_int = 250} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed_args)];
+    mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed_args), allowed_args, args);
+    mp_int_t channels = args[ARG_channels].u_int, fs = args[ARG_fs].u_int;
+    mp_int_t mains = args[ARG_mains].u_int, period_ms = args[ARG_period_ms].u_int;
+    if (channels < 1 || channels > NE_QUALITY_MAX_CHANNELS) {
+        raise_formatted(&mp_type_ValueError, "Quality: channels must be 1..%d, got %d", NE_QUALITY_MAX_CHANNELS,
+            (int)channels);
+    }
+    if (fs < 1 || fs > 100000 || mains < 1 || 2 * mains >= fs) {
+        raise_formatted(&mp_type_ValueError, "Quality: fs (Hz) must be 1..100000 and above twice mains (Hz), got "
+            "fs %d, mains %d", (int)fs, (int)mains);
+    }
+    mp_int_t period = period_ms > 0 && period_ms <= 60000 ? fs * period_ms / 1000 : 0;
+    if (period < 2 || period > (mp_int_t)NE_QUALITY_MAX_PERIOD) {
+        raise_formatted(&mp_type_ValueError, "Quality: period_ms must give 2..%d frames at %d Hz, got %d ms",
+            (int)NE_QUALITY_MAX_PERIOD, (int)fs, (int)period_ms);
+    }
+    void *state = alloc_or_raise(NE_QUALITY_CHANNEL_BYTES * (size_t)channels, "the quality sums");
+    edgedl_quality_obj_t *self = alloc_or_raise(sizeof(edgedl_quality_obj_t), "the Quality object");
+    self->base.type = type;
+    // mains / fs of a turn per frame, in 2^32 units (below 2^31: mains < fs / 2).
+    uint32_t step = (uint32_t)((float)mains / (float)fs * 4294967296.0f);
+    ne_quality_init(&self->quality, (uint32_t)channels, (uint32_t)period, step, state);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+// update(frames_h) -> periods completed: raw frames (time-major, `channels` each).
+static mp_obj_t quality_update(mp_obj_t self_in, mp_obj_t in_obj) {
+    edgedl_quality_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    size_t n_in;
+    const int16_t *in = int16_buffer(in_obj, 0, &n_in, "Quality.update: frames");
+    uint32_t ch = self->quality.channels;
+    if (n_in % ch) {
+        raise_formatted(&mp_type_ValueError, "Quality.update: %d samples are not whole frames of %d channels",
+            (int)n_in, (int)ch);
+    }
+    return mp_obj_new_int_from_uint(ne_quality_update(&self->quality, in, (uint32_t)(n_in / ch)));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(quality_update_obj, quality_update);
+
+// read(out_h): the last complete period's results, 3 x channels int16: RMS x 16 (counts),
+// mains hum per mille of the power, saturated samples per mille; channel-major per result.
+static mp_obj_t quality_read(mp_obj_t self_in, mp_obj_t out_obj) {
+    edgedl_quality_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    size_t n_out;
+    int16_t *out = int16_buffer(out_obj, 1, &n_out, "Quality.read: out");
+    uint32_t ch = self->quality.channels;
+    if (n_out != 3u * ch) {
+        raise_formatted(&mp_type_ValueError, "Quality.read: out has %d items, needs 3 x %d channels", (int)n_out,
+            (int)ch);
+    }
+    const ne_quality_t *q = &self->quality;
+    for (uint32_t c = 0; c < ch; c++) {
+        out[c] = q->rms_x16[c];
+        out[ch + c] = q->hum_permille[c];
+        out[2 * ch + c] = q->saturated_permille[c];
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(quality_read_obj, quality_read);
+
+static mp_obj_t quality_reset(mp_obj_t self_in) {
+    edgedl_quality_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    ne_quality_init(&self->quality, self->quality.channels, self->quality.period, self->quality.phase_step,
+        self->quality.sum_sq);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(quality_reset_obj, quality_reset);
+
+// Read-only: periods (completed), period (frames), channels, state_bytes.
+static void quality_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    if (dest[0] != MP_OBJ_NULL) {
+        return;
+    }
+    edgedl_quality_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    if (attr == MP_QSTR_periods) {
+        dest[0] = mp_obj_new_int_from_uint(self->quality.periods);
+    } else if (attr == MP_QSTR_period) {
+        dest[0] = mp_obj_new_int_from_uint(self->quality.period);
+    } else if (attr == MP_QSTR_channels) {
+        dest[0] = mp_obj_new_int_from_uint(self->quality.channels);
+    } else if (attr == MP_QSTR_state_bytes) {
+        dest[0] = mp_obj_new_int_from_uint(NE_QUALITY_CHANNEL_BYTES * self->quality.channels);
+    } else {
+        dest[1] = MP_OBJ_SENTINEL;
+    }
+}
+
 // ---------------------------------------------------------------------------
 // edgedl.LinkDecoder and edgedl.link_encode (framed UART/SPI/USB-serial link)
 
@@ -686,13 +808,17 @@ static MP_DEFINE_CONST_FUN_OBJ_3(edgedl_link_encode_obj, edgedl_link_encode);
     X(MP_QSTR_resync, stream_resync_obj)
 #define MODEL_METHODS(X) X(MP_QSTR_invoke, model_invoke_obj) X(MP_QSTR_embedding, model_embedding_obj)
 #define PRE_METHODS(X) X(MP_QSTR_process, pre_process_obj) X(MP_QSTR_reset, pre_reset_obj)
+#define QUALITY_METHODS(X) X(MP_QSTR_update, quality_update_obj) X(MP_QSTR_read, quality_read_obj) \
+    X(MP_QSTR_reset, quality_reset_obj)
 #define LINK_METHODS(X) X(MP_QSTR_feed, link_feed_obj) X(MP_QSTR_stats, link_stats_obj) X(MP_QSTR_reset, link_reset_obj)
 // The types: (name, its prefix here, its methods, make_new, attr handler, whether it has one).
 #define TYPES(X) X(Stream, stream, STREAM_METHODS, stream_make_new, stream_attr, 1) \
     X(Model, model, MODEL_METHODS, model_make_new, model_attr, 1) \
     X(Preprocess, pre, PRE_METHODS, pre_make_new, pre_attr, 1) \
+    X(Quality, quality, QUALITY_METHODS, quality_make_new, quality_attr, 1) \
     X(LinkDecoder, link, LINK_METHODS, link_make_new, 0, 0)
-#define FUNCTIONS(X) X(MP_QSTR_link_encode, edgedl_link_encode_obj) X(MP_QSTR_quantize, edgedl_quantize_obj)
+#define FUNCTIONS(X) X(MP_QSTR_link_encode, edgedl_link_encode_obj) X(MP_QSTR_quantize, edgedl_quantize_obj) \
+    X(MP_QSTR_column_means, edgedl_column_means_obj)
 #define CONSTANTS(X) X(MP_QSTR_MAX_CHANNELS, NE_STREAM_MAX_CHANNELS) X(MP_QSTR_LINK_OVERHEAD, NE_LINK_OVERHEAD)
 #define COUNT_ONE(qstr, obj) +1
 
@@ -727,7 +853,8 @@ TYPES(DECLARE_TYPE)
 
 mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
     MP_DYNRUNTIME_INIT_ENTRY
-    // Spelled out for the qstr scan: MP_QSTR_Stream MP_QSTR_Model MP_QSTR_Preprocess MP_QSTR_LinkDecoder
+    // Spelled out for the qstr scan: MP_QSTR_Stream MP_QSTR_Model MP_QSTR_Preprocess MP_QSTR_Quality
+    // MP_QSTR_LinkDecoder
     TYPES(MAKE_TYPE)
     FUNCTIONS(STORE_FUNCTION)
     CONSTANTS(STORE_CONSTANT)
@@ -752,6 +879,7 @@ TYPES(ROM_TABLE)
 ROM_TYPE_WITH_ATTR(Stream, stream, stream_make_new, stream_attr)
 ROM_TYPE_WITH_ATTR(Model, model, model_make_new, model_attr)
 ROM_TYPE_WITH_ATTR(Preprocess, pre, pre_make_new, pre_attr)
+ROM_TYPE_WITH_ATTR(Quality, quality, quality_make_new, quality_attr)
 ROM_TYPE_WITHOUT_ATTR(LinkDecoder, link, link_make_new, 0)
 
 static MP_DEFINE_STR_OBJ(edgedl_version_obj, EDGEDL_VERSION);

@@ -335,7 +335,7 @@ def compile_check_user_module(work_dir: Path, sources: list[Path], mpy_dir: Path
 
 
 HOST_LIBRARY = BUILD_DIR / "host" / "libedgedl_host.so"
-HOST_LIBRARY_SOURCES = ("edgedl_preprocess.c",)
+HOST_LIBRARY_SOURCES = ("edgedl_preprocess.c", "edgedl_quality.c")
 
 
 def build_host_library() -> Path:

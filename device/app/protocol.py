@@ -2,8 +2,10 @@
 # imports it, the host loads it (neuroedge.project.load_device_module) as it loads
 # config.py. Plain Python for MicroPython and CPython alike.
 import errno
+import socket
 
 AMPLIFIER_PORT = 23456  # the Quattrocento's TCP port (quattrocento.py, config.py, the host's simulator)
+LIBEMG_PORT = 12346     # where LibEMG's OnlineEMGClassifier sends its decisions (and its environments listen)
 VOTE, THRESHOLD = 3, 0.5  # the decision's defaults: majority over 3 windows, confidence 0.5 (config, runtime)
 POLL_MS = 250      # how long a source waits for bytes before its thread looks whether to stop
 LOOP_STACK = 16 * 1024  # the stack of a board loop's thread (app, bridge): the C core's calls need it
@@ -44,3 +46,14 @@ def _read_now(sock, buf):
         return sock.readinto(buf)  # None when nothing has arrived
     except OSError as exc:
         return None if exc.errno == errno.EAGAIN else 0
+
+
+def listening_address(bind, port):
+    return socket.getaddrinfo(bind or "0.0.0.0", port)[0][-1]
+
+
+def peer_host(addr):
+    """The IPv4 address of accept()/recvfrom()'s peer, as text."""
+    if isinstance(addr, tuple):
+        return addr[0]                          # ESP32 (lwIP): (host, port)
+    return "%d.%d.%d.%d" % tuple(addr[4:8])     # unix port: a raw sockaddr_in

@@ -39,6 +39,8 @@ def _drop_last_label(meta):
 def _one_more_class(meta):  # consistent in itself, but not the model's output
     meta["labels"].append("extra")
     meta["output"]["shape"][-1] += 1
+    for key in ("low", "high"):
+        meta["velocity"][key].append(meta["velocity"][key][-1] + 1)
 
 
 # (a clumsy or hostile edit, the edit, the message after the bundle folder's path: host and board alike)
@@ -62,6 +64,10 @@ BAD = [
      "/model.json: labels[3] 'rest' is also labels[0]: gesture names must differ"),
     ("a label missing", _drop_last_label, "/model.json: output.shape [1, 7] gives 7 classes, labels names 6 gestures"),
     ("labels for another model", _one_more_class, ": model.tflite output is int8 [1, 7], model.json says int8 [1, 8]"),
+    ("velocity levels reversed", _set("velocity", "high", [0] * 7),
+     "/model.json: velocity.high[0] must be above velocity.low[0]"),
+    ("a grid beyond the channels", _set("grids", [[8, 8, 32]]),
+     "/model.json: grid 8x8 at channel 32 does not fit in 64 channels"),
     ("hop 10^12", _set("hop", 10 ** 12), "/model.json: hop must be an integer 1..4096, got 1000000000000"),
     ("window 0", _set("window", 0), "/model.json: window must be an integer 1..4096, got 0"),
     ("fs 0", _set("fs", 0), "/model.json: fs must be the sampling rate in Hz, above 0 and at most 100000, got 0"),
@@ -220,7 +226,8 @@ def test_train_refuses_to_replace_what_is_not_a_bundle(tiny_model, tmp_path):
     # --force: the user said so.
     forced = run_neuroedge("train", str(data), "--out", str(notes), "--epochs", "1", "--force", timeout=120)
     assert forced.returncode == 0, forced.stderr
-    assert sorted(p.name for p in notes.iterdir()) == ["confusion.png", "model.json", "model.tflite", "report.md"]
+    assert sorted(p.name for p in notes.iterdir()) == ["activity.png", "confusion.png", "model.json", "model.tflite",
+                                                       "report.md"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -88,7 +88,7 @@ def test_device_computes_the_same_int8_windows_as_training(recordings, big_emula
 
 def test_training_writes_a_bundle_the_device_runs_with_the_promised_accuracy(trained):
     out, meta = trained
-    assert {p.name for p in out.iterdir()} == {"model.tflite", "model.json", "report.md", "confusion.png"}
+    assert {p.name for p in out.iterdir()} == {"model.tflite", "model.json", "report.md", "confusion.png", "activity.png"}
     on_disk = json.loads((out / "model.json").read_text())
     assert on_disk["schema"] == "neuroedge-bundle" and on_disk["version"] == 1
     assert on_disk["labels"] == list(synth.GESTURES) and on_disk["channels"]["count"] == 64
@@ -103,7 +103,12 @@ def test_training_writes_a_bundle_the_device_runs_with_the_promised_accuracy(tra
     assert 0.5 < m["td_lda_baseline_accuracy"] <= 1
     assert meta["parameters"] < 10000
     report = (out / "report.md").read_text()
-    assert "| hand close |" in report and "confusion.png" in report
+    assert "| hand close |" in report and "confusion.png" in report and "activity.png" in report
+    # Proportional control's levels and the grid, for the board and the dashboard.
+    v = on_disk["velocity"]
+    assert v["columns"] == 64 and all(hi > lo for lo, hi in zip(v["low"], v["high"]))
+    assert v["high"][0] < max(v["high"][1:])  # rest is weaker than the gestures
+    assert on_disk["grids"] == [[8, 8, 0]]
 
 
 def test_cli_evaluate_and_info(trained, recordings):

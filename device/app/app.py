@@ -10,7 +10,7 @@
 #
 #   >>> app.get()                      the tunable settings
 #   >>> app.set(vote=3, threshold=0.6) checked with config.py's rules, applied between blocks
-#   >>> app.stats()                    counters: frames, drops, windows/s, latency, gesture
+#   >>> app.stats()                    counters: frames, drops, windows/s, latency, gesture, electrodes
 #   >>> app.memory()                   bytes of the big buffers (model, arena, rings)
 #   >>> app.save()                     config.json, atomically
 #   >>> app.calibrate(seconds=5)       cue each gesture, re-fit the classifier (see calibrate)
@@ -67,7 +67,11 @@ class App:
                                        threshold=self.cfg["threshold"], on_event=self._event)
         rt = self.runtime
         self.cfg = config.check_all(self.cfg, rt.channels, rt.window)  # channel_mask and hop in range
-        rt.set(hop=self.cfg["hop"], channel_mask=self.cfg["channel_mask"])
+        rt.set(hop=self.cfg["hop"], channel_mask=self.cfg["channel_mask"], **event_settings(self.cfg))
+        rt.auto_mask(self.cfg["auto_mask"])
+        rt.check_electrodes(self.cfg["quality"], self.cfg["mains"])
+        self.lab = lab_for(self.cfg)
+        self.activity_due = 0  # ticks_ms of the next activity event
         self.callback = callback
         self.decimate = rt.decimate
         # The big buffers are made now, one after another, while the heap is still in one
@@ -157,6 +161,14 @@ class App:
             if cue is not None:
                 self._cue(cue)
         self._emit(event)
+        every = self.cfg["activity_ms"]
+        if every and time.ticks_diff(time.ticks_ms(), self.activity_due) >= 0:
+            self.activity_due = time.ticks_add(time.ticks_ms(), every)
+            self._emit(self.lab.activity(self))
+
+    def activity(self):
+        """The activity map with the counters a live display shows (lab.py)."""
+        return runtime.lab_module().activity(self)
 
     def _cue(self, cue):
         """A calibration cue: on the console for the person (or the host's progress bar), and
@@ -166,18 +178,25 @@ class App:
         self._emit(cue)
 
     def _emit(self, event):
-        """An event (a decision, a calibration cue) to the configured output and the callback."""
-        mode = self.cfg["output"]
+        """An event (a decision, a calibration cue, an activity map) to the configured output and
+        the callback. In a libemg format only decisions go out, as LibEMG's messages."""
+        mode, fmt = self.cfg["output"], self.cfg["format"]
+        if fmt != "json" and "index" not in event:
+            mode = "quiet"
         if mode != "quiet":
-            line = json.dumps(event)
+            if fmt == "json":
+                line = json.dumps(event) + "\n"
+            else:
+                line = self.lab.libemg_message(event, fmt, self.cfg["velocity"])
             if mode == "console":
-                sys.stdout.write(line + "\n")  # one write: the receiver may print ACK lines meanwhile
+                # One write (the receiver may print ACK lines meanwhile), one line.
+                sys.stdout.write(line if line[-1] == "\n" else line + "\n")
             else:
                 try:
                     if mode == "udp":
-                        self.out.sendto(line, self.out_addr)
+                        self.out.sendto(line if fmt != "json" else line[:-1], self.out_addr)
                     elif self.out is not None:
-                        self.out.write(line + "\n")
+                        self.out.write(line)
                     else:
                         self.unsent += 1
                 except OSError:
@@ -311,10 +330,23 @@ class App:
         # Everything the change needs is made before any of it is applied: a refused change
         # leaves the running app exactly as it was.
         output_changes = new["output"] != self.cfg["output"] or new["destination"] != self.cfg["destination"]
+        if new["quality"] != self.cfg["quality"] or new["mains"] != self.cfg["mains"]:
+            if new["quality"]:
+                import quality  # noqa: F401 - imported before the lock (see runtime.lab_module)
+            with self.tuning:
+                try:
+                    rt.check_electrodes(new["quality"], new["mains"])
+                except MemoryError:
+                    raise config.ConfigError("quality: no room on the heap for the electrode checks of %d channels"
+                                             % rt.channels)
+        lab = lab_for(new)  # before the lock: an import takes a while
         if output_changes:
             out = self._make_output(new["output"], new["destination"])
         with self.tuning:  # between two blocks: the processor never sees half a change
-            rt.set(vote=new["vote"], threshold=new["threshold"], hop=new["hop"], channel_mask=new["channel_mask"])
+            rt.set(vote=new["vote"], threshold=new["threshold"], hop=new["hop"], channel_mask=new["channel_mask"],
+                   **event_settings(new))
+            rt.auto_mask(new["auto_mask"])
+            self.lab = lab
             self.cfg = new
             if output_changes:
                 self._use_output(*out)
@@ -336,6 +368,8 @@ class App:
                               "mean": lat["sum"] // lat["n"] if lat["n"] else -1},
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
                   error=self.error, classifier=self.classifier())
+        if rt.quality is not None:
+            st["electrodes"] = rt.quality.stats()
         return st
 
     def classifier(self):
@@ -371,6 +405,8 @@ class App:
             m["source_ring"] = 2 * src.stream.capacity * src.stream.channels
             m["source_buffer"] = len(src.buf)
         m["raw_block"] = 2 * len(self.raw)
+        if self.runtime.quality is not None:
+            m["quality"] = self.runtime.quality.state_bytes()
         return m
 
     def serve_usb(self, frames=None, data_bytes=None, end=None):
@@ -399,12 +435,13 @@ class App:
                 kept = None  # no room for both: the configured source is made again after the replay
                 self.source = self._make_source({"kind": "usb"})
         self.source.expect(data_bytes, end)
-        self.cfg["output"] = "console"
+        fmt = self.cfg["format"]
+        self.cfg["output"], self.cfg["format"] = "console", "json"  # the host reads JSON lines back
         try:
             self.run(frames=frames)
             return self.stats()
         finally:
-            self.cfg["output"] = output
+            self.cfg["output"], self.cfg["format"] = output, fmt
             if not configured:
                 self.source = kept  # None: the next run makes it
             if resume:
@@ -419,6 +456,21 @@ class App:
                                                   "stall_ms": stall_ms})
         self.source = None
         self.run(frames=frames, seconds=seconds)
+
+
+def lab_for(cfg):
+    """lab.py when the settings ask for what it makes (LibEMG messages, activity maps, velocity,
+    probabilities), else None: its code stays off the heap. Imported here, before any lock, in
+    the thread that changes settings: see runtime.lab_module."""
+    wanted = cfg["format"] != "json" or cfg["activity_ms"] or cfg["velocity"] or cfg["probabilities"]
+    return runtime.lab_module() if wanted else None
+
+
+def event_settings(cfg):
+    """What a decision carries, from the checked config (Runtime.set's keywords)."""
+    return {"reject": cfg["reject"], "velocity": cfg["velocity"],
+            "probabilities": cfg["probabilities"] or cfg["format"] == "libemg-probabilities",
+            "levels": cfg["activity_ms"] > 0}
 
 
 def start(base=".", **overrides):

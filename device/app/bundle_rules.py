@@ -146,7 +146,39 @@ def check(meta):
     if meta["output"]["shape"][-1] != len(labels):
         raise BundleError("output.shape %s gives %d classes, labels names %d gestures"
                           % (_show(meta["output"]["shape"]), meta["output"]["shape"][-1], len(labels)))
+    if meta.get("velocity") is not None:
+        _velocity(meta["velocity"], width, len(labels))
+    if meta.get("grids") is not None:
+        _grids(meta["grids"], count)
     return meta
+
+
+def _velocity(v, width, classes):
+    """{"columns": n, "low": [per gesture], "high": [...]}: the window's level is the mean of
+    its first n columns; velocity 0 at low, 1 at high."""
+    _object("velocity", v)
+    _int("velocity.columns", v.get("columns"), 1, width)
+    for key in ("low", "high"):
+        levels = v.get(key)
+        if not isinstance(levels, list) or len(levels) != classes or not all(_is_number(x) for x in levels):
+            raise BundleError("velocity.%s must be a list of %d numbers (one per gesture), got %s"
+                              % (key, classes, _show(levels)))
+    for i in range(classes):
+        if not v["high"][i] > v["low"][i]:
+            raise BundleError("velocity.high[%d] must be above velocity.low[%d]" % (i, i))
+
+
+def _grids(grids, channels):
+    """[[rows, cols, first channel], ...]: electrode grids among the model's channels."""
+    if not isinstance(grids, list) or len(grids) > 16:
+        raise BundleError("grids must be a list of at most 16 [rows, cols, first channel], got %s" % _show(grids))
+    for g in grids:
+        if not isinstance(g, list) or len(g) != 3:
+            raise BundleError("grids entries must be [rows, cols, first channel], got %s" % _show(g))
+        rows, cols = _int("grid rows", g[0], 1, MAX_CHANNELS), _int("grid cols", g[1], 1, MAX_CHANNELS)
+        first = _int("grid first channel", g[2], 0, MAX_CHANNELS)
+        if first + rows * cols > channels:
+            raise BundleError("grid %dx%d at channel %d does not fit in %d channels" % (rows, cols, first, channels))
 
 
 def matches(meta, model):

@@ -69,6 +69,7 @@ class LinearClassifier:
         self.intercept = intercept    # array('f'), one per gesture
         self.width = len(coef[0])
         self.scores = array.array("f", bytes(4 * len(intercept)))
+        self.top = 0.0
 
     def classify_features(self, f):
         """(best gesture, its softmax probability) for the window features f."""
@@ -85,7 +86,14 @@ class LinearClassifier:
         total = 0.0
         for s in scores:
             total += math.exp(s - top)
+        self.top = top
         return best, 1.0 / total
+
+    def probabilities(self):
+        """Every gesture's softmax probability for the features classify_features saw last."""
+        exps = [math.exp(s - self.top) for s in self.scores]
+        total = sum(exps)
+        return [round(e / total, 3) for e in exps]
 
 
 def _cholesky_solve(a, d, rhs):
@@ -123,6 +131,18 @@ def _floats(n):
     return array.array("f", bytes(4 * n))
 
 
+def _rows(typecode, count, n):
+    """count arrays of n zeros, made from one zero buffer into a list of its final size: a
+    temporary beside each array (its own zero bytes, a list growing) would leave a hole next to
+    every one of them for as long as the session lives, and a heap of small holes cannot give
+    the app the few hundred bytes it asks for later."""
+    zeros = bytes(n * (4 if typecode == "f" else 2))
+    out = [None] * count
+    for i in range(count):
+        out[i] = array.array(typecode, zeros)
+    return out
+
+
 class Statistics:
     """Per gesture a count and a sum, and one shared scatter of the windows around a reference
     per gesture (its first window: keeps float32 sums of Q10 values away from cancellation).
@@ -134,9 +154,9 @@ class Statistics:
         w = self.width = width
         self.gestures = gestures
         self.count = [0] * gestures
-        self.ref = [_floats(w) for _ in range(gestures)]
-        self.sum = [_floats(w) for _ in range(gestures)]
-        self.scatter = [_floats(w) for _ in range(w)]   # upper triangle; fit() turns it into the factor
+        self.ref = _rows("f", gestures, w)
+        self.sum = _rows("f", gestures, w)
+        self.scatter = _rows("f", w, w)   # upper triangle; fit() turns it into the factor
         self.diff = _floats(w)
         self.scale = _floats(w)
 
@@ -230,12 +250,14 @@ class Session:
         self.width = width
         self.frame_width = frame_width or width
         self.activity_columns = activity_columns or ()  # log2 MAV columns of the channels
-        self.activity = [0.0] * len(labels)  # per gesture, the sum of its windows' activity
+        # Per gesture, the sum of its windows' activity: stored in place (a list of floats would
+        # leave a new float object on the heap at every window, pinning holes between garbage).
+        self.activity = array.array("f", bytes(4 * len(labels)))
         self.stats = Statistics(len(labels), width)
         usable = (self.frames_per_cue - self.settle) // raw_hop  # windows per cue
         self.eval_every = max(1, usable // EVAL_PER_GESTURE)
         # Windows kept to score old and new classifier: features, gesture, old prediction.
-        self.kept_features = [array.array("h", bytes(2 * width)) for _ in range(EVAL_PER_GESTURE * len(gestures))]
+        self.kept_features = _rows("h", EVAL_PER_GESTURE * len(gestures), width)
         self.kept_gesture = bytearray(EVAL_PER_GESTURE * len(gestures))
         self.kept_old = bytearray(EVAL_PER_GESTURE * len(gestures))
         self.kept_per_gesture = [0] * len(labels)

@@ -8,8 +8,24 @@
 #    "source": {"kind": "quattrocento", "host": "192.168.1.50", "port": 23456, "nch": 2,
 #               "stall_ms": 3000},                 no bytes this long: reconnect
 #    "vote": 3, "threshold": 0.5, "hop": null, "channel_mask": [],
-#    "output": "console", "destination": null,
+#    "output": "console", "destination": null, "format": "json",
+#    "velocity": false, "reject": false, "probabilities": false, "quality": false, "mains": 50,
+#    "auto_mask": false,
+#    "activity_ms": 0,
 #    "wifi": {"ssid": "lab-emg", "password": "...", "timeout_ms": 15000}}   or null (wifi.py)
+#
+# Events go to the output (console, udp, tcp to "destination" [host, port], or quiet) as
+# "format": json (one object per line: gesture, confidence, latency, ...), libemg (LibEMG's
+# OnlineEMGClassifier message "<class index>[ <velocity>]\n", -1 when rejected) or
+# libemg-probabilities ("<p0> <p1> ...[ <velocity>] <timestamp>"); with a libemg format a
+# destination [host] goes to LibEMG's port, 12346. "velocity": proportional control, 0..1 per
+# decision from the window's amplitude between that gesture's rest and strong levels in
+# training (the bundle's "velocity"). "reject": a window below the threshold is no decision
+# (-1) instead of rest. "probabilities": every gesture's in each decision. "quality": electrode checks while streaming (quality.py; "mains" is the
+# hum frequency in Hz; off by default: about 40 B per channel and 3 kB of code on a small heap),
+# which "auto_mask" uses to silence bad channels. "activity_ms": every
+# that many ms an activity event (per-electrode level of the latest window and the bad
+# channels) for a dashboard; 0 = none.
 #
 # Source kinds: quattrocento (TCP client to the amplifier), tcp (the board listens
 # for raw int16 frames), udp (the board listens for framed-link datagrams); tcp and
@@ -25,13 +41,17 @@
 import json
 import os
 
-from protocol import AMPLIFIER_PORT, THRESHOLD, VOTE
+from protocol import AMPLIFIER_PORT, LIBEMG_PORT, THRESHOLD, VOTE
 
 SOURCES = ("quattrocento", "tcp", "udp", "serial", "usb")
 OUTPUTS = ("console", "udp", "tcp", "quiet")
-TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination")
+FORMATS = ("json", "libemg", "libemg-probabilities")
+TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination", "format", "velocity", "reject",
+           "probabilities", "quality", "mains", "auto_mask", "activity_ms")
 DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": VOTE, "threshold": THRESHOLD, "hop": None,
-            "channel_mask": [], "output": "console", "destination": None, "wifi": None, "bridge": None}
+            "channel_mask": [], "output": "console", "destination": None, "format": "json", "velocity": False,
+            "reject": False, "probabilities": False, "quality": False, "mains": 50, "auto_mask": False, "activity_ms": 0, "wifi": None,
+            "bridge": None}
 
 
 class ConfigError(ValueError):
@@ -85,9 +105,27 @@ def check(key, value, channels=None, window=None):
     if key == "destination":
         if value is None:
             return None
-        if not (isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], str)):
-            raise ConfigError("destination must be [host, port], got %r" % (value,))
-        return [value[0], _int("destination port", value[1], 1, 65535)]
+        if not (isinstance(value, (list, tuple)) and len(value) in (1, 2) and isinstance(value[0], str)):
+            raise ConfigError("destination must be [host, port] (or [host]: LibEMG's port), got %r" % (value,))
+        return [value[0], _int("destination port", value[1], 1, 65535) if len(value) == 2 else None]
+    if key == "format":
+        if value not in FORMATS:
+            raise ConfigError("format must be one of %s, got %r" % (", ".join(FORMATS), value))
+        return value
+    if key in ("velocity", "reject", "probabilities", "quality", "auto_mask"):
+        if not isinstance(value, bool):
+            raise ConfigError("%s must be true or false, got %r" % (key, value))
+        return value
+    if key == "mains":
+        if value not in (50, 60):
+            raise ConfigError("mains must be 50 or 60 (Hz), got %r" % (value,))
+        return value
+    if key == "activity_ms":
+        value = _int(key, value, 0, 60000)
+        if 0 < value < 100:
+            raise ConfigError("activity_ms must be 0 (off) or 100..60000: a faster map would cost the classifier "
+                              "time, got %d" % value)
+        return value
     if key == "model":
         # A folder beside the app: a path could reach anywhere on the flash ("../../x").
         if not isinstance(value, str) or not value or value[0] == "." or not _name_chars(value, "-_."):
@@ -206,6 +244,12 @@ def check_all(cfg, channels=None, window=None):
             check(key, None)  # raises: unknown setting
     if out["output"] in ("udp", "tcp") and out["destination"] is None:
         raise ConfigError("output %r needs a destination [host, port]" % out["output"])
+    dest = out["destination"]
+    if dest is not None and dest[1] is None:
+        if out["format"] == "json":
+            raise ConfigError("destination [host] without a port is for the libemg formats (port %d); json "
+                              "events need [host, port]" % LIBEMG_PORT)
+        out["destination"] = [dest[0], LIBEMG_PORT]
     return out
 
 

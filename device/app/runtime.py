@@ -6,6 +6,11 @@
 #   rt.feed(block)                   # array('h') of raw frames (the model's channels)
 #   rt.last_event                    # the latest decision (also printed as a JSON line / sent)
 #
+# A decision carries, when asked: "velocity" (proportional control: the window's amplitude
+# between the decided gesture's rest and strong levels in training, 0..1, as LibEMG's
+# add_velocity scales it), "probabilities" (every gesture's), and with `reject` a window
+# below the threshold is no decision (index -1, gesture null) instead of rest.
+#
 # A calibration made on the board (calibration.py) replaces the classifier: a linear
 # classifier on the window's mean features (LDA bundles) or on the network's embedding (CNN
 # bundles), kept in calibration.json beside the bundle and used from then on, also after a
@@ -22,6 +27,15 @@ import time
 import edgedl
 from protocol import CHUNK, THRESHOLD, VOTE
 MAX_CALIBRATION_WIDTH = 64  # features a calibration fits: its scatter matrix grows with the square
+
+
+def lab_module():
+    """lab.py, imported when a setting asks for it: from the thread that changes settings (the
+    REPL's, at start-up the app's), never from a board loop's thread, whose small stack an
+    import can overflow (the unix port then dies with SIGSEGV)."""
+    import lab
+
+    return lab
 
 
 class BundleError(ValueError):
@@ -47,7 +61,7 @@ def load_bundle(path):
             raise BundleError("%s: %s" % (name, exc))
         # Keep what the board uses; the training summary and metrics would only take heap.
         meta = {k: meta.get(k) for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input",
-                                         "output", "architecture")}  # checked above; architecture optional
+                                         "output", "architecture", "velocity", "grids")}  # the last 3 optional
         meta["frame_width"] = bundle_rules.frame_width(meta)
         gc.collect()  # the big blocks next, into the space model.json's objects left
         try:
@@ -96,7 +110,7 @@ class Runtime:
         self.pushed = 0        # preprocessed frames pushed so far
         self.origin = 0        # ... when self.frames was made (a hop change makes a new one)
         self.stream_windows = 0
-        self.mask = self.mask_columns = ()
+        self.mask = self.mask_columns = self.user_mask = ()
         q = meta["input"]["from_counts"]
         self.q_mult, self.q_shift, self.q_zp = q["mult"], q["shift"], q["zero_point"]
         out_scale, self.out_zp = self.model.output_quantization
@@ -108,12 +122,22 @@ class Runtime:
         self.block = array.array("h", bytes(2 * kept * self.width))
         self.vote = vote
         self.threshold = threshold
+        self.reject = self.velocity = self.probabilities = False
+        self.lab = None  # lab.py while a decision carries velocity or probabilities
+        # The window's per-electrode level (its amplitude feature's mean): velocity and the
+        # activity map read it; the bundle says which columns ("velocity": {"columns": n, ...}).
+        v = meta["velocity"]
+        self.levels = array.array("h", bytes(2 * v["columns"])) if v else None
+        self.level = 0.0
+        self.want_levels = False
+        self.quality = None  # a quality.ElectrodeCheck while electrode checks are on
         self.recent = []
         self.rest = self.labels.index("rest") if "rest" in self.labels else 0
         self.windows = 0
         self.last_event = None
         self.on_event = on_event
         self.echo = echo
+        self.auto_masking = False
         self.collector = None   # a calibration.Session while one runs
         self.classifier = None  # a calibration.LinearClassifier, or None: the bundle's model
         self.calibration = None  # what calibration.json says about it
@@ -179,10 +203,15 @@ class Runtime:
         self.pushed = self.origin = self.stream_windows = self.windows = 0
         self.recent = []
         self.last_event = None
+        if self.quality is not None:
+            self.quality.reset()
+            self._apply_mask()
 
-    def set(self, vote=None, threshold=None, hop=None, channel_mask=None):
+    def set(self, vote=None, threshold=None, hop=None, channel_mask=None, reject=None, velocity=None,
+            probabilities=None, levels=None):
         """Live tuning (values checked by config.check): vote length, confidence threshold,
-        hop between windows (preprocessed frames; None = the model's), channels to silence.
+        hop between windows (preprocessed frames; None = the model's), channels to silence,
+        rejection, velocity and probabilities in events, per-electrode levels for an activity map.
         A new hop needs a new ring, made first: if the heap refuses it, the old hop stays and
         no other setting changes."""
         hop = hop or self.meta["hop"]
@@ -201,9 +230,42 @@ class Runtime:
             self.recent = self.recent[-vote:]
         if threshold is not None:
             self.threshold = threshold
+        if reject is not None:
+            self.reject = reject
+        if velocity is not None:
+            self.velocity = velocity
+        if probabilities is not None:
+            self.probabilities = probabilities
+        if levels is not None:
+            self.want_levels = levels
+        self.lab = lab_module() if self.velocity or self.probabilities else None
         if channel_mask is not None:
-            self.mask = tuple(channel_mask)
-            self.mask_columns = self._columns_of(self.mask)
+            self.user_mask = tuple(channel_mask)
+            self._apply_mask()
+
+    def _apply_mask(self):
+        """The silenced channels: the user's mask and those quality checks masked."""
+        auto = self.quality.masked if self.quality is not None else ()
+        self.mask = tuple(sorted(set(self.user_mask) | set(auto)))
+        self.mask_columns = self._columns_of(self.mask)
+
+    def auto_mask(self, on):
+        """Whether quality checks mask bad channels (config auto_mask)."""
+        self.auto_masking = on
+
+    def check_electrodes(self, on, mains=50):
+        """Electrode checks on (at `mains` Hz) or off. MemoryError when the heap has no room for
+        them, the checks staying as they were."""
+        if on and (self.quality is None or self.quality.mains != mains):
+            import quality
+
+            self.quality = None
+            gc.collect()
+            self.quality = quality.ElectrodeCheck(self.channels, self.meta["fs"], self.meta["grids"], mains)
+        elif not on and self.quality is not None:
+            self.quality = None
+            sys.modules.pop("quality", None)  # its code goes too
+        self._apply_mask()
 
     def _columns_of(self, channels):
         """The frame columns that carry these channels: their features, and with ring
@@ -224,6 +286,8 @@ class Runtime:
         while done < n:
             take = min(CHUNK, n - done)
             piece = memoryview(frames)[done * self.channels:(done + take) * self.channels]
+            if self.quality is not None and self.quality.update(piece, self.auto_masking):
+                self._apply_mask()
             kept = self.pre.process(piece, self.block)
             self.frames.push(memoryview(self.block)[:kept * self.width])
             self.pushed += kept
@@ -248,6 +312,9 @@ class Runtime:
 
     def _classify(self):
         t0 = time.ticks_us()
+        if self.levels is not None and (self.velocity or self.want_levels):
+            # Before the mask: the contraction's amplitude, not what masking leaves of it.
+            self.level = edgedl.column_means(self.win, self.width, self.levels) / len(self.levels)
         if self.mask:  # silenced channels read 0 uV (a bad electrode, a lifted grid): every feature
             win, width = self.win, self.width
             for first in self.mask_columns:
@@ -270,7 +337,7 @@ class Runtime:
         raw_frame = (last + 1) * self.decimate - 1
         if self.collector is not None:
             self.collector.add(self.win, head, raw_frame, best)
-        choice = best if confidence >= self.threshold else self.rest
+        choice = best if confidence >= self.threshold else -1 if self.reject else self.rest
         self.recent.append(choice)
         if len(self.recent) > self.vote:
             self.recent.pop(0)
@@ -279,8 +346,11 @@ class Runtime:
             counts[c] = counts.get(c, 0) + 1
         decided = max(counts, key=lambda c: (counts[c], c == choice))
         self.stream_windows += 1
-        event = {"window": self.windows, "raw_frame": raw_frame, "gesture": self.labels[decided], "index": decided,
+        event = {"window": self.windows, "raw_frame": raw_frame,
+                 "gesture": self.labels[decided] if decided >= 0 else None, "index": decided,
                  "confidence": round(confidence, 3), "process_us": time.ticks_diff(time.ticks_us(), t0)}
+        if self.lab is not None:
+            self.lab.add_to_decision(self, event, decided)
         self.windows += 1
         self.last_event = event
         if self.echo:

@@ -3,7 +3,8 @@
 models/NAME/
     model.tflite   full-int8 flatbuffer that edgedl runs
     model.json     schema "neuroedge-bundle" version 1 (below)
-    report.md      metrics, split, data summary; confusion.png
+    report.md      metrics, split, data summary; confusion.png, and activity.png (each gesture's
+                   mean activity per electrode in the training data, a heatmap per grid)
 
 model.json fields: schema, version, labels, fs, channels (count and selection),
 window, hop (frames after decimation), preprocess (Hz and the Q15 coefficients
@@ -33,7 +34,7 @@ from .project import load_device_module
 rules = load_device_module("bundle_rules")
 SCHEMA, VERSION = rules.SCHEMA, rules.VERSION
 # What a bundle folder holds: what write() makes, and the timelines `neuroedge replay` draws beside it.
-OWN_FILES = ("model.tflite", "model.json", "report.md", "confusion.png", "replay-*.png")
+OWN_FILES = ("model.tflite", "model.json", "report.md", "confusion.png", "activity.png", "replay-*.png")
 
 
 def _io_details(model: bytes, which: str) -> dict:
@@ -90,8 +91,9 @@ def metrics(y: np.ndarray, float_pred: np.ndarray, int8_pred: np.ndarray, names)
 
 def describe(*, tflite: bytes, fs: float, labels, channels: int, windows: WindowConfig, gain: float,
              architecture: str, parameters: int, split: dict, data: dict, metrics: dict, seed: int,
-             epochs: int) -> dict:
-    """model.json's contents for a trained model: I/O, windows, preprocessing, labels, metrics and provenance."""
+             epochs: int, velocity: dict | None = None, grids: list | None = None) -> dict:
+    """model.json's contents for a trained model: I/O, windows, preprocessing, labels, metrics and
+    provenance; velocity levels (neuroedge.velocity) and electrode grids when known."""
     from .convert import tflite_op_names
 
     return {
@@ -101,6 +103,7 @@ def describe(*, tflite: bytes, fs: float, labels, channels: int, windows: Window
         "input": {**_io_details(tflite, "input"), "gain": gain, "from_counts": input_quantizer(tflite, gain)},
         "output": _io_details(tflite, "output"),
         "architecture": architecture, "parameters": parameters, "ops": tflite_op_names(tflite),
+        "velocity": velocity, "grids": grids,
         "window_ms": windows.latency_ms(fs),
         "training": {"data": data, "split": split, "seed": seed, "epochs": epochs},
         "metrics": metrics,
@@ -136,9 +139,11 @@ def check_out(out_dir: Path, force: bool = False) -> None:
                          "would delete what it holds: choose another folder, or --force to replace it")
 
 
-def write(out_dir: Path, tflite: bytes, meta: dict, y: np.ndarray, pred: np.ndarray, force: bool = False) -> Path:
+def write(out_dir: Path, tflite: bytes, meta: dict, y: np.ndarray, pred: np.ndarray, force: bool = False,
+          activity: np.ndarray | None = None) -> Path:
     """Writes the bundle into a new folder beside out_dir and swaps it in: a failed or
-    interrupted write leaves the previous bundle (or nothing), never half of one."""
+    interrupted write leaves the previous bundle (or nothing), never half of one. activity:
+    (gestures, electrodes) mean level in training, drawn as activity.png."""
     out_dir = Path(out_dir)
     check_out(out_dir, force)
     try:
@@ -152,7 +157,9 @@ def write(out_dir: Path, tflite: bytes, meta: dict, y: np.ndarray, pred: np.ndar
         (new / "model.tflite").write_bytes(tflite)
         (new / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
         _confusion_png(new / "confusion.png", np.array(meta["metrics"]["confusion"]), meta["labels"])
-        (new / "report.md").write_text(_report(meta))
+        if activity is not None:
+            _activity_png(new / "activity.png", activity, meta["labels"], meta.get("grids"))
+        (new / "report.md").write_text(_report(meta, activity is not None))
         if out_dir.exists() or out_dir.is_symlink():
             old = out_dir.parent / f".{out_dir.name}-old-{secrets.token_hex(4)}"
             out_dir.rename(old)
@@ -253,7 +260,43 @@ def _confusion_png(path: Path, confusion: np.ndarray, labels) -> None:
     plt.close(fig)
 
 
-def _report(meta: dict) -> str:
+def _activity_png(path: Path, activity: np.ndarray, labels, grids) -> None:
+    """Each gesture's mean activity per electrode in the training windows (log2 MAV, one colour
+    scale for all), as people look at HD-EMG maps: a heatmap per gesture (columns) and grid
+    (rows); without grids (an armband) one map of gestures x channels."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = activity / 1024
+    lo, hi = np.percentile(values, 1), np.percentile(values, 99)
+    if not grids:
+        fig, ax = plt.subplots(figsize=(2 + 0.35 * values.shape[1], 1 + 0.35 * len(labels)))
+        image = ax.imshow(values, cmap="viridis", vmin=lo, vmax=hi, aspect="auto")
+        ax.set_yticks(range(len(labels)), labels)
+        ax.set_xlabel("channel")
+        axes = ax
+    else:
+        fig, axes = plt.subplots(len(grids), len(labels), figsize=(1.2 + 1.5 * len(labels), 0.8 + 1.6 * len(grids)),
+                                 squeeze=False)
+        for j, (rows, cols, first) in enumerate(grids):
+            for i, name in enumerate(labels):
+                ax = axes[j, i]
+                image = ax.imshow(values[i, first:first + rows * cols].reshape(rows, cols), cmap="viridis",
+                                  vmin=lo, vmax=hi)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j == 0:
+                    ax.set_title(name, fontsize=9)
+                if i == 0:
+                    ax.set_ylabel(f"grid {j + 1}", fontsize=9)
+    fig.colorbar(image, ax=axes, shrink=0.8, label="log2 MAV (counts)")
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _report(meta: dict, activity: bool = False) -> str:
     m = meta["metrics"]
     lines = [f"# Model report: {meta['architecture']} ({meta['parameters']} parameters)", "",
              f"- held out by {meta['training']['split']['by']}: {', '.join(meta['training']['split']['test'])}",
@@ -265,4 +308,7 @@ def _report(meta: dict) -> str:
     for name, c in m["per_class"].items():
         lines.append(f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['support']} |")
     lines += ["", "![confusion matrix](confusion.png)", ""]
+    if activity:
+        lines += ["Mean activity per electrode and gesture in the training data:", "",
+                  "![activity per gesture](activity.png)", ""]
     return "\n".join(lines)

@@ -16,8 +16,9 @@ TOOLS_DIR = ROOT / "tools"
 EMULATOR_SCRIPTS = ("stream_bench.py", "replay_quattrocento.py")
 # The app's modules, as deploy installs them (device/package.json lists the same for mip).
 APP_MODULES = ("app.py", "config.py", "runtime.py", "bundle_rules.py", "calibration.py", "sources.py",
+               "tcp_source.py", "udp_source.py", "serial_source.py", "usb_source.py", "link_source.py",
                "protocol.py", "streambridge.py", "quattrocento.py", "wifi.py", "infer_batch.py", "bridge.py",
-               "uart.py")
+               "uart.py", "quality.py", "lab.py")
 
 
 class _DeviceSiblings(importlib.abc.MetaPathFinder):

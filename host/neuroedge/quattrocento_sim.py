@@ -25,7 +25,11 @@ dropped; and commands are found byte by byte, so after garbage the next valid
 command on the same connection is still recognised.
 
 Faults for tests: dropped frames (the counter jumps), stalls (no data for a
-while), corrupted bytes, and a disconnect after a number of frames.
+while), corrupted bytes, and a disconnect after a number of frames; and electrode
+faults on chosen recording channels, as a bad grid shows them: flat (a lost contact
+reads a constant), saturated (the input driven to the rails), mains hum (a loose
+electrode picks up 50 Hz of a few hundred uV) and noisy (broadband noise far above
+the neighbours').
 """
 
 from __future__ import annotations
@@ -69,6 +73,36 @@ class Faults:
     corrupt_every: int = 0      # flip a byte in every Nth block (0: never)
     disconnect_at: int = -1     # close the connection after this many frames
     wrong_nch: int = -1         # on the first connection, stream this NCH layout whatever was asked
+    # Electrode faults: recording channels (numbered as in the recording) with that fault.
+    flat: tuple = ()
+    saturated: tuple = ()
+    hum: tuple = ()
+    noisy: tuple = ()
+    mains_hz: float = 50.0
+
+
+ELECTRODE_FAULTS = ("flat", "saturated", "hum", "noisy")
+HUM_COUNTS = 600     # amplitude of injected mains hum (about 300 uV at the Quattrocento's LSB)
+NOISE_COUNTS = 400   # RMS of injected broadband noise
+
+
+def electrode_faults(counts: np.ndarray, faults: Faults, idx: np.ndarray, fs: float) -> np.ndarray:
+    """The recording's counts at sample indices idx with the electrode faults applied."""
+    out = counts[idx].copy()
+    for c in faults.flat:
+        out[:, c] = 120  # a constant offset: no signal at all
+    for c in faults.saturated:
+        # Driven against the rail with a large gain: about half the samples clip there.
+        swing = (counts[idx, c].astype(np.int32) - counts[idx - 1, c]) * 40  # the slope: no baseline drift
+        out[:, c] = np.clip(32760 + swing, -32768, 32767)
+    t = idx / fs
+    for c in faults.hum:
+        hum = HUM_COUNTS * np.sin(2 * np.pi * faults.mains_hz * t + c)
+        out[:, c] = np.clip(counts[idx, c] + hum, -32768, 32767).astype(np.int16)
+    for c in faults.noisy:
+        noise = np.random.default_rng(idx[0] * 1000 + c).normal(0, NOISE_COUNTS, len(idx))
+        out[:, c] = np.clip(counts[idx, c] + noise, -32768, 32767).astype(np.int16)
+    return out
 
 
 @dataclass
@@ -134,6 +168,10 @@ class QuattrocentoSimulator:
         self.host, self.port = host, port
         self.speed = speed          # multiple of real time; None: as fast as the socket takes it
         self.faults = faults or Faults()
+        for kind in ELECTRODE_FAULTS:
+            bad = [c for c in getattr(self.faults, kind) if not 0 <= c < rec.channels]
+            if bad:
+                raise InputError(f"a {kind} fault on channel {bad[0]}: the recording has channels 0-{rec.channels - 1}")
         self.loop = loop            # restart the recording at its end
         self.idle_timeout = idle_timeout
         self.stats = SimStats()
@@ -205,7 +243,10 @@ class QuattrocentoSimulator:
         total, filled, spare, noise = self._layout(nch)
         idx = (start + np.arange(count)) % self.rec.samples
         out = np.zeros((count, total), dtype=np.int16)
-        out[:, filled] = self.counts[idx][:, :len(filled)]
+        f = self.faults
+        recorded = (electrode_faults(self.counts, f, idx, self.rec.fs) if f.flat or f.saturated or f.hum or f.noisy
+                    else self.counts[idx])
+        out[:, filled] = recorded[:, :len(filled)]
         if spare:
             out[:, spare] = noise[idx % NOISE_FRAMES]
         c = Q.counter_channel(total)

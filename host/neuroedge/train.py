@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from . import bundle, classic, dataset, infer
+from . import bundle, classic, dataset, infer, velocity
 from .convert import convert_int8, quiet_tensorflow, unsupported_ops
 from .emulator import Emulator
 from .preprocess import FEATURES, GRID_CHANNELS, SettingsError
@@ -281,6 +281,24 @@ def td_lda_baseline(recordings: list[Recording], windows: dataset.WindowConfig, 
     return classic.td_lda_accuracy(train_w.x, train_w.y, test_w.x, test_w.y)
 
 
+def model_grids(recordings: list[Recording], select) -> list | None:
+    """The recordings' electrode grids in the model's channel numbers ([rows, cols, first]), for
+    the board's neighbour checks and the dashboard's heatmaps; None when they disagree or a
+    channel selection splits a grid."""
+    layouts = {tuple(r.grids) for r in recordings}
+    if len(layouts) != 1 or not recordings[0].grids:
+        return None
+    index = {c: i for i, c in enumerate(select)} if select is not None else None
+    out = []
+    for g in recordings[0].grids:
+        first = g.first if index is None else index.get(g.first)
+        if first is None or (index is not None and any(index.get(g.first + k) != first + k
+                                                       for k in range(g.rows * g.cols))):
+            return None
+        out.append([g.rows, g.cols, first])
+    return out
+
+
 def train(recordings: list[Recording], out_dir: Path, cfg: TrainConfig, log=print, force: bool = False) -> dict:
     """Windows, split, fit, int8, evaluate (with the classic baseline), bundle. force: replace
     out_dir even if it holds more than a bundle (see bundle.check_out)."""
@@ -307,13 +325,19 @@ def train(recordings: list[Recording], out_dir: Path, cfg: TrainConfig, log=prin
     metrics = bundle.metrics(test_w.y, float_pred, int8_pred, all_windows.label_names)
     metrics["td_lda_baseline_accuracy"] = td_lda_baseline(recordings, cfg.windows, split)
     metrics["train_seconds"] = round(seconds, 1)
+    pre = cfg.windows.preprocess
+    columns = velocity.level_columns(pre.features, pre.rectify, channels)
     meta = bundle.describe(
+        velocity=velocity.gesture_levels(train_w.x, train_w.y, len(all_windows.label_names), columns)
+        if columns else None, grids=model_grids(recordings, cfg.windows.channels),
         tflite=tflite, fs=fs, labels=all_windows.label_names, channels=channels, windows=cfg.windows,
         gain=fitted.gain, architecture=cfg.architecture, parameters=fitted.parameters, split=split,
         data={"recordings": [r.source for r in recordings], "train": dataset.summary(train_w),
               "test": dataset.summary(test_w)},
         metrics=metrics, seed=cfg.seed, epochs=fitted.epochs)
-    bundle.write(out_dir, tflite, meta, test_w.y, int8_pred, force=force)
+    activity = velocity.gesture_activity(train_w.x, train_w.y, len(all_windows.label_names), columns) if columns \
+        else None
+    bundle.write(out_dir, tflite, meta, test_w.y, int8_pred, force=force, activity=activity)
     log(f"float accuracy {metrics['float_accuracy']:.4f}, int8 accuracy (edgedl) {metrics['int8_accuracy']:.4f}, "
         f"time-domain features + LDA baseline {metrics['td_lda_baseline_accuracy']:.4f}; {seconds:.0f} s -> {out_dir}")
     return meta

@@ -63,7 +63,16 @@ def watch_line(st: dict) -> str:
             f"gesture {st.get('current')}"
             + (f"  amp buffer free {st['buffer_free']} (min {st['buffer_free_min']}, low {st['buffer_low']}x)"
                if st.get("buffer_free", -1) >= 0 else "")
+            + (f"  electrodes {electrodes_text(st['electrodes'])}" if st.get("electrodes") else "")
             + (f"  error {st['error']}" if st.get("error") else ""))
+
+
+def electrodes_text(e: dict) -> str:
+    """The electrode checks of app.stats(): the bad channels and why, the ones masked."""
+    if not e["bad"]:
+        return f"all good ({e['periods']} checks)"
+    bad = ", ".join(f"{ch} {why}" for ch, why in sorted(e["bad"].items(), key=lambda kv: int(kv[0])))
+    return f"bad: {bad}" + (f"; masked {e['masked']}" if e["masked"] else "")
 
 
 def classifier_line(about: dict) -> str:

@@ -48,6 +48,21 @@ def parse_speed(text: str) -> float | None:
     return speed
 
 
+def parse_electrode_fault(text: str) -> tuple[str, list[int]]:
+    """KIND:CH[,CH...], e.g. flat:3 or noisy:10,11."""
+    from .quattrocento_sim import ELECTRODE_FAULTS
+
+    kind, _, channels = text.partition(":")
+    try:
+        numbers = [int(c) for c in channels.split(",")]
+    except ValueError:
+        numbers = []
+    if kind not in ELECTRODE_FAULTS or not numbers or min(numbers) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KIND:CH[,CH...] with KIND one of "
+                                         f"{', '.join(ELECTRODE_FAULTS)}, e.g. flat:3")
+    return kind, numbers
+
+
 def parse_port(text: str) -> int:
     """A TCP port; 0 lets the system pick a free one."""
     try:
@@ -282,6 +297,77 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0 if result["applied"] else 1
 
 
+def _live_source(args: argparse.Namespace):
+    """The events of relay's or dashboard's source, and the bundle's facts for their display."""
+    from . import bundle, live
+
+    _, meta = bundle.load(args.model)
+    settings = {"probabilities": True, "velocity": meta.get("velocity") is not None} if args.recording else {}
+    if args.fault and not args.recording:
+        raise InputError("--fault is for an emulated board (--recording): the simulator injects it")
+    faults = None
+    if args.fault:
+        from .quattrocento_sim import Faults
+
+        faults = Faults(**{kind: tuple(channels) for kind, channels in args.fault})
+    return live.open_events(args.model, port=args.port, udp=args.udp, recording_path=args.recording,
+                            speed=args.speed, faults=faults, **settings), meta
+
+
+def cmd_relay(args: argparse.Namespace) -> int:
+    """`neuroedge relay --lsl`: the board's events as Lab Streaming Layer streams."""
+    import threading
+
+    from .relay import LslRelay
+
+    if not args.lsl:
+        raise InputError("relay needs a destination: --lsl")
+    source, meta = _live_source(args)
+    stop = threading.Event()
+    with source as (events, about):
+        relay = LslRelay(meta["labels"])
+        print(f"relaying {about} to LSL: streams 'NeuroEdge gestures', 'NeuroEdge decisions', 'NeuroEdge counters' "
+              "(Ctrl-C stops)", flush=True)
+        timer = threading.Timer(args.seconds or 0, stop.set)
+        timer.daemon = True
+        if args.seconds:
+            timer.start()
+        try:
+            pushed = relay.run(events, stop)
+        finally:
+            stop.set()
+            timer.cancel()
+    print(f"pushed {pushed['markers']} gesture markers, {pushed['decisions']} decisions, {pushed['counters']} "
+          "counter samples")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """`neuroedge dashboard`: a local web page showing the board live."""
+    import threading
+    import time
+
+    from .dashboard import Dashboard
+    from .live import LiveState
+
+    source, meta = _live_source(args)
+    stop = threading.Event()
+    with source as (events, about):
+        state = LiveState(meta["labels"], meta.get("grids"), meta["channels"]["count"])
+        dash = Dashboard(state, about, port=args.http)
+        dash.serve()
+        dash.feed(events, stop)
+        print(f"dashboard of {about} on {dash.url} (Ctrl-C stops)", flush=True)
+        try:
+            end = time.monotonic() + args.seconds if args.seconds else None
+            while not stop.wait(0.2) and (end is None or time.monotonic() < end):
+                pass
+        finally:
+            stop.set()
+            dash.close()
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """`neuroedge demo`: what `make demo` runs."""
     from . import demo  # numpy is only needed here
@@ -469,6 +555,27 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--reset", action="store_true", help="back to the deployed model")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_calibrate)
+
+    for name, help_text in (("relay", "forward a board's events to Lab Streaming Layer (--lsl)"),
+                            ("dashboard", "a local web page showing a board live: gesture, scores, counters, "
+                                          "electrode heatmaps")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--model", required=True, type=Path, help="the bundle the board runs (gestures, grids)")
+        src = p.add_mutually_exclusive_group(required=True)
+        src.add_argument("--port", help="serial port of a board whose app prints its events (output console)")
+        src.add_argument("--udp", type=parse_port, help="UDP port the board sends its JSON events to")
+        src.add_argument("--recording", type=Path, help="an emulated board replays this recording (looping)")
+        p.add_argument("--speed", type=parse_speed, default=1.0, help="--recording: multiple of real time, or 'max'")
+        p.add_argument("--seconds", type=float, help="stop after this many seconds (default: Ctrl-C)")
+        p.add_argument("--fault", type=parse_electrode_fault, action="append", metavar="KIND:CH[,CH...]",
+                       help="--recording: the simulator gives these recording channels an electrode fault "
+                            "(flat, saturated, hum or noisy), e.g. flat:3 (repeatable)")
+        if name == "relay":
+            p.add_argument("--lsl", action="store_true", help="publish the events as LSL streams")
+            p.set_defaults(func=cmd_relay)
+        else:
+            p.add_argument("--http", type=parse_port, default=8000, help="port of the web page (default 8000)")
+            p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("demo", help="the main job on the emulator")
     p.set_defaults(func=cmd_demo)

@@ -31,7 +31,12 @@ def test_bench_mcu_counts_each_stage_on_both_cores_and_matches_the_host_build(ti
         for counted in result["variants"].values():
             stages = {s["stage"]: s for s in counted["stages"]}
             assert list(stages) == list(mcu.STAGES) and all(s["instructions"] > 0 for s in stages.values())
-            assert counted["per_second"] == pytest.approx(sum(s["per_second"] for s in stages.values()))
+            assert counted["per_second"] == pytest.approx(sum(stages[s]["per_second"] for s in mcu.PIPELINE))
+            # The electrode checks (when on), far below preprocessing: every second frame at 2 kHz;
+            # the lx106 has no 32 x 32 -> 64-bit multiply for the sum of squares.
+            samples_per_s = result["fs"] * result["channels"]
+            assert stages["quality"]["per_second"] < 0.6 * stages["preprocess"]["per_second"], stages
+            assert stages["quality"]["per_second"] / samples_per_s < (20 if result["core"] == "cortex-m4f" else 80)
             assert counted["load"] == pytest.approx(counted["per_second"] / mcu.CLOCK_HZ)
             assert set(counted["kernel_instructions_per_mac"]) == {"ne_conv2d", "ne_fully_connected"}
     portable, dsp = results["cortex-m4f"]["variants"]["portable"], results["cortex-m4f"]["variants"]["dsp"]
@@ -41,6 +46,7 @@ def test_bench_mcu_counts_each_stage_on_both_cores_and_matches_the_host_build(ti
     assert dsp["instructions_per_mac"] < 0.75 * portable["instructions_per_mac"]
     assert dsp["kernel_instructions_per_mac"]["ne_conv2d"] < 0.6 * portable["kernel_instructions_per_mac"]["ne_conv2d"]
     assert dsp["stages"][1] == portable["stages"][1]  # preprocessing: no DSP path
+    assert dsp["stages"][4] == portable["stages"][4]  # nor the electrode checks
     # The lx106 has neither SMLAD nor a 32 x 32 multiplier's high word: more per MAC, one build.
     lx106 = results["lx106"]["variants"]
     assert list(lx106) == ["portable"] and lx106["portable"]["instructions_per_mac"] > portable["instructions_per_mac"]
@@ -100,4 +106,5 @@ def test_stages_follow_the_core_files():
     assert mcu.stage_of("ne_quantize_window", "edgedl_preprocess") == "quantize"
     assert mcu.stage_of("ne_pre_process", "edgedl_preprocess") == "preprocess"
     assert mcu.stage_of("ne_conv2d", "edgedl_ops_conv") == "model"
+    assert mcu.stage_of("ne_quality_update", "edgedl_quality") == "quality"
     assert mcu.stage_of("bench_loop", "harness") is None

@@ -26,10 +26,13 @@ static const int16_t sine_q15[64] = {
     -9512, -6393, -3212,
 };
 
-void ne_quality_init(ne_quality_t *q, uint32_t channels, uint32_t period, uint32_t phase_step, void *state) {
+void ne_quality_init(ne_quality_t *q, uint32_t channels, uint32_t period, uint32_t phase_step, uint32_t stride,
+    void *state) {
     q->channels = channels;
     q->period = period;
     q->phase_step = phase_step;
+    q->stride = stride;
+    q->skip = 0;
     // The int64 sums first: the block is 8-byte aligned.
     q->sum_sq = (int64_t *)state;
     int32_t *words = (int32_t *)(q->sum_sq + channels);
@@ -74,14 +77,16 @@ static uint32_t isqrt32(uint32_t v) {
     return r;
 }
 
-// Without the compiler's int64 -> float helper, which a native module cannot link.
+// Signed int32 -> float conversions only: a native module cannot link the compiler's int64 one,
+// and the lx106's libgcc has no unsigned ones.
 static float int64_to_float(int64_t v) {
-    return (float)(int32_t)(v >> 32) * 4294967296.0f + (float)(uint32_t)v;
+    uint32_t low = (uint32_t)v;
+    return (float)(int32_t)(v >> 32) * 4294967296.0f + (float)(int32_t)(low >> 1) * 2.0f + (float)(int32_t)(low & 1u);
 }
 
 // The period's results (once per period and channel, so in float), and the sums start again.
 static void finish_period(ne_quality_t *q) {
-    float n = (float)q->frames;
+    float n = (float)(int32_t)q->frames;
     for (uint32_t c = 0; c < q->channels; c++) {
         // Samples were taken about the previous period's mean m0; with d = mean - m0 the power
         // about this period's mean is E[(x - m0)^2] - d^2.
@@ -91,7 +96,8 @@ static void finish_period(ne_quality_t *q) {
             power = 0.0f;
         }
         float rms_x16_sq = power * 256.0f;
-        q->rms_x16[c] = (int16_t)(rms_x16_sq >= 32767.0f * 32767.0f ? 32767 : isqrt32((uint32_t)rms_x16_sq));
+        q->rms_x16[c] = (int16_t)(rms_x16_sq >= 32767.0f * 32767.0f ? 32767
+                                  : isqrt32((uint32_t)(int32_t)rms_x16_sq));
         // A sine of amplitude A gives |I + jQ| = n A / 2, so its power A^2 / 2 is 2 (I^2 + Q^2) / n^2.
         float i = (float)q->in_phase[c] / n, qq = (float)q->quadrature[c] / n;
         float hum = power > 0.0f ? 2000.0f * (i * i + qq * qq) / power : 0.0f;
@@ -106,6 +112,11 @@ static void finish_period(ne_quality_t *q) {
 uint32_t ne_quality_update(ne_quality_t *q, const int16_t *in, uint32_t frames) {
     uint32_t done = 0, channels = q->channels;
     for (uint32_t f = 0; f < frames; f++) {
+        if (q->skip) {
+            q->skip--;
+            continue;
+        }
+        q->skip = q->stride - 1;
         const int16_t *x = in + f * channels;
         int32_t s = sine_q15[q->phase >> 26], co = sine_q15[((q->phase >> 26) + 16u) & 63u];
         q->phase += q->phase_step;

@@ -11,7 +11,9 @@
 //   hum        share of that power at the mains frequency, per mille (a sine at 50 Hz: 1000),
 //              from one in-phase and one quadrature sum (a single-bin DFT)
 //   saturated  share of samples at the int16 rails, per mille
-// Integer arithmetic, no division per sample: a few adds and two multiplies per sample.
+// Integer arithmetic, no division per sample: a few adds and three multiplies per measured
+// sample; every `stride`-th frame is measured (about 1 kHz is plenty for these checks, and costs
+// half the instructions at 2 kHz: 14 per sample on a Cortex-M4F, `neuroedge bench mcu`).
 #ifndef EDGEDL_QUALITY_H
 #define EDGEDL_QUALITY_H
 
@@ -31,8 +33,10 @@ int32_t ne_column_means(const int16_t *window, uint32_t frames, uint32_t width, 
 
 typedef struct {
     uint32_t channels;
-    uint32_t period;      // raw frames per measurement
-    uint32_t phase_step;  // mains / fs in 2^32 units per frame
+    uint32_t period;      // measured frames per period
+    uint32_t phase_step;  // mains / fs x stride in 2^32 units per measured frame
+    uint32_t stride;      // every stride-th frame is measured
+    uint32_t skip;        // frames until the next measured one
     uint32_t phase;
     uint32_t frames;      // into the current period
     uint32_t periods;     // completed so far
@@ -42,7 +46,8 @@ typedef struct {
 } ne_quality_t;
 
 // state: NE_QUALITY_CHANNEL_BYTES * channels bytes, 8-byte aligned, caller-owned.
-void ne_quality_init(ne_quality_t *q, uint32_t channels, uint32_t period, uint32_t phase_step, void *state);
+void ne_quality_init(ne_quality_t *q, uint32_t channels, uint32_t period, uint32_t phase_step, uint32_t stride,
+    void *state);
 void ne_quality_reset(ne_quality_t *q);
 // Adds `frames` time-major frames of `channels` int16; returns how many periods completed.
 uint32_t ne_quality_update(ne_quality_t *q, const int16_t *in, uint32_t frames);

@@ -640,17 +640,18 @@ static mp_obj_t quality_make_new(const mp_obj_type_t *type, size_t n_args, size_
         raise_formatted(&mp_type_ValueError, "Quality: fs (Hz) must be 1..100000 and above twice mains (Hz), got "
             "fs %d, mains %d", (int)fs, (int)mains);
     }
-    mp_int_t period = period_ms > 0 && period_ms <= 60000 ? fs * period_ms / 1000 : 0;
+    mp_int_t stride = fs >= 2000 ? fs / 1000 : 1;  // measure about 1 kHz: enough for 50/60 Hz and the rest
+    mp_int_t period = period_ms > 0 && period_ms <= 60000 ? fs * period_ms / 1000 / stride : 0;
     if (period < 2 || period > (mp_int_t)NE_QUALITY_MAX_PERIOD) {
-        raise_formatted(&mp_type_ValueError, "Quality: period_ms must give 2..%d frames at %d Hz, got %d ms",
+        raise_formatted(&mp_type_ValueError, "Quality: period_ms must give 2..%d measured frames at %d Hz, got %d ms",
             (int)NE_QUALITY_MAX_PERIOD, (int)fs, (int)period_ms);
     }
     void *state = alloc_or_raise(NE_QUALITY_CHANNEL_BYTES * (size_t)channels, "the quality sums");
     edgedl_quality_obj_t *self = alloc_or_raise(sizeof(edgedl_quality_obj_t), "the Quality object");
     self->base.type = type;
-    // mains / fs of a turn per frame, in 2^32 units (below 2^31: mains < fs / 2).
-    uint32_t step = (uint32_t)((float)mains / (float)fs * 4294967296.0f);
-    ne_quality_init(&self->quality, (uint32_t)channels, (uint32_t)period, step, state);
+    // mains / (fs / stride) of a turn per measured frame, in 2^32 units (below 2^31 at 1 kHz).
+    uint32_t step = (uint32_t)((float)mains / (float)fs * (float)stride * 4294967296.0f);
+    ne_quality_init(&self->quality, (uint32_t)channels, (uint32_t)period, step, (uint32_t)stride, state);
     return MP_OBJ_FROM_PTR(self);
 }
 
@@ -692,7 +693,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(quality_read_obj, quality_read);
 static mp_obj_t quality_reset(mp_obj_t self_in) {
     edgedl_quality_obj_t *self = MP_OBJ_TO_PTR(self_in);
     ne_quality_init(&self->quality, self->quality.channels, self->quality.period, self->quality.phase_step,
-        self->quality.sum_sq);
+        self->quality.stride, self->quality.sum_sq);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(quality_reset_obj, quality_reset);

@@ -6,6 +6,7 @@
 // bench_input.h (generated) holds the bundle's parameters, its .tflite and the raw frames.
 #include "edgedl_engine.h"
 #include "edgedl_preprocess.h"
+#include "edgedl_quality.h"
 #include "edgedl_stream.h"
 #include "bench_input.h"
 #include "kernel_macs.h"  // to report instructions per MAC by kernel
@@ -28,6 +29,8 @@ static int8_t qin[WINDOW * FRAME_WIDTH];
 static int8_t scores[CLASSES];
 static uint8_t meta[META_POOL] __attribute__((aligned(16)));
 static uint8_t arena[ARENA_POOL] __attribute__((aligned(16)));
+static uint8_t quality_state[NE_QUALITY_CHANNEL_BYTES * OUT_CHANNELS] __attribute__((aligned(8)));
+static ne_quality_t quality;
 
 static void out_hex(const uint8_t *p, uint32_t n) {
     static const char digits[] = "0123456789abcdef";
@@ -66,6 +69,7 @@ __attribute__((noinline)) uint32_t bench_loop(ne_model_t *model) {
     static ne_pre_t pre;
     ne_stream_init(&raw, IN_CHANNELS, OUT_CHANNELS, 0, 0, CHUNK, CHUNK, 2 * CHUNK, raw_ring, raw_partial);
     ne_pre_init(&pre, OUT_CHANNELS, HIGHPASS_Q15, RECTIFY, ENVELOPE_Q15, DECIMATE, FEATURES, THRESHOLD, pre_state);
+    ne_quality_init(&quality, OUT_CHANNELS, QUALITY_PERIOD, QUALITY_PHASE_STEP, QUALITY_STRIDE, quality_state);
     ne_stream_init(&windows, FRAME_WIDTH, FRAME_WIDTH, 0, 0, WINDOW, HOP,
         WINDOW + (CHUNK + DECIMATE - 1) / DECIMATE, win_ring, win_partial);
     const uint8_t *bytes = (const uint8_t *)RAW_FRAMES;
@@ -73,6 +77,7 @@ __attribute__((noinline)) uint32_t bench_loop(ne_model_t *model) {
     for (uint32_t at = 0; at < total; at += PUSH_BYTES) {
         ne_stream_push(&raw, bytes + at, total - at < PUSH_BYTES ? total - at : PUSH_BYTES);
         while (ne_stream_read_window(&raw, chunk)) {
+            ne_quality_update(&quality, chunk, CHUNK);  // the electrode checks, when switched on
             uint32_t kept = ne_pre_process(&pre, chunk, CHUNK, block);
             ne_stream_push(&windows, (const uint8_t *)block, kept * FRAME_WIDTH * 2);
             while (ne_stream_read_window(&windows, win)) {
@@ -103,5 +108,8 @@ int bench_main(void) {
     out_decimal("macs ne_fully_connected ", k.fc);
     uint32_t n = bench_loop(model);
     out_decimal("windows ", n);
+    out_decimal("quality periods ", quality.periods);
+    out_hex((const uint8_t *)quality.rms_x16, 2 * OUT_CHANNELS);  // compared with the host build too
+    out_hex((const uint8_t *)quality.hum_permille, 2 * OUT_CHANNELS);
     return n ? 0 : 2;
 }

@@ -31,6 +31,10 @@ def refused_models():
     out["dilated"] = convert_int8(dilated, rep)
     tanh, _ = keras_model("tanh", lambda k, x: k.layers.Dense(3, activation="tanh")(k.layers.Reshape((320,))(x)))
     out["tanh"] = convert_int8(tanh, rep)
+    # A slice of the signal (not of a shape): STRIDED_SLICE on data, which is not folded.
+    sliced, _ = keras_model("sliced", lambda k, x: k.layers.Dense(3)(k.layers.Flatten()(
+        k.layers.Lambda(lambda t: t[:, 4:20, :])(x))))
+    out["sliced"] = convert_int8(sliced, rep)
     plain, tf = keras_model("plain", lambda k, x: k.layers.Dense(3)(k.layers.Reshape((320,))(x)))
     out["float"] = tf.lite.TFLiteConverter.from_keras_model(plain).convert()
     converter = tf.lite.TFLiteConverter.from_keras_model(plain)
@@ -149,6 +153,7 @@ def test_truncated_and_corrupted_models_are_refused_with_a_reason(models, emulat
 @pytest.mark.parametrize("name, message", [
     ("dilated", "is SPACE_TO_BATCH_ND, which edgedl does not run"),
     ("tanh", "is TANH, which edgedl does not run"),
+    ("sliced", "(STRIDED_SLICE): slices data (not a shape), which edgedl does not run"),
     ("float", "must be a quantized int8 tensor, not FLOAT32"),
     ("int16", "has type INT16 (edgedl runs int8 models"),
 ])

@@ -18,7 +18,10 @@ enum {
     OP_SOFTMAX = 25,
     OP_MEAN = 40,
     OP_SQUEEZE = 43,
+    OP_STRIDED_SLICE = 45,  // folded at load when it slices a shape (a dynamic-batch Flatten)
     OP_EXPAND_DIMS = 70,
+    OP_SHAPE = 77,          // folded at load
+    OP_PACK = 83,           // folded at load when it packs shape values
     OP_QUANTIZE = 114,
 };
 
@@ -28,6 +31,7 @@ typedef struct {
     uint8_t type;
     uint8_t is_const;
     uint8_t planned;        // lives in the arena
+    uint8_t folded;         // a shape value the loader folded away: no data, read only by shape ops
     uint32_t count;         // elements
     uint32_t bytes;
     const uint8_t *data;    // constant data in the model (any alignment)
@@ -44,6 +48,7 @@ typedef struct {
     uint8_t code;
     uint8_t n_inputs;
     uint8_t act;            // fused activation
+    uint8_t folded;         // computes a shape only (SHAPE, STRIDED_SLICE, PACK): nothing to run
     int16_t inputs[NE_MAX_OP_INPUTS];
     int16_t output;
     // geometry, NHWC views (1-D models have H == 1)

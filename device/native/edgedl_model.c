@@ -41,6 +41,8 @@ static const char *op_name(int32_t code) {
         case OP_SQUEEZE: return "SQUEEZE";
         case OP_EXPAND_DIMS: return "EXPAND_DIMS";
         case OP_QUANTIZE: return "QUANTIZE";
+        case OP_SHAPE: return "SHAPE";
+        case OP_PACK: return "PACK";
         // Common ones that edgedl refuses, named so the message is useful.
         case 14: return "LOGISTIC";
         case 18: return "MUL";
@@ -52,7 +54,7 @@ static const char *op_name(int32_t code) {
         case 38: return "SPACE_TO_BATCH_ND";
         case 39: return "TRANSPOSE";
         case 41: return "SUB";
-        case 45: return "STRIDED_SLICE";
+        case OP_STRIDED_SLICE: return "STRIDED_SLICE";
         case 82: return "REDUCE_MAX";
         case 97: return "LEAKY_RELU";
         case 117: return "HARD_SWISH";
@@ -65,7 +67,7 @@ static int is_supported(int32_t code) {
         case OP_ADD: case OP_AVERAGE_POOL_2D: case OP_CONCATENATION: case OP_CONV_2D:
         case OP_DEPTHWISE_CONV_2D: case OP_DEQUANTIZE: case OP_FULLY_CONNECTED: case OP_MAX_POOL_2D:
         case OP_RESHAPE: case OP_SOFTMAX: case OP_MEAN: case OP_SQUEEZE: case OP_EXPAND_DIMS:
-        case OP_QUANTIZE:
+        case OP_QUANTIZE: case OP_SHAPE: case OP_STRIDED_SLICE: case OP_PACK:
             return 1;
         default:
             return 0;
@@ -1059,6 +1061,40 @@ int ne_model_meta_bytes(const uint8_t *model, uint32_t len, uint32_t *meta_bytes
     return read_header(&L, model, len, err) && measure(&L, meta_bytes, &scratch);
 }
 
+// SHAPE, and STRIDED_SLICE or PACK of shape values: what a dynamic batch makes of Flatten
+// (SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE). Every tensor's shape is static in the model (batch
+// 1) and RESHAPE takes its output's, so the values are never needed: the ops are folded away at
+// load (never run, nothing in the arena). On data, STRIDED_SLICE and PACK are refused.
+static int fold_shape_op(prep_t *P, ne_op_t *op, int32_t code) {
+    ne_model_t *m = P->m;
+    ne_tensor_t *out = op_output(P);
+    for (uint32_t k = 0; k < op->n_inputs; k++) {
+        if (op->inputs[k] < 0) {
+            return op_error(P, "input tensor index out of range");
+        }
+        const ne_tensor_t *in = &m->tensors[op->inputs[k]];
+        if (!in->is_const && in->first_use < 0) {
+            return op_error(P, "reads a tensor that no earlier op produces");
+        }
+        int shape_value = in->folded || (in->is_const && in->type == NE_INT32);
+        if (code == OP_SHAPE || shape_value) {
+            continue;  // SHAPE reads only its input's static dimensions
+        }
+        return op_error(P, code == OP_STRIDED_SLICE
+            ? "slices data (not a shape), which edgedl does not run" : "packs data (not shapes), which edgedl does not run");
+    }
+    if (code == OP_STRIDED_SLICE && !m->tensors[op->inputs[0]].folded) {
+        return op_error(P, "slices a constant, which edgedl does not run");
+    }
+    if (out->type != NE_INT32 || out->rank > 1) {
+        return op_error(P, "a shape computation must make an int32 scalar or vector");
+    }
+    op->folded = 1;
+    out->folded = 1;
+    out->first_use = out->last_use = (int16_t)(P->index + 1);
+    return 1;
+}
+
 static int read_op(prep_t *P, uint32_t i) {
     loader_t *L = P->L;
     ne_model_t *m = P->m;
@@ -1116,6 +1152,9 @@ static int read_op(prep_t *P, uint32_t i) {
     if (out->is_const || out->first_use >= 0) {
         return op_error(P, "output is a constant or already produced");
     }
+    if (code == OP_SHAPE || code == OP_STRIDED_SLICE || code == OP_PACK) {
+        return fold_shape_op(P, op, code);
+    }
     // Every non-constant input must exist already: the graph input or an earlier op's output.
     for (uint32_t k = 0; k < ins.len; k++) {
         if (op->inputs[k] < 0) {
@@ -1124,6 +1163,9 @@ static int read_op(prep_t *P, uint32_t i) {
         ne_tensor_t *in = &m->tensors[op->inputs[k]];
         if (!in->is_const && in->first_use < 0) {
             return op_error(P, "reads a tensor that no earlier op produces");
+        }
+        if (in->folded && !(code == OP_RESHAPE && k == 1)) {
+            return op_error(P, "computes on a shape value, which edgedl folds at load (only RESHAPE may take it)");
         }
         if (!in->is_const) {
             in->last_use = (int16_t)(i + 1);
@@ -1251,7 +1293,7 @@ int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_
             return 0;
         }
     }
-    if (tout->first_use < 0 || tout->is_const) {
+    if (tout->first_use < 0 || tout->is_const || tout->folded) {
         ne_errorf(err, "malformed model: no op produces the graph output");
         return 0;
     }
@@ -1260,8 +1302,8 @@ int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_
     // Plan every non-constant tensor that is used.
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         ne_tensor_t *t = &m->tensors[i];
-        t->planned = !t->is_const && t->first_use >= 0;
-        if (!t->is_const && t->first_use >= 0 && t->type == NE_INT32) {
+        t->planned = !t->is_const && t->first_use >= 0 && !t->folded;
+        if (t->planned && t->type == NE_INT32) {
             ne_errorf(err, "unsupported model: int32 activation tensor %u", i);
             return 0;
         }
@@ -1358,6 +1400,9 @@ void ne_model_invoke(ne_model_t *m, const void *input, void *output) {
     ne_copy(tensor_data(m, m->input), input, m->tensors[m->input].bytes);
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const ne_op_t *op = &m->ops[i];
+        if (op->folded) {
+            continue;  // a shape computation, done at load
+        }
         const int8_t *in = (const int8_t *)tensor_data(m, op->inputs[0]);
         int8_t *out = (int8_t *)tensor_data(m, op->output);
         switch (op->code) {

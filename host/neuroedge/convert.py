@@ -16,6 +16,7 @@ import tempfile
 SUPPORTED_OPS = (
     "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
     "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE", "EXPAND_DIMS",
+    "SHAPE", "STRIDED_SLICE", "PACK",  # folded at load when they compute a shape (a dynamic-batch Flatten)
 )
 
 

@@ -215,6 +215,10 @@ ZOO: tuple[ZooSpec, ...] = (
         lambda k: k.layers.DepthwiseConv1D(3, padding="valid"),
         lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(5)), dynamic_batch=True),
     ZooSpec("squeeze_rewritten", (40, 16), _squeeze, dynamic_batch=True, squeeze=True),
+    # Keras' Flatten with a dynamic batch: SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE, folded at load.
+    ZooSpec("dynamic_batch_flatten_head", (16, 8), _chain(
+        lambda k: k.layers.Conv1D(8, 3, padding="same", activation="relu"),
+        lambda k: k.layers.Flatten(), lambda k: k.layers.Dense(5)), dynamic_batch=True),
     ZooSpec("dilated_conv_static", (60, 12), _chain(
         lambda k: k.layers.Conv1D(8, 3, dilation_rate=2, padding="same", activation="relu"),
         lambda k: k.layers.Conv1D(8, 3, dilation_rate=3, padding="valid"),

@@ -255,7 +255,7 @@ class Runtime:
 
     def check_electrodes(self, on, mains=50):
         """Electrode checks on (at `mains` Hz) or off. MemoryError when the heap has no room for
-        them, the checks staying as they were."""
+        them: the checks are then off."""
         if on and (self.quality is None or self.quality.mains != mains):
             import quality
 

@@ -160,3 +160,16 @@ def test_the_relay_reads_a_deployed_boards_console(edgedl_mpy, tiny_model, tmp_p
     assert len(got["NeuroEdge counters"]) >= 5, out   # the activity maps the relay switched on (4 a second)
     assert electrodes["periods"] > 10 and electrodes["bad"] == {}, electrodes
     assert all(sample[-1] == 0 for sample in got["NeuroEdge counters"])  # no bad electrode on a clean recording
+
+
+def test_an_emulated_board_that_stops_is_reported_with_its_reason(tiny_model):
+    from helpers import run_neuroedge
+
+    path, model = tiny_model
+    # 64 KiB cannot hold the app with electrode checks and probabilities: the board stops, and the
+    # dashboard says why instead of ending quietly.
+    run = run_neuroedge("dashboard", "--model", str(model), "--recording", str(path), "--http", "0", "--heap", "64k",
+                        "--seconds", "30", timeout=90)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "the emulated board stopped:" in run.stderr and "MemoryError" in run.stderr
+    assert "--heap raises it" in run.stderr

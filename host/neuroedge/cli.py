@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from . import native
-from .emulator import DEFAULT_HEAP, Emulator, check_heap
+from .emulator import DEFAULT_HEAP, LIVE_HEAP, Emulator, check_heap
 from .errors import InputError, NeuroEdgeError
 from .project import load_device_module
 
@@ -311,7 +311,7 @@ def _live_source(args: argparse.Namespace):
 
         faults = Faults(**{kind: tuple(channels) for kind, channels in args.fault})
     return live.open_events(args.model, port=args.port, udp=args.udp, recording_path=args.recording,
-                            speed=args.speed, faults=faults, **settings), meta
+                            speed=args.speed, faults=faults, heap=args.heap, **settings), meta
 
 
 def cmd_relay(args: argparse.Namespace) -> int:
@@ -365,6 +365,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         finally:
             stop.set()
             dash.close()
+    if dash.error is not None:
+        raise dash.error
     return 0
 
 
@@ -566,6 +568,8 @@ def make_parser() -> argparse.ArgumentParser:
         src.add_argument("--udp", type=parse_port, help="UDP port the board sends its JSON events to")
         src.add_argument("--recording", type=Path, help="an emulated board replays this recording (looping)")
         p.add_argument("--speed", type=parse_speed, default=1.0, help="--recording: multiple of real time, or 'max'")
+        p.add_argument("--heap", type=parse_heap, default=LIVE_HEAP,
+                       help="--recording: the emulated board's heap (default %(default)s bytes, an ESP32 with PSRAM)")
         p.add_argument("--seconds", type=float, help="stop after this many seconds (default: Ctrl-C)")
         p.add_argument("--fault", type=parse_electrode_fault, action="append", metavar="KIND:CH[,CH...]",
                        help="--recording: the simulator gives these recording channels an electrode fault "

@@ -59,13 +59,18 @@ class Dashboard:
         self.url = f"http://{host}:{self.server.server_address[1]}/"
 
     def feed(self, events, stop: threading.Event) -> threading.Thread:
-        """Reads events into the state in a thread; the thread ends with the events or `stop`."""
+        """Reads events into the state in a thread; the thread ends with the events or `stop`.
+        What stopped the events, if anything did, is kept in self.error for the caller."""
+        self.error = None
+
         def run():
             try:
                 for event in events(stop):
                     self.state.update(event)
                     if stop.is_set():
                         break
+            except Exception as exc:  # noqa: BLE001 - handed to the main thread, which reports it
+                self.error = exc
             finally:
                 stop.set()
         thread = threading.Thread(target=run, daemon=True)

@@ -27,6 +27,9 @@ from .project import APP_MODULES, DEVICE_APP_DIR
 
 # A stock ESP32 (no PSRAM) firmware reports about 110-150 KB free after boot.
 DEFAULT_HEAP = 128 * 1024
+# An emulated board behind a live display (`neuroedge dashboard`, `relay`): an ESP32 with PSRAM's
+# room, so electrode checks, probabilities and activity maps fit beside a 192-channel model.
+LIVE_HEAP = 512 * 1024
 # Below 16 KiB MicroPython cannot start. The unix port mallocs the heap unchecked and crashes
 # when that fails (100000M: SIGSEGV, no message), so stay far above any board (32 MB of PSRAM)
 # and far below what a host fails to allocate.

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import bundle, recording
-from .emulator import DEFAULT_HEAP, Emulator
+from .emulator import LIVE_HEAP, Emulator
 from .errors import InputError
 from .quattrocento_sim import Faults, QuattrocentoSimulator
 
@@ -76,7 +76,7 @@ def udp_events(port: int, stop: threading.Event, host: str = "0.0.0.0"):
 
 @contextmanager
 def emulated_board(model: Path, rec_path: Path, *, speed: float | None = 1.0, loop: bool = True,
-                   heap: int = DEFAULT_HEAP, faults: Faults | None = None, **settings):
+                   heap: int = LIVE_HEAP, faults: Faults | None = None, **settings):
     """An emulated board running the app on `model`, fed `rec_path` by the Quattrocento simulator
     (looping, with its faults), with the app's settings (activity maps and electrode checks on
     by default): yields a function that takes a stop Event and returns the board's events as
@@ -97,10 +97,17 @@ def emulated_board(model: Path, rec_path: Path, *, speed: float | None = 1.0, lo
 
         def events(stop: threading.Event):
             threading.Thread(target=lambda: (stop.wait(), proc.terminate()), daemon=True).start()
+            said = []  # what the board printed besides events: a traceback if it stops
             for line in proc.stdout:
                 event = parse_event(line)
                 if event is not None:
                     yield event
+                else:
+                    said = (said + [line.rstrip()])[-6:]
+            if proc.wait() != 0 and not stop.is_set():
+                hint = (f" (the emulated board's heap is {heap} bytes: --heap raises it)"
+                        if any("MemoryError" in line for line in said) else "")
+                raise InputError("the emulated board stopped: " + " / ".join(said[-3:]) + hint)
         try:
             yield events
         finally:
@@ -145,7 +152,7 @@ class LiveState:
 
 @contextmanager
 def open_events(model: Path, *, port: str | None = None, udp: int | None = None, recording_path: Path | None = None,
-                speed: float | None = 1.0, faults: Faults | None = None, **settings):
+                speed: float | None = 1.0, faults: Faults | None = None, heap: int = LIVE_HEAP, **settings):
     """The events of one source, as (events(stop) -> iterator, description): a board's serial
     console (its app's activity maps are switched on over the REPL first), UDP datagrams, or an
     emulated board fed `recording_path` (with the simulator's faults)."""
@@ -163,5 +170,5 @@ def open_events(model: Path, *, port: str | None = None, udp: int | None = None,
     elif udp is not None:
         yield (lambda stop: udp_events(udp, stop)), f"UDP port {udp}"
     else:
-        with emulated_board(model, recording_path, speed=speed, faults=faults, **settings) as events:
+        with emulated_board(model, recording_path, speed=speed, faults=faults, heap=heap, **settings) as events:
             yield events, f"an emulated board replaying {Path(recording_path).name}"

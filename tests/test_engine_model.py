@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -169,6 +171,29 @@ def test_model_too_large_for_the_board_heap_raises_memory_error(models, emulator
     result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
     assert result.returncode == 1
     assert "MemoryError: edgedl: no memory for the tensor arena (153600 bytes)" in result.output
+
+
+def test_a_model_that_does_not_fit_says_which_buffer_and_how_much_the_heap_has(models, tmp_path):
+    """Through the board's loader (bundle_rules.load_model, as the runtime and `neuroedge infer`
+    use it) and the host's emulator commands: the buffer, its bytes, the heap's, and --heap."""
+    from helpers import run_neuroedge
+
+    model = tmp_path / "big.tflite"
+    model.write_bytes(models["window400_ch192_strided"])  # 150 KB arena
+    np.save(tmp_path / "x.npy", np.zeros((1, 1, 400, 192), np.int8))
+    run = run_neuroedge("infer", str(model), str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy"),
+                        "--heap", "128k")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert re.search(r"MemoryError: edgedl: no memory for the tensor arena \(153600 bytes\); the heap has \d+ "
+                     r"bytes free beside the model file \(\d+ bytes\)", run.stderr), run.stderr
+    assert "the emulated board's heap is 131072 bytes: --heap raises it" in run.stderr
+    # A model file larger than the heap: its own buffer is named.
+    huge = tmp_path / "huge.tflite"
+    huge.write_bytes(models["window400_ch192_strided"] + bytes(200_000))
+    run = run_neuroedge("infer", str(huge), str(tmp_path / "x.npy"), "--out", str(tmp_path / "y.npy"),
+                        "--heap", "128k")
+    assert run.returncode == 2 and re.search(r"the model file \S+ needs \d+ bytes, the heap has \d+ free",
+                                             run.stderr), run.stderr
 
 
 def test_invoke_allocates_nothing(models, emulator):

@@ -37,6 +37,34 @@ class BundleError(ValueError):
     pass
 
 
+def load_model(path, edgedl):
+    """The .tflite at path as an edgedl.Model (the board's; the host never calls this). A model
+    that does not fit says which buffer (the model file, or the parsed model, arena or I/O that
+    edgedl names), how many bytes it needs and how many the heap has. OSError: no such file."""
+    import gc
+
+    gc.collect()  # one piece of heap for the file, as far as there is one
+    with open(path, "rb") as f:
+        size = f.seek(0, 2)
+        f.seek(0)
+        try:
+            data = f.read()
+        except MemoryError:
+            raise MemoryError("the model file %s needs %d bytes, the heap has %d free" % (path, size, _heap_free()))
+    try:
+        return edgedl.Model(data), len(data)  # the weights are used in place: data stays on the heap
+    except MemoryError as exc:
+        data = None
+        raise MemoryError("%s; the heap has %d bytes free beside the model file (%d bytes)" % (exc, _heap_free(), size))
+
+
+def _heap_free():
+    import gc
+
+    gc.collect()
+    return gc.mem_free()
+
+
 def _show(value):
     """A short repr for a message: a hostile value may be huge."""
     if isinstance(value, (str, list)) and len(value) > 40:

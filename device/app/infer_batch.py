@@ -7,8 +7,14 @@ import edgedl
 
 
 def _load(model_path):
-    with open(model_path, "rb") as f:
-        return edgedl.Model(f.read())
+    import sys
+
+    import bundle_rules  # its load_model, then its code goes (heap)
+
+    try:
+        return bundle_rules.load_model(model_path, edgedl)[0]
+    finally:
+        del sys.modules["bundle_rules"]
 
 
 def _describe(model):

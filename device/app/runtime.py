@@ -65,12 +65,9 @@ def load_bundle(path):
         meta["frame_width"] = bundle_rules.frame_width(meta)
         gc.collect()  # the big blocks next, into the space model.json's objects left
         try:
-            with open(path + "/model.tflite", "rb") as f:
-                data = f.read()
+            model, meta["model_file_bytes"] = bundle_rules.load_model(path + "/model.tflite", edgedl)
         except OSError:
             raise BundleError("%s: no model.tflite" % path)
-        meta["model_file_bytes"] = len(data)
-        model = edgedl.Model(data)  # the weights are used in place: data stays on the heap
         try:
             bundle_rules.matches(meta, model)
         except bundle_rules.BundleError as exc:

@@ -49,15 +49,23 @@ class RunResult:
     returncode: int
     stdout: str
     stderr: str
+    heap: int | None = None  # the emulated board's heap, for the hint a MemoryError gets
 
     @property
     def output(self) -> str:
         return self.stdout + self.stderr
 
+    def heap_hint(self) -> str:
+        """After a MemoryError: the emulated board's heap and how to raise it ("" otherwise)."""
+        if self.heap and "MemoryError" in self.output:
+            return f" (the emulated board's heap is {self.heap} bytes: --heap raises it)"
+        return ""
+
     def check(self) -> "RunResult":
         """Raise EmulatorError (with MicroPython's traceback) unless the run succeeded."""
         if self.returncode != 0:
-            raise EmulatorError(f"MicroPython exited with status {self.returncode}:\n{self.output.strip()}", self)
+            raise EmulatorError(f"MicroPython exited with status {self.returncode}:\n{self.output.strip()}"
+                                f"{self.heap_hint()}", self)
         return self
 
 
@@ -149,7 +157,7 @@ class Emulator:
             partial = (exc.stdout or b"").decode(errors="replace")
             raise EmulatorError(f"MicroPython did not finish within {timeout} s; output so far:\n{partial}") from exc
         return RunResult(proc.returncode, proc.stdout.decode(errors="replace"),
-                         proc.stderr.decode(errors="replace"))
+                         proc.stderr.decode(errors="replace"), self.heap)
 
     def run(self, code: str, *, timeout: float | None = 120, stdin: bytes | None = None) -> RunResult:
         """Run source code on the board (like `micropython -c CODE`)."""

@@ -85,7 +85,8 @@ def _board_run(board: Emulator, call: str) -> str:
     result = board.run(f"import infer_batch; {call}", timeout=600)
     if result.returncode != 0:
         lines = result.output.strip().splitlines()
-        raise InferError(lines[-1] if lines else f"the board exited with status {result.returncode}")
+        raise InferError((lines[-1] if lines else f"the board exited with status {result.returncode}")
+                         + result.heap_hint())
     return result.stdout
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import bundle, recording
-from .emulator import LIVE_HEAP, Emulator
+from .emulator import LIVE_HEAP, Emulator, RunResult
 from .errors import InputError
 from .quattrocento_sim import Faults, QuattrocentoSimulator
 
@@ -104,9 +104,9 @@ def emulated_board(model: Path, rec_path: Path, *, speed: float | None = 1.0, lo
                     yield event
                 else:
                     said = (said + [line.rstrip()])[-6:]
-            if proc.wait() != 0 and not stop.is_set():
-                hint = (f" (the emulated board's heap is {heap} bytes: --heap raises it)"
-                        if any("MemoryError" in line for line in said) else "")
+            status = proc.wait()
+            if status != 0 and not stop.is_set():
+                hint = RunResult(status, "\n".join(said), "", heap).heap_hint()
                 raise InputError("the emulated board stopped: " + " / ".join(said[-3:]) + hint)
         try:
             yield events

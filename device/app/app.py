@@ -166,10 +166,6 @@ class App:
             self.activity_due = time.ticks_add(time.ticks_ms(), every)
             self._emit(self.lab.activity(self))
 
-    def activity(self):
-        """The activity map with the counters a live display shows (lab.py)."""
-        return runtime.lab_module().activity(self)
-
     def _cue(self, cue):
         """A calibration cue: on the console for the person (or the host's progress bar), and
         on the configured output too (a screen, a buzzer)."""
@@ -357,15 +353,20 @@ class App:
         config.save(self.config_path, self.cfg)
         return self.config_path
 
+    def rates(self):
+        """(elapsed_us, windows_per_s, latency_us {last, max, mean}) of the current or last run:
+        what stats() reports and the activity map carries."""
+        elapsed = time.ticks_diff(time.ticks_us(), self.started_us) if self.running else getattr(self, "elapsed_us", 0)
+        lat = self.latency_us
+        return (elapsed, round(self.runtime.windows * 1e6 / elapsed, 1) if elapsed > 0 else 0.0,
+                {"last": lat["last"], "max": lat["max"], "mean": lat["sum"] // lat["n"] if lat["n"] else -1})
+
     def stats(self):
         st = self.source.stats() if self.source else {}
         rt = self.runtime
-        elapsed = time.ticks_diff(time.ticks_us(), self.started_us) if self.running else getattr(self, "elapsed_us", 0)
-        lat = self.latency_us
+        elapsed, windows_per_s, latency = self.rates()
         st.update(model_windows=rt.windows, stage_us=self.stage_us, elapsed_us=elapsed, running=self.running,
-                  windows_per_s=round(rt.windows * 1e6 / elapsed, 1) if elapsed > 0 else 0.0,
-                  latency_us={"last": lat["last"], "max": lat["max"],
-                              "mean": lat["sum"] // lat["n"] if lat["n"] else -1},
+                  windows_per_s=windows_per_s, latency_us=latency,
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
                   error=self.error, classifier=self.classifier())
         if rt.quality is not None:

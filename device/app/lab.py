@@ -45,10 +45,9 @@ def activity(app):
     rt = app.runtime
     q = rt.quality
     src = app.source.stats() if app.source else {}
-    lat = app.latency_us
-    elapsed = time.ticks_diff(time.ticks_us(), app.started_us) if app.running else 0
-    counters = {"windows_per_s": round(rt.windows * 1e6 / elapsed, 1) if elapsed > 0 else 0.0,
-                "latency_ms": [lat["sum"] / lat["n"] / 1000 if lat["n"] else -1, lat["max"] / 1000],
+    _, windows_per_s, latency = app.rates()
+    counters = {"windows_per_s": windows_per_s,
+                "latency_ms": [latency["mean"] / 1000 if latency["mean"] >= 0 else -1, latency["max"] / 1000],
                 "frames_dropped": src.get("frames_dropped", 0),
                 "frames_lost": src.get("frames_lost", 0) + src.get("link_packets_lost", 0),
                 "buffer_free": src.get("buffer_free", -1)}

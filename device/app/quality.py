@@ -32,19 +32,18 @@ class ElectrodeCheck:
         self.grids = grids or ()
         self.reason = bytearray(channels)     # REASONS index of the last period
         self.run = bytearray(channels)        # periods in a row with the current verdict (saturating)
-        self.masked = set()
-        self.counts = {name: 0 for name in REASONS[1:]}  # bad verdicts so far, channel-periods
-        self.periods = 0
+        self.reset()
 
     def state_bytes(self):
         return self.meter.state_bytes + len(self.results) * 2 + 2 * self.channels
 
     def reset(self):
+        """A new signal: measurements, verdicts, masks and counts start again."""
         self.meter.reset()
         for c in range(self.channels):
             self.reason[c] = self.run[c] = 0
         self.masked = set()
-        self.counts = {name: 0 for name in REASONS[1:]}
+        self.counts = {name: 0 for name in REASONS[1:]}  # bad verdicts so far, channel-periods
         self.periods = 0
 
     def update(self, frames, auto_mask):

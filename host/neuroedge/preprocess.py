@@ -179,6 +179,9 @@ def _library():
     lib.ne_pre_process.restype = ctypes.c_uint32
     lib.ne_quantize_window.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int32, ctypes.c_int32,
                                        ctypes.c_int32, ctypes.c_void_p]
+    lib.ne_column_means.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p,
+                                    ctypes.c_uint32]
+    lib.ne_column_means.restype = ctypes.c_int32
     return lib
 
 

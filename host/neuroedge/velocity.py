@@ -9,8 +9,6 @@ strong is one step of 1024, whatever the electrode's gain.
 """
 from __future__ import annotations
 
-import ctypes
-
 import numpy as np
 
 from .preprocess import _library
@@ -29,9 +27,6 @@ def level_columns(features: tuple, rectified: bool, channels: int) -> int | None
 def window_levels(x: np.ndarray, columns: int) -> np.ndarray:
     """Each window's level: (n, window, width) int16 -> (n,) float, as the board computes it."""
     lib = _library()
-    lib.ne_column_means.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p,
-                                    ctypes.c_uint32]
-    lib.ne_column_means.restype = ctypes.c_int32
     x = np.ascontiguousarray(x, dtype=np.int16)
     out = np.empty(columns, dtype=np.int16)
     n, frames, width = x.shape

@@ -25,6 +25,7 @@
 #define NE_MAX_TENSORS 1024
 #define NE_MAX_OPS 512
 #define NE_MAX_OP_INPUTS 10
+#define NE_MAX_OP_OUTPUTS 10
 
 typedef struct {
     char text[160];

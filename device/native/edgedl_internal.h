@@ -1,10 +1,17 @@
 // EdgeDL engine internals shared by the loader and the op kernels.
+//
+// Every op edgedl runs is one row of the op table (ne_op_kind_t, see edgedl_ops.c): its builtin
+// code, the options it takes, how many inputs and outputs, its parameter block's size, its
+// prepare (checks and precomputation at load, as TFLite Micro's Prepare) and its eval (the kernel,
+// run by invoke). An op's prepare, eval and row live together in one edgedl_ops_*.c file.
 #ifndef EDGEDL_INTERNAL_H
 #define EDGEDL_INTERNAL_H
 
 #include "edgedl_engine.h"
+#include "edgedl_quant.h"
+#include "edgedl_tflite.h"
 
-// TFLite builtin operator codes (schema.fbs BuiltinOperator).
+// TFLite builtin operator codes (schema.fbs BuiltinOperator) that the op table names.
 enum {
     OP_ADD = 0,
     OP_AVERAGE_POOL_2D = 1,
@@ -13,17 +20,52 @@ enum {
     OP_DEPTHWISE_CONV_2D = 4,
     OP_DEQUANTIZE = 6,
     OP_FULLY_CONNECTED = 9,
+    OP_LOGISTIC = 14,
     OP_MAX_POOL_2D = 17,
+    OP_MUL = 18,
+    OP_RELU = 19,
+    OP_RELU6 = 21,
     OP_RESHAPE = 22,
     OP_SOFTMAX = 25,
+    OP_TANH = 28,
+    OP_CUSTOM = 32,
+    OP_PAD = 34,
+    OP_GATHER = 36,
+    OP_BATCH_TO_SPACE_ND = 37,
+    OP_SPACE_TO_BATCH_ND = 38,
+    OP_TRANSPOSE = 39,
     OP_MEAN = 40,
+    OP_SUB = 41,
     OP_SQUEEZE = 43,
     OP_STRIDED_SLICE = 45,  // folded at load when it slices a shape (a dynamic-batch Flatten)
+    OP_SPLIT = 49,
+    OP_MAXIMUM = 55,
+    OP_MINIMUM = 57,
+    OP_PADV2 = 60,
+    OP_SLICE = 65,
     OP_EXPAND_DIMS = 70,
+    OP_SUM = 74,
     OP_SHAPE = 77,          // folded at load
+    OP_REDUCE_MAX = 82,
     OP_PACK = 83,           // folded at load when it packs shape values
+    OP_SPLIT_V = 102,
+    OP_LEAKY_RELU = 98,
     OP_QUANTIZE = 114,
+    OP_HARD_SWISH = 117,
+    OP_BATCH_MATMUL = 126,
 };
+
+// BuiltinOptions union ids (schema.fbs), the options each op row takes.
+enum {
+    OPT_NONE = 0, OPT_CONV = 1, OPT_DEPTHWISE = 2, OPT_POOL = 5, OPT_FC = 8, OPT_SOFTMAX = 9,
+    OPT_CONCAT = 10, OPT_ADD = 11, OPT_RESHAPE = 17, OPT_MUL = 21, OPT_PAD = 22, OPT_GATHER = 23,
+    OPT_BATCH_TO_SPACE = 24, OPT_SPACE_TO_BATCH = 25, OPT_TRANSPOSE = 26, OPT_REDUCER = 27, OPT_SUB = 28,
+    OPT_SQUEEZE = 30, OPT_STRIDED_SLICE = 32, OPT_SPLIT = 35, OPT_DEQUANTIZE = 38, OPT_MAXMIN = 39,
+    OPT_PADV2 = 43, OPT_SLICE = 48, OPT_EXPAND_DIMS = 52, OPT_SHAPE = 55, OPT_PACK = 59,
+    OPT_LEAKY_RELU = 75, OPT_SPLIT_V = 79, OPT_QUANTIZE = 89, OPT_HARD_SWISH = 91, OPT_BATCH_MATMUL = 101,
+};
+
+enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
 
 typedef struct {
     int32_t dims[NE_MAX_RANK];
@@ -44,30 +86,15 @@ typedef struct {
     int16_t first_use, last_use;  // op scopes, for the planner
 } ne_tensor_t;
 
+typedef struct ne_op_kind ne_op_kind_t;
+
+// One op of the graph: its row of the op table, its tensors and its parameter block.
 typedef struct {
-    uint8_t code;
-    uint8_t n_inputs;
-    uint8_t act;            // fused activation
+    const ne_op_kind_t *kind;
+    uint8_t n_inputs, n_outputs;
     uint8_t folded;         // computes a shape only (SHAPE, STRIDED_SLICE, PACK): nothing to run
-    int16_t inputs[NE_MAX_OP_INPUTS];
-    int16_t output;
-    // geometry, NHWC views (1-D models have H == 1)
-    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c;
-    int32_t filter_h, filter_w, stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
-    int32_t depth_multiplier, filter_in_c;
-    // quantization
-    int32_t in_offset, in2_offset, out_offset;   // -zp of inputs, +zp of output
-    int32_t act_min, act_max;
-    int32_t mult, shift, mult1, shift1, mult2, shift2;
-    int32_t left_shift, diff_min, reduce_count;
-    uint32_t scale_bits;    // QUANTIZE/DEQUANTIZE float scale
-    int32_t *ch_mult, *ch_shift, *bias, *wsum;  // per output channel (meta block)
-    int32_t *scratch;       // MEAN sums, per-channel accumulators (shared by all ops)
-    // generic shape bookkeeping (ADD broadcast, MEAN, CONCAT)
-    int32_t out_dims[NE_MAX_RANK];
-    int32_t in1_strides[NE_MAX_RANK], in2_strides[NE_MAX_RANK];
-    uint8_t reduce_mask;    // MEAN: bit i set if axis i is reduced
-    int32_t axis;           // CONCATENATION axis
+    int16_t *io;            // n_inputs input tensor indices (-1: optional, absent), then the outputs
+    void *params;           // the kind's parameter block, filled by its prepare
     uint32_t macs;
 } ne_op_t;
 
@@ -82,21 +109,162 @@ struct ne_model {
     uint32_t arena_bytes;
 };
 
+// ---------------------------------------------------------------------------
+// Prepare: what an op's prepare function gets, and the helpers they share (edgedl_prepare.c)
+
+typedef struct {
+    fb_t *fb;               // the model's flatbuffer
+    ne_model_t *m;
+    ne_error_t *err;
+    uint8_t *meta;          // the caller's block: meta_used of meta_cap bytes handed out
+    uint32_t meta_used, meta_cap;
+    uint32_t index;         // op index, for messages
+    fb_table_t options;     // the op's builtin options table
+    int has_options;
+    int32_t *scratch;       // shared by every op (int32 accumulators, sums)
+    uint32_t scratch_len;
+} ne_prep_t;
+
+// The op table row.
+struct ne_op_kind {
+    const char *name;
+    uint8_t code;
+    uint8_t options;            // the BuiltinOptions type it reads (OPT_NONE: none)
+    uint8_t min_inputs, max_inputs;
+    uint8_t max_outputs;
+    uint8_t flags;              // NE_KIND_* below
+    uint16_t params_bytes;      // its parameter block
+    int (*prepare)(ne_prep_t *P, ne_op_t *op);
+    void (*eval)(ne_model_t *m, const ne_op_t *op);
+};
+
+enum {
+    NE_KIND_OPTIONAL_BIAS = 1,   // input 2 may be absent (-1)
+    NE_KIND_CHANNEL_ARRAYS = 2,  // per output channel multiplier, shift and bias (conv, dense)
+    NE_KIND_SCRATCH_CHANNELS = 4,  // int32 scratch of the output's last dimension
+    NE_KIND_SCRATCH_OUTPUT = 8,  // int32 scratch of the output's size (reductions)
+    NE_KIND_SHAPE_INPUT1 = 16,   // input 1 may be a folded shape value (RESHAPE)
+    NE_KIND_SHAPE_OP = 32,       // may compute on shape values, folded at load (its prepare decides)
+};
+
+const ne_op_kind_t *ne_op_kind(int32_t code);
+// The schema's name of any builtin code (0 if the code is beyond the schema).
+const char *ne_builtin_name(int32_t code, char *buf, uint32_t len);
+// Why edgedl refuses a builtin code that has no row, in a few words.
+const char *ne_refusal_reason(int32_t code);
+
+// Errors name the op ("op 3 (CONV_2D): ..."); all return 0.
+int ne_op_error(ne_prep_t *P, const char *problem);
+const char *ne_op_name(ne_prep_t *P);
+ne_tensor_t *ne_prep_input(ne_prep_t *P, const ne_op_t *op, int k);
+ne_tensor_t *ne_prep_output(ne_prep_t *P, const ne_op_t *op, int k);
+// Builtin option fields of the op (absent options or fields give the default).
+int ne_opt_u8(ne_prep_t *P, int field, uint8_t def, uint8_t *out);
+int ne_opt_i32(ne_prep_t *P, int field, int32_t def, int32_t *out);
+int ne_opt_u32(ne_prep_t *P, int field, uint32_t def, uint32_t *out);
+const char *ne_type_name(uint8_t type);
+int ne_require_int8(ne_prep_t *P, const ne_tensor_t *t, const char *which);
+// A constant int32 tensor's values (count <= max), for axes, paddings, begins and sizes.
+int ne_const_i32(ne_prep_t *P, const ne_tensor_t *t, const char *which, int32_t *values, uint32_t max);
+int ne_same_quantization(const ne_tensor_t *a, const ne_tensor_t *b);
+ne_real_t ne_scale_of(const ne_tensor_t *t, uint32_t i);
+float ne_f32_from_bits(uint32_t bits);
+// QuantizeMultiplier, refusing what the kernels cannot shift.
+int ne_multiplier(ne_prep_t *P, ne_real_t value, int32_t *mult, int32_t *shift);
+// CalculateActivationRangeQuantized for a fused activation.
+int ne_activation_range(ne_prep_t *P, uint8_t act, const ne_tensor_t *out, int32_t *lo, int32_t *hi);
+void *ne_prep_alloc(ne_prep_t *P, uint32_t bytes);
+// Shapes right-aligned to 4-D with broadcasting strides (0 where a dimension is 1).
+typedef struct {
+    int32_t dims[NE_MAX_RANK];
+    int32_t stride1[NE_MAX_RANK], stride2[NE_MAX_RANK];
+} ne_broadcast_t;
+int ne_broadcast(ne_prep_t *P, const ne_tensor_t *a, const ne_tensor_t *b, const ne_tensor_t *out, ne_broadcast_t *bc);
+// The 4-D view of a tensor (leading 1s).
+void ne_dims4(const ne_tensor_t *t, int32_t *dims);
+
+// ---------------------------------------------------------------------------
+// Eval: tensor data at invoke
+
+static inline uint8_t *ne_tensor_data(const ne_model_t *m, int16_t index) {
+    const ne_tensor_t *t = &m->tensors[index];
+    return t->is_const ? (uint8_t *)t->data : m->arena + t->arena_offset;
+}
+
+static inline const int8_t *ne_in(const ne_model_t *m, const ne_op_t *op, int k) {
+    return (const int8_t *)ne_tensor_data(m, op->io[k]);
+}
+
+static inline int8_t *ne_out(const ne_model_t *m, const ne_op_t *op, int k) {
+    return (int8_t *)ne_tensor_data(m, op->io[op->n_inputs + k]);
+}
+
+static inline const ne_tensor_t *ne_out_tensor(const ne_model_t *m, const ne_op_t *op, int k) {
+    return &m->tensors[op->io[op->n_inputs + k]];
+}
+
 // Error formatting: %d %u %s only (no libc on the MCU).
 void ne_errorf(ne_error_t *err, const char *fmt, ...);
-
-// Kernels: geometry and requantization were validated and precomputed at load.
-void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out);
-void ne_depthwise_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out);
-void ne_fully_connected(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out);
-void ne_max_pool(const ne_op_t *op, const int8_t *in, int8_t *out);
-void ne_average_pool(const ne_op_t *op, const int8_t *in, int8_t *out);
-void ne_mean(const ne_op_t *op, const int8_t *in, int8_t *out);
-void ne_add(const ne_op_t *op, const int8_t *in1, const int8_t *in2, int8_t *out);
-void ne_softmax(const ne_op_t *op, const int8_t *in, int8_t *out);
-void ne_requantize(const ne_op_t *op, const int8_t *in, int8_t *out, uint32_t count);
-void ne_quantize_f32(const ne_op_t *op, const uint8_t *in, int8_t *out, uint32_t count);
-void ne_dequantize(const ne_op_t *op, const int8_t *in, uint8_t *out, uint32_t count);
 void ne_copy(void *dst, const void *src, uint32_t bytes);
+
+// ---------------------------------------------------------------------------
+// Parameter blocks (TFLM's OpData): what each prepare computes and its eval reads
+
+// CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED
+typedef struct {
+    int32_t batches, in_h, in_w, in_c, out_h, out_w, out_c;
+    int32_t filter_h, filter_w, stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
+    int32_t depth_multiplier, filter_in_c;
+    int32_t in_offset, out_offset, act_min, act_max;
+    int32_t *ch_mult, *ch_shift, *bias, *wsum;  // per output channel
+    int32_t *scratch;
+} ne_conv_t;
+
+typedef struct {
+    int32_t batches, in_h, in_w, depth, out_h, out_w;
+    int32_t filter_h, filter_w, stride_h, stride_w, pad_h, pad_w;
+    int32_t act_min, act_max;
+} ne_pool_t;
+
+typedef struct {
+    int32_t dims[NE_MAX_RANK];  // the input as 4-D
+    uint8_t reduce_mask;        // bit i: axis i is reduced
+    int32_t reduce_count, in_offset, out_offset, mult, shift;
+    int32_t *scratch;
+} ne_mean_t;
+
+typedef struct {
+    ne_broadcast_t shape;
+    int32_t in1_offset, in2_offset, out_offset;
+    int32_t mult1, shift1, mult2, shift2, mult, shift;
+    int32_t act_min, act_max;
+} ne_add_t;
+
+typedef struct {
+    int32_t batches, depth;
+    int32_t mult, left_shift, diff_min;
+} ne_softmax_t;
+
+// QUANTIZE (float32 -> int8, or int8 -> int8 requantization) and DEQUANTIZE
+typedef struct {
+    uint32_t count;
+    uint32_t scale_bits;    // float32 scale of the float side
+    int32_t in_offset, out_offset, mult, shift;
+    uint8_t from_float;
+} ne_quantize_t;
+
+typedef struct {
+    uint32_t outer, inner;  // the output as outer x (axis x inner) blocks
+    int32_t axis;
+} ne_concat_t;
+
+// Geometry shared by convolution and pooling prepares (edgedl_ops_conv.c).
+int ne_conv_axis(ne_prep_t *P, int32_t in, int32_t filter, int32_t stride, int32_t dilation, uint8_t padding,
+    int32_t out_expected, int32_t *pad);
+int ne_nhwc(ne_prep_t *P, const ne_tensor_t *t, const char *which, int32_t *n, int32_t *h, int32_t *w, int32_t *c);
+
+void ne_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_t *out);
+void ne_depthwise_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_t *out);
+void ne_fully_connected(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_t *out);
 
 #endif // EDGEDL_INTERNAL_H

@@ -181,20 +181,20 @@ static inline int32_t sum_i8(const int8_t *a, int32_t n) {
     return acc;
 }
 
-static inline int8_t requantize(const ne_op_t *op, int32_t acc, int32_t c) {
-    acc = ne_wrap_add(acc, op->bias[c]);
-    acc = ne_mbqm(acc, op->ch_mult[c], op->ch_shift[c]) + op->out_offset;
-    return (int8_t)ne_clamp(acc, op->act_min, op->act_max);
+static inline int8_t requantize(const ne_conv_t *p, int32_t acc, int32_t c) {
+    acc = ne_wrap_add(acc, p->bias[c]);
+    acc = ne_mbqm(acc, p->ch_mult[c], p->ch_shift[c]) + p->out_offset;
+    return (int8_t)ne_clamp(acc, p->act_min, p->act_max);
 }
 
 // out[c] = requantize(acc[c] + in_offset * wsum[c]) for c < count (wsum 0: acc has it). The
-// op's fields are read once (stores through an int8 pointer may alias anything, so a loop of
+// params are read once (stores through an int8 pointer may alias anything, so a loop of
 // requantize() reloads them per output), and in two passes: the offsets, then the multiplier,
 // each with few enough live values that a Cortex-M keeps them in registers.
-static void requantize_all(const ne_op_t *op, int32_t *acc, const int32_t *wsum, int32_t count, int8_t *out) {
-    const int32_t *bias = op->bias, *mult = op->ch_mult, *shift = op->ch_shift;
+static void requantize_all(const ne_conv_t *p, int32_t *acc, const int32_t *wsum, int32_t count, int8_t *out) {
+    const int32_t *bias = p->bias, *mult = p->ch_mult, *shift = p->ch_shift;
     if (wsum) {
-        const int32_t in_offset = op->in_offset;
+        const int32_t in_offset = p->in_offset;
         for (int32_t c = 0; c < count; c++) {
             acc[c] = ne_wrap_add(ne_wrap_add(acc[c], bias[c]), in_offset * wsum[c]);
         }
@@ -203,7 +203,7 @@ static void requantize_all(const ne_op_t *op, int32_t *acc, const int32_t *wsum,
             acc[c] = ne_wrap_add(acc[c], bias[c]);
         }
     }
-    const int32_t out_offset = op->out_offset, lo = op->act_min, hi = op->act_max;
+    const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t c = 0; c < count; c++) {
         out[c] = (int8_t)ne_clamp(ne_mbqm(acc[c], mult[c], shift[c]) + out_offset, lo, hi);
     }
@@ -223,19 +223,19 @@ static inline void tap_range(int32_t origin, int32_t taps, int32_t dilation, int
     *last = l;
 }
 
-void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out) {
-    const int32_t in_h = op->in_h, in_w = op->in_w, in_c = op->in_c;
-    const int32_t fh = op->filter_h, fw = op->filter_w, fic = op->filter_in_c, out_c = op->out_c;
+void ne_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_t *out) {
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
+    const int32_t fh = p->filter_h, fw = p->filter_w, fic = p->filter_in_c, out_c = p->out_c;
     const int32_t per_group = out_c / (in_c / fic);
-    const int32_t dh = op->dilation_h, dw = op->dilation_w;
+    const int32_t dh = p->dilation_h, dw = p->dilation_w;
     const int32_t filter_per_oc = fh * fw * fic;
-    for (int32_t b = 0; b < op->batches; b++) {
-        for (int32_t oy = 0; oy < op->out_h; oy++) {
-            const int32_t y0 = oy * op->stride_h - op->pad_h;
+    for (int32_t b = 0; b < p->batches; b++) {
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
             int32_t ky0, ky1;
             tap_range(y0, fh, dh, in_h, &ky0, &ky1);
-            for (int32_t ox = 0; ox < op->out_w; ox++) {
-                const int32_t x0 = ox * op->stride_w - op->pad_w;
+            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
                 int32_t kx0, kx1;
                 tap_range(x0, fw, dw, in_w, &kx0, &kx1);
                 int full = ky0 == 0 && ky1 == fh && kx0 == 0 && kx1 == fw;
@@ -247,7 +247,7 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
                 // Each row of an ungrouped, undilated patch is one contiguous vector that every
                 // filter reads: the shared-input path, all output channels at once.
                 if (contiguous) {
-                    int32_t *acc = op->scratch;
+                    int32_t *acc = p->scratch;
                     for (int32_t oc = 0; oc < out_c; oc++) {
                         acc[oc] = 0;
                     }
@@ -259,7 +259,7 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
                         // x + in_offset == 0 there, so they add nothing, and the full weight sums hold.
                         int8_t patch[NE_DSP_CHUNK] __attribute__((aligned(4)));
                         if (!full) {
-                            const int8_t zero_point = (int8_t)-op->in_offset;
+                            const int8_t zero_point = (int8_t)-p->in_offset;
                             for (int32_t i = 0; i < filter_per_oc; i++) {
                                 patch[i] = zero_point;
                             }
@@ -290,10 +290,10 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
                             for (int32_t ky = ky0; ky < ky1; ky++) {
                                 wsum += sum_i8(filter + oc * filter_per_oc + (ky * fw + kx0) * fic, row_len);
                             }
-                            acc[oc] = ne_wrap_add(acc[oc], op->in_offset * wsum);
+                            acc[oc] = ne_wrap_add(acc[oc], p->in_offset * wsum);
                         }
                     }
-                    requantize_all(op, acc, full ? op->wsum : 0, out_c, out);
+                    requantize_all(p, acc, full ? p->wsum : 0, out_c, out);
                     out += out_c;
                     continue;
                 }
@@ -324,27 +324,27 @@ void ne_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t
                             }
                         }
                     }
-                    acc = ne_wrap_add(acc, op->in_offset * (full ? op->wsum[oc] : wsum));
-                    *out++ = requantize(op, acc, oc);
+                    acc = ne_wrap_add(acc, p->in_offset * (full ? p->wsum[oc] : wsum));
+                    *out++ = requantize(p, acc, oc);
                 }
             }
         }
     }
 }
 
-void ne_depthwise_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out) {
-    const int32_t in_h = op->in_h, in_w = op->in_w, in_c = op->in_c;
-    const int32_t fh = op->filter_h, fw = op->filter_w, out_c = op->out_c, dm = op->depth_multiplier;
-    const int32_t dh = op->dilation_h, dw = op->dilation_w;
-    const int32_t in_offset = op->in_offset;
-    int32_t *acc = op->scratch;
-    for (int32_t b = 0; b < op->batches; b++) {
-        for (int32_t oy = 0; oy < op->out_h; oy++) {
-            const int32_t y0 = oy * op->stride_h - op->pad_h;
+void ne_depthwise_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_t *out) {
+    const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
+    const int32_t fh = p->filter_h, fw = p->filter_w, out_c = p->out_c, dm = p->depth_multiplier;
+    const int32_t dh = p->dilation_h, dw = p->dilation_w;
+    const int32_t in_offset = p->in_offset;
+    int32_t *acc = p->scratch;
+    for (int32_t b = 0; b < p->batches; b++) {
+        for (int32_t oy = 0; oy < p->out_h; oy++) {
+            const int32_t y0 = oy * p->stride_h - p->pad_h;
             int32_t ky0, ky1;
             tap_range(y0, fh, dh, in_h, &ky0, &ky1);
-            for (int32_t ox = 0; ox < op->out_w; ox++) {
-                const int32_t x0 = ox * op->stride_w - op->pad_w;
+            for (int32_t ox = 0; ox < p->out_w; ox++) {
+                const int32_t x0 = ox * p->stride_w - p->pad_w;
                 int32_t kx0, kx1;
                 tap_range(x0, fw, dw, in_w, &kx0, &kx1);
                 for (int32_t oc = 0; oc < out_c; oc++) {
@@ -368,30 +368,309 @@ void ne_depthwise_conv2d(const ne_op_t *op, const int8_t *in, const int8_t *filt
                         }
                     }
                 }
-                requantize_all(op, acc, 0, out_c, out);
+                requantize_all(p, acc, 0, out_c, out);
                 out += out_c;
             }
         }
     }
 }
 
-void ne_fully_connected(const ne_op_t *op, const int8_t *in, const int8_t *filter, int8_t *out) {
-    const int32_t depth = op->in_c, units = op->out_c;
-    for (int32_t b = 0; b < op->batches; b++) {
+void ne_fully_connected(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_t *out) {
+    const int32_t depth = p->in_c, units = p->out_c;
+    for (int32_t b = 0; b < p->batches; b++) {
         const int8_t *x = in + b * depth;
 #ifdef NE_DSP_CHUNK
-        int32_t *acc = op->scratch;
+        int32_t *acc = p->scratch;
         for (int32_t u = 0; u < units; u++) {
             acc[u] = 0;
         }
         accumulate_shared(filter, depth, x, depth, units, acc);
-        requantize_all(op, acc, op->wsum, units, out);
+        requantize_all(p, acc, p->wsum, units, out);
         out += units;
 #else
         for (int32_t u = 0; u < units; u++) {
-            int32_t acc = ne_wrap_add(dot_i8(filter + u * depth, x, depth), op->in_offset * op->wsum[u]);
-            *out++ = requantize(op, acc, u);
+            int32_t acc = ne_wrap_add(dot_i8(filter + u * depth, x, depth), p->in_offset * p->wsum[u]);
+            *out++ = requantize(p, acc, u);
         }
 #endif
     }
 }
+
+// ---------------------------------------------------------------------------
+// Prepare (TFLM's Conv/DepthwiseConv/FullyConnected Prepare, with errors instead of aborts)
+
+enum { PAD_SAME = 0, PAD_VALID = 1 };
+
+// Output size and leading padding of one spatial axis (tensorflow/lite/kernels/padding.h).
+int ne_conv_axis(ne_prep_t *P, int32_t in, int32_t filter, int32_t stride, int32_t dilation, uint8_t padding,
+    int32_t out_expected, int32_t *pad) {
+    if (stride < 1 || dilation < 1 || filter < 1 || stride > 4096 || dilation > 4096) {
+        return ne_op_error(P, "stride, dilation and filter size must be >= 1");
+    }
+    int32_t eff = (filter - 1) * dilation + 1;
+    int32_t out = padding == PAD_SAME ? (in + stride - 1) / stride : (in + stride - eff) / stride;
+    if (padding > PAD_VALID) {
+        return ne_op_error(P, "padding must be SAME or VALID");
+    }
+    if (out < 1 || out != out_expected) {
+        return ne_op_error(P, "output shape does not match the input, filter, stride and padding");
+    }
+    int32_t total = (out - 1) * stride + eff - in;
+    *pad = total > 0 ? total / 2 : 0;
+    return 1;
+}
+
+int ne_nhwc(ne_prep_t *P, const ne_tensor_t *t, const char *which, int32_t *n, int32_t *h, int32_t *w, int32_t *c) {
+    if (t->rank != 4) {
+        ne_errorf(P->err, "op %u (%s): %s must have rank 4", P->index, ne_op_name(P), which);
+        return 0;
+    }
+    *n = t->dims[0];
+    *h = t->dims[1];
+    *w = t->dims[2];
+    *c = t->dims[3];
+    return 1;
+}
+
+static int alloc_channel_arrays(ne_prep_t *P, ne_conv_t *p, int32_t channels) {
+    uint32_t bytes = 4 * (uint32_t)channels;
+    p->ch_mult = ne_prep_alloc(P, bytes);
+    p->ch_shift = ne_prep_alloc(P, bytes);
+    p->bias = ne_prep_alloc(P, bytes);
+    p->wsum = ne_prep_alloc(P, bytes);
+    return p->ch_mult && p->ch_shift && p->bias && p->wsum;
+}
+
+static int bias_ok(const ne_tensor_t *bias, int32_t channels) {
+    return !bias || (bias->type == NE_INT32 && bias->is_const && bias->count == (uint32_t)channels);
+}
+
+// Per-channel multipliers (double(in) * double(filter[c]) / double(out)), bias copy.
+static int per_channel_params(ne_prep_t *P, ne_conv_t *p, const ne_tensor_t *in, const ne_tensor_t *filter,
+    const ne_tensor_t *bias, const ne_tensor_t *out, int32_t channels, int32_t qdim) {
+    if (filter->n_scales != 1 && filter->n_scales != (uint32_t)channels) {
+        return ne_op_error(P, "filter has neither one scale nor one per output channel");
+    }
+    if (filter->n_scales > 1 && filter->quantized_dimension != qdim) {
+        return ne_op_error(P, "filter quantized along the wrong dimension");
+    }
+    if (!bias_ok(bias, channels)) {
+        return ne_op_error(P, "bias must be a constant int32 vector with one value per output channel");
+    }
+    if (!alloc_channel_arrays(P, p, channels)) {
+        return 0;
+    }
+    ne_real_t in_s = ne_scale_of(in, 0), out_s = ne_scale_of(out, 0);
+    for (int32_t c = 0; c < channels; c++) {
+        ne_real_t eff = ne_real_div(ne_real_mul(in_s, ne_scale_of(filter, (uint32_t)c)), out_s, 53);
+        if (!ne_multiplier(P, eff, &p->ch_mult[c], &p->ch_shift[c])) {
+            return 0;
+        }
+        p->bias[c] = bias ? (int32_t)fb_load_u32(bias->data + 4 * c) : 0;
+    }
+    return 1;
+}
+
+static int check_filter(ne_prep_t *P, const ne_tensor_t *filter, uint32_t volume) {
+    if (filter->type != NE_INT8 || !filter->is_const || filter->rank != 4 || filter->n_scales == 0) {
+        return ne_op_error(P, "filter must be a constant quantized int8 tensor of rank 4");
+    }
+    if (volume > 65536) {
+        return ne_op_error(P, "filter volume over 65536 (the int32 accumulator could overflow)");
+    }
+    return 1;
+}
+
+static int scratch_for(ne_prep_t *P, ne_conv_t *p, int32_t channels) {
+    if ((uint32_t)channels > P->scratch_len) {
+        return ne_op_error(P, "internal: scratch smaller than measured");
+    }
+    p->scratch = P->scratch;
+    return 1;
+}
+
+static const ne_tensor_t *optional_bias(ne_prep_t *P, const ne_op_t *op) {
+    return op->n_inputs > 2 && op->io[2] >= 0 ? ne_prep_input(P, op, 2) : 0;
+}
+
+static int prepare_conv_kind(ne_prep_t *P, ne_op_t *op, int depthwise) {
+    ne_conv_t *p = op->params;
+    ne_tensor_t *in = ne_prep_input(P, op, 0), *filter = ne_prep_input(P, op, 1), *out = ne_prep_output(P, op, 0);
+    const ne_tensor_t *bias = optional_bias(P, op);
+    uint8_t padding, act;
+    int32_t on = 0, oc = 0, fo;
+    if (depthwise) {
+        if (!ne_opt_u8(P, 0, 0, &padding) || !ne_opt_i32(P, 1, 1, &p->stride_w) || !ne_opt_i32(P, 2, 1, &p->stride_h)
+            || !ne_opt_i32(P, 3, 1, &p->depth_multiplier) || !ne_opt_u8(P, 4, 0, &act)
+            || !ne_opt_i32(P, 5, 1, &p->dilation_w) || !ne_opt_i32(P, 6, 1, &p->dilation_h)) {
+            return 0;
+        }
+    } else if (!ne_opt_u8(P, 0, 0, &padding) || !ne_opt_i32(P, 1, 1, &p->stride_w)
+               || !ne_opt_i32(P, 2, 1, &p->stride_h) || !ne_opt_u8(P, 3, 0, &act)
+               || !ne_opt_i32(P, 4, 1, &p->dilation_w) || !ne_opt_i32(P, 5, 1, &p->dilation_h)) {
+        return 0;
+    }
+    if (!ne_require_int8(P, in, "input") || !ne_require_int8(P, out, "output")
+        || !ne_nhwc(P, in, "input", &p->batches, &p->in_h, &p->in_w, &p->in_c)
+        || !ne_nhwc(P, out, "output", &on, &p->out_h, &p->out_w, &oc)) {
+        return 0;
+    }
+    if (filter->rank != 4) {
+        return ne_op_error(P, "filter must have rank 4");
+    }
+    if (depthwise) {
+        fo = filter->dims[3];
+        p->filter_h = filter->dims[1];
+        p->filter_w = filter->dims[2];
+        p->filter_in_c = 1;
+        if (filter->dims[0] != 1 || p->depth_multiplier < 1 || fo != oc
+            || (int64_t)p->in_c * p->depth_multiplier != oc) {
+            return ne_op_error(P, "filter, depth multiplier and channel counts do not agree");
+        }
+    } else {
+        fo = filter->dims[0];
+        p->filter_h = filter->dims[1];
+        p->filter_w = filter->dims[2];
+        p->filter_in_c = filter->dims[3];
+        if (fo != oc || p->filter_in_c < 1 || p->in_c % p->filter_in_c != 0 || oc % (p->in_c / p->filter_in_c) != 0) {
+            return ne_op_error(P, "filter and channel counts do not agree");
+        }
+    }
+    if (on != p->batches) {
+        return ne_op_error(P, "input and output batch sizes differ");
+    }
+    if (!check_filter(P, filter, (uint32_t)(p->filter_h * p->filter_w * p->filter_in_c))
+        || !ne_conv_axis(P, p->in_h, p->filter_h, p->stride_h, p->dilation_h, padding, p->out_h, &p->pad_h)
+        || !ne_conv_axis(P, p->in_w, p->filter_w, p->stride_w, p->dilation_w, padding, p->out_w, &p->pad_w)) {
+        return 0;
+    }
+    p->out_c = oc;
+    p->in_offset = -in->zero_point;
+    p->out_offset = out->zero_point;
+    if (!per_channel_params(P, p, in, filter, bias, out, oc, depthwise ? 3 : 0)
+        || !ne_activation_range(P, act, out, &p->act_min, &p->act_max)) {
+        return 0;
+    }
+    // Sum of each output channel's weights: folds the input offset out of the inner loop.
+    uint32_t taps = (uint32_t)(p->filter_h * p->filter_w);
+    const int8_t *w = (const int8_t *)filter->data;
+    for (int32_t c = 0; c < oc; c++) {
+        int32_t s = 0;
+        if (depthwise) {
+            for (uint32_t t = 0; t < taps; t++) {
+                s += w[t * (uint32_t)oc + (uint32_t)c];
+            }
+        } else {
+            uint32_t n = taps * (uint32_t)p->filter_in_c;
+            for (uint32_t i = 0; i < n; i++) {
+                s += w[(uint32_t)c * n + i];
+            }
+        }
+        p->wsum[c] = s;
+    }
+    op->macs = (uint32_t)p->batches * p->out_h * p->out_w * oc * taps * p->filter_in_c;
+    return scratch_for(P, p, oc);
+}
+
+static int prepare_conv(ne_prep_t *P, ne_op_t *op) {
+    return prepare_conv_kind(P, op, 0);
+}
+
+static int prepare_depthwise_conv(ne_prep_t *P, ne_op_t *op) {
+    return prepare_conv_kind(P, op, 1);
+}
+
+static int prepare_fully_connected(ne_prep_t *P, ne_op_t *op) {
+    ne_conv_t *p = op->params;
+    ne_tensor_t *in = ne_prep_input(P, op, 0), *filter = ne_prep_input(P, op, 1), *out = ne_prep_output(P, op, 0);
+    const ne_tensor_t *bias = optional_bias(P, op);
+    uint8_t act, weights_format;
+    if (!ne_opt_u8(P, 0, 0, &act) || !ne_opt_u8(P, 1, 0, &weights_format)) {
+        return 0;
+    }
+    if (!ne_require_int8(P, in, "input") || !ne_require_int8(P, out, "output")) {
+        return 0;
+    }
+    if (weights_format != 0) {
+        return ne_op_error(P, "shuffled weights are not supported");
+    }
+    if (filter->type != NE_INT8 || !filter->is_const || filter->rank != 2 || filter->n_scales == 0) {
+        return ne_op_error(P, "weights must be a constant quantized int8 matrix");
+    }
+    int32_t units = filter->dims[0], depth = filter->dims[1];
+    if (depth > 65536) {
+        return ne_op_error(P, "more than 65536 inputs per unit (the int32 accumulator could overflow)");
+    }
+    if (depth < 1 || in->count % (uint32_t)depth != 0 || out->count != in->count / (uint32_t)depth * (uint32_t)units
+        || out->dims[out->rank - 1] != units) {
+        return ne_op_error(P, "input, weights and output shapes do not agree");
+    }
+    p->batches = (int32_t)(in->count / (uint32_t)depth);
+    p->in_c = depth;
+    p->out_c = units;
+    p->in_offset = -in->zero_point;
+    p->out_offset = out->zero_point;
+    if (filter->n_scales == 1) {
+        if (filter->zero_point != 0) {
+            return ne_op_error(P, "weights must be symmetric (zero point 0)");
+        }
+        if (!bias_ok(bias, units)) {
+            return ne_op_error(P, "bias must be a constant int32 vector with one value per unit");
+        }
+        if (!alloc_channel_arrays(P, p, units)) {
+            return 0;
+        }
+        // GetQuantizedConvolutionMultipler: the float32 product, widened, / out.
+        ne_real_t product = ne_real_round_bits(ne_real_mul(ne_scale_of(in, 0), ne_scale_of(filter, 0)), 24);
+        int32_t mult, shift;
+        if (!ne_multiplier(P, ne_real_div(product, ne_scale_of(out, 0), 53), &mult, &shift)) {
+            return 0;
+        }
+        for (int32_t c = 0; c < units; c++) {
+            p->ch_mult[c] = mult;
+            p->ch_shift[c] = shift;
+            p->bias[c] = bias ? (int32_t)fb_load_u32(bias->data + 4 * c) : 0;
+        }
+    } else if (!per_channel_params(P, p, in, filter, bias, out, units, 0)) {
+        return 0;
+    }
+    const int8_t *w = (const int8_t *)filter->data;
+    for (int32_t c = 0; c < units; c++) {
+        int32_t s = 0;
+        for (int32_t i = 0; i < depth; i++) {
+            s += w[(uint32_t)c * (uint32_t)depth + (uint32_t)i];
+        }
+        p->wsum[c] = s;
+    }
+    op->macs = (uint32_t)p->batches * (uint32_t)units * (uint32_t)depth;
+    return scratch_for(P, p, units) && ne_activation_range(P, act, out, &p->act_min, &p->act_max);
+}
+
+// ---------------------------------------------------------------------------
+// Eval
+
+static void eval_conv(ne_model_t *m, const ne_op_t *op) {
+    ne_conv2d(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0));
+}
+
+static void eval_depthwise_conv(ne_model_t *m, const ne_op_t *op) {
+    ne_depthwise_conv2d(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0));
+}
+
+static void eval_fully_connected(ne_model_t *m, const ne_op_t *op) {
+    ne_fully_connected(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0));
+}
+
+// The op table rows of this file (edgedl_ops.c looks them up).
+const ne_op_kind_t ne_ops_conv[] = {
+    // name, code, options, inputs min..max, outputs, flags, params, prepare, eval
+    {"CONV_2D", OP_CONV_2D, OPT_CONV, 2, 3, 1, NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_SCRATCH_CHANNELS,
+        sizeof(ne_conv_t), prepare_conv, eval_conv},
+    {"DEPTHWISE_CONV_2D", OP_DEPTHWISE_CONV_2D, OPT_DEPTHWISE, 2, 3, 1,
+        NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_SCRATCH_CHANNELS, sizeof(ne_conv_t),
+        prepare_depthwise_conv, eval_depthwise_conv},
+    {"FULLY_CONNECTED", OP_FULLY_CONNECTED, OPT_FC, 2, 3, 1,
+        NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_SCRATCH_CHANNELS, sizeof(ne_conv_t),
+        prepare_fully_connected, eval_fully_connected},
+    {0},
+};

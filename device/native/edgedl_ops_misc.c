@@ -20,23 +20,23 @@ static inline int32_t mul_small(int32_t x, int32_t mult, int32_t shift) {
     return ne_rdbpot(ne_srdhm(x, mult), -shift);
 }
 
-static inline int8_t add_one(const ne_op_t *op, int32_t a, int32_t b) {
-    const int32_t sa = (int32_t)((uint32_t)(a + op->in_offset) << 20);
-    const int32_t sb = (int32_t)((uint32_t)(b + op->in2_offset) << 20);
-    const int32_t sum = ne_wrap_add(mul_small(sa, op->mult1, op->shift1), mul_small(sb, op->mult2, op->shift2));
-    const int32_t v = mul_small(sum, op->mult, op->shift) + op->out_offset;
-    return (int8_t)ne_clamp(v, op->act_min, op->act_max);
+static inline int8_t add_one(const ne_add_t *p, int32_t a, int32_t b) {
+    const int32_t sa = (int32_t)((uint32_t)(a + p->in1_offset) << 20);
+    const int32_t sb = (int32_t)((uint32_t)(b + p->in2_offset) << 20);
+    const int32_t sum = ne_wrap_add(mul_small(sa, p->mult1, p->shift1), mul_small(sb, p->mult2, p->shift2));
+    const int32_t v = mul_small(sum, p->mult, p->shift) + p->out_offset;
+    return (int8_t)ne_clamp(v, p->act_min, p->act_max);
 }
 
-void ne_add(const ne_op_t *op, const int8_t *in1, const int8_t *in2, int8_t *out) {
-    const int32_t *d = op->out_dims, *s1 = op->in1_strides, *s2 = op->in2_strides;
+static void add(const ne_add_t *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
+    const int32_t *d = p->shape.dims, *s1 = p->shape.stride1, *s2 = p->shape.stride2;
     for (int32_t i0 = 0; i0 < d[0]; i0++) {
         for (int32_t i1 = 0; i1 < d[1]; i1++) {
             for (int32_t i2 = 0; i2 < d[2]; i2++) {
                 const int8_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
                 const int8_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
                 for (int32_t i3 = 0; i3 < d[3]; i3++) {
-                    *out++ = add_one(op, a[i3 * s1[3]], b[i3 * s2[3]]);
+                    *out++ = add_one(p, a[i3 * s1[3]], b[i3 * s2[3]]);
                 }
             }
         }
@@ -94,9 +94,9 @@ static inline int32_t clz32(uint32_t v) {
     return n;
 }
 
-void ne_softmax(const ne_op_t *op, const int8_t *in, int8_t *out) {
-    const int32_t depth = op->out_c;
-    for (int32_t row = 0; row < op->batches; row++) {
+static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
+    const int32_t depth = p->depth;
+    for (int32_t row = 0; row < p->batches; row++) {
         const int8_t *x = in + row * depth;
         int8_t *y = out + row * depth;
         int32_t max = -128;
@@ -106,8 +106,8 @@ void ne_softmax(const ne_op_t *op, const int8_t *in, int8_t *out) {
         int32_t sum = 0;  // Q12.19
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
-            if (diff >= op->diff_min) {
-                const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << op->left_shift), op->mult);
+            if (diff >= p->diff_min) {
+                const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << p->left_shift), p->mult);
                 sum = ne_wrap_add(sum, ne_rdbpot(exp_negative(scaled), 12));
             }
         }
@@ -118,8 +118,8 @@ void ne_softmax(const ne_op_t *op, const int8_t *in, int8_t *out) {
         const int32_t exponent = bits_over_unit + 31 - 8;
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
-            if (diff >= op->diff_min) {
-                const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << op->left_shift), op->mult);
+            if (diff >= p->diff_min) {
+                const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << p->left_shift), p->mult);
                 const int32_t v = ne_rdbpot(ne_srdhm(reciprocal, exp_negative(scaled)), exponent) - 128;
                 y[c] = (int8_t)ne_clamp(v, -128, 127);
             } else {
@@ -129,9 +129,9 @@ void ne_softmax(const ne_op_t *op, const int8_t *in, int8_t *out) {
     }
 }
 
-void ne_requantize(const ne_op_t *op, const int8_t *in, int8_t *out, uint32_t count) {
+static void requantize(const ne_quantize_t *p, const int8_t *in, int8_t *out, uint32_t count) {
     for (uint32_t i = 0; i < count; i++) {
-        const int32_t v = ne_mbqm(in[i] + op->in_offset, op->mult, op->shift) + op->out_offset;
+        const int32_t v = ne_mbqm(in[i] + p->in_offset, p->mult, p->shift) + p->out_offset;
         out[i] = (int8_t)ne_clamp(v, -128, 127);
     }
 }
@@ -177,25 +177,167 @@ static inline int32_t round_to_int(float v) {
     return t;
 }
 
-void ne_quantize_f32(const ne_op_t *op, const uint8_t *in, int8_t *out, uint32_t count) {
+static void quantize_f32(const ne_quantize_t *p, const uint8_t *in, int8_t *out, uint32_t count) {
     union {
         uint32_t u;
         float f;
-    } scale = {op->scale_bits};
+    } scale = {p->scale_bits};
     for (uint32_t i = 0; i < count; i++) {
         int32_t q = round_to_int(f32_load(in + 4 * i) / scale.f);
         // Saturate before adding the zero point so that it cannot overflow.
-        q = ne_clamp(q, -256, 256) + op->out_offset;
+        q = ne_clamp(q, -256, 256) + p->out_offset;
         out[i] = (int8_t)ne_clamp(q, -128, 127);
     }
 }
 
-void ne_dequantize(const ne_op_t *op, const int8_t *in, uint8_t *out, uint32_t count) {
+static void dequantize(const ne_quantize_t *p, const int8_t *in, uint8_t *out, uint32_t count) {
     union {
         uint32_t u;
         float f;
-    } scale = {op->scale_bits};
+    } scale = {p->scale_bits};
     for (uint32_t i = 0; i < count; i++) {
-        f32_store(out + 4 * i, scale.f * (float)(in[i] + op->in_offset));
+        f32_store(out + 4 * i, scale.f * (float)(in[i] + p->in_offset));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Prepare and eval
+
+static int prepare_add(ne_prep_t *P, ne_op_t *op) {
+    ne_add_t *p = op->params;
+    ne_tensor_t *a = ne_prep_input(P, op, 0), *b = ne_prep_input(P, op, 1), *out = ne_prep_output(P, op, 0);
+    uint8_t act;
+    if (!ne_opt_u8(P, 0, 0, &act) || !ne_require_int8(P, a, "input 1") || !ne_require_int8(P, b, "input 2")
+        || !ne_require_int8(P, out, "output") || !ne_broadcast(P, a, b, out, &p->shape)) {
+        return 0;
+    }
+    p->in1_offset = -a->zero_point;
+    p->in2_offset = -b->zero_point;
+    p->out_offset = out->zero_point;
+    ne_real_t s1 = ne_scale_of(a, 0), s2 = ne_scale_of(b, 0), so = ne_scale_of(out, 0);
+    ne_real_t twice_max = ne_real_shift(ne_real_cmp(s1, s2) >= 0 ? s1 : s2, 1);
+    ne_real_t m1 = ne_real_div(s1, twice_max, 53), m2 = ne_real_div(s2, twice_max, 53);
+    ne_real_t mo = ne_real_div(twice_max, ne_real_shift(so, 20), 53);
+    ne_real_t one = {1, 0};
+    if (ne_real_cmp(mo, one) >= 0) {
+        return ne_op_error(P, "output scale too small for the input scales");
+    }
+    if (!ne_multiplier(P, m1, &p->mult1, &p->shift1) || !ne_multiplier(P, m2, &p->mult2, &p->shift2)
+        || !ne_multiplier(P, mo, &p->mult, &p->shift)) {
+        return 0;
+    }
+    if (p->shift1 > 0 || p->shift2 > 0 || p->shift > 0) {
+        return ne_op_error(P, "multiplier out of range");
+    }
+    return ne_activation_range(P, act, out, &p->act_min, &p->act_max);
+}
+
+static void eval_add(ne_model_t *m, const ne_op_t *op) {
+    add(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0));
+}
+
+static int prepare_softmax(ne_prep_t *P, ne_op_t *op) {
+    ne_softmax_t *p = op->params;
+    ne_tensor_t *in = ne_prep_input(P, op, 0), *out = ne_prep_output(P, op, 0);
+    uint32_t beta_bits;
+    if (!ne_opt_u32(P, 0, 0, &beta_bits) || !ne_require_int8(P, in, "input") || !ne_require_int8(P, out, "output")) {
+        return 0;
+    }
+    if (in->count != out->count || in->rank < 1 || in->dims[in->rank - 1] != out->dims[out->rank - 1]) {
+        return ne_op_error(P, "input and output shapes differ");
+    }
+    if (out->zero_point != -128 || out->scale_bits != 0x3b800000u) {
+        return ne_op_error(P, "output must be quantized with scale 1/256 and zero point -128");
+    }
+    ne_real_t beta;
+    if (!ne_real_from_f32(beta_bits, &beta)) {
+        return ne_op_error(P, "beta must be positive");
+    }
+    // PreprocessSoftmaxScaling: min(beta * in_scale * 2^26, 2^31 - 1), > 1.
+    ne_real_t real = ne_real_shift(ne_real_mul(beta, ne_scale_of(in, 0)), 26);
+    ne_real_t cap = {0x7fffffffu, 0}, one = {1, 0};
+    if (ne_real_cmp(real, cap) > 0) {
+        real = cap;
+    }
+    if (ne_real_cmp(real, one) <= 0) {
+        return ne_op_error(P, "beta * input scale too small");
+    }
+    ne_quantize_multiplier(real, &p->mult, &p->left_shift);  // real <= 2^31 - 1: shift <= 31
+    if (p->left_shift < 0 || p->left_shift > 31) {
+        return ne_op_error(P, "input scale out of range");
+    }
+    p->diff_min = -(int32_t)((31u << 26) >> p->left_shift);  // TFLM's int64 expression, which fits 32 bits
+    p->depth = in->dims[in->rank - 1];
+    if (p->depth < 1) {
+        return ne_op_error(P, "input has no classes");
+    }
+    p->batches = (int32_t)(in->count / (uint32_t)p->depth);
+    return 1;
+}
+
+static void eval_softmax(ne_model_t *m, const ne_op_t *op) {
+    softmax(op->params, ne_in(m, op, 0), ne_out(m, op, 0));
+}
+
+static int prepare_quantize(ne_prep_t *P, ne_op_t *op) {
+    ne_quantize_t *p = op->params;
+    ne_tensor_t *in = ne_prep_input(P, op, 0), *out = ne_prep_output(P, op, 0);
+    if (!ne_require_int8(P, out, "output")) {
+        return 0;
+    }
+    if (in->count != out->count) {
+        return ne_op_error(P, "input and output sizes differ");
+    }
+    p->count = out->count;
+    p->out_offset = out->zero_point;
+    p->scale_bits = out->scale_bits;
+    if (in->type == NE_FLOAT32) {
+        p->from_float = 1;
+        return 1;
+    }
+    if (!ne_require_int8(P, in, "input")) {
+        return 0;
+    }
+    p->in_offset = -in->zero_point;
+    return ne_multiplier(P, ne_real_div(ne_scale_of(in, 0), ne_scale_of(out, 0), 53), &p->mult, &p->shift);
+}
+
+static void eval_quantize(ne_model_t *m, const ne_op_t *op) {
+    const ne_quantize_t *p = op->params;
+    if (p->from_float) {
+        quantize_f32(p, (const uint8_t *)ne_in(m, op, 0), ne_out(m, op, 0), p->count);
+    } else {
+        requantize(p, ne_in(m, op, 0), ne_out(m, op, 0), p->count);
+    }
+}
+
+static int prepare_dequantize(ne_prep_t *P, ne_op_t *op) {
+    ne_quantize_t *p = op->params;
+    ne_tensor_t *in = ne_prep_input(P, op, 0), *out = ne_prep_output(P, op, 0);
+    if (!ne_require_int8(P, in, "input")) {
+        return 0;
+    }
+    if (out->type != NE_FLOAT32 || in->count != out->count) {
+        return ne_op_error(P, "output must be float32 of the input's size");
+    }
+    p->count = out->count;
+    p->in_offset = -in->zero_point;
+    p->scale_bits = in->scale_bits;
+    return 1;
+}
+
+static void eval_dequantize(ne_model_t *m, const ne_op_t *op) {
+    const ne_quantize_t *p = op->params;
+    dequantize(p, ne_in(m, op, 0), (uint8_t *)ne_out(m, op, 0), p->count);
+}
+
+// The op table rows of this file (edgedl_ops.c looks them up).
+const ne_op_kind_t ne_ops_misc[] = {
+    // name, code, options, inputs min..max, outputs, flags, params, prepare, eval
+    {"ADD", OP_ADD, OPT_ADD, 2, 2, 1, 0, sizeof(ne_add_t), prepare_add, eval_add},
+    {"DEQUANTIZE", OP_DEQUANTIZE, OPT_DEQUANTIZE, 1, 1, 1, 0, sizeof(ne_quantize_t), prepare_dequantize,
+        eval_dequantize},
+    {"SOFTMAX", OP_SOFTMAX, OPT_SOFTMAX, 1, 1, 1, 0, sizeof(ne_softmax_t), prepare_softmax, eval_softmax},
+    {"QUANTIZE", OP_QUANTIZE, OPT_QUANTIZE, 1, 1, 1, 0, sizeof(ne_quantize_t), prepare_quantize, eval_quantize},
+    {0},
+};

@@ -1,6 +1,6 @@
 // Bounds-checked flatbuffer reading and error messages: see edgedl_tflite.h.
 #include <stdarg.h>
-#include "edgedl_tflite.h"
+#include "edgedl_internal.h"
 
 // ---------------------------------------------------------------------------
 // Error messages (the first error wins: it is the cause)

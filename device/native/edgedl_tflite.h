@@ -8,7 +8,7 @@
 #define EDGEDL_TFLITE_H
 
 #include <stdint.h>
-#include "edgedl_internal.h"
+#include "edgedl_engine.h"
 
 typedef struct {
     const uint8_t *data;

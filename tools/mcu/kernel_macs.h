@@ -12,9 +12,9 @@ static inline kernel_macs_t kernel_macs(const ne_model_t *model) {
     kernel_macs_t k = {0, 0, 0};
     for (uint32_t i = 0; i < model->n_ops; i++) {
         const ne_op_t *op = &model->ops[i];
-        k.conv += op->code == OP_CONV_2D ? op->macs : 0;
-        k.depthwise += op->code == OP_DEPTHWISE_CONV_2D ? op->macs : 0;
-        k.fc += op->code == OP_FULLY_CONNECTED ? op->macs : 0;
+        k.conv += op->kind->code == OP_CONV_2D ? op->macs : 0;
+        k.depthwise += op->kind->code == OP_DEPTHWISE_CONV_2D ? op->macs : 0;
+        k.fc += op->kind->code == OP_FULLY_CONNECTED ? op->macs : 0;
     }
     return k;
 }

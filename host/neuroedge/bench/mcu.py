@@ -34,8 +34,8 @@ from ..errors import NeuroEdgeError
 from ..project import NATIVE_DIR, TOOLS_DIR, load_device_module
 
 HARNESS_DIR = TOOLS_DIR / "mcu"
-CORE_SOURCES = ("edgedl_stream.c", "edgedl_preprocess.c", "edgedl_model.c", "edgedl_tflite.c", "edgedl_quant.c",
-                "edgedl_ops_conv.c", "edgedl_ops_pool.c", "edgedl_ops_misc.c", "edgedl_quality.c")
+# Every C file of the core but the MicroPython binding.
+CORE_SOURCES = tuple(sorted(p.name for p in NATIVE_DIR.glob("edgedl_*.c")))
 STREAM_CHANNELS = 312      # a Quattrocento stream (the model's channels are selected from it)
 CLOCK_HZ = 240e6           # an ESP32-class core; instructions per second / this = load at 1 instruction per cycle
 MODEL_POOL = 64 * 1024     # static room for the parsed model and for its tensor arena
@@ -186,15 +186,15 @@ def _run(cmd: list, what: str, **kw) -> subprocess.CompletedProcess:
 
 
 OBJECT_STAGES = {"edgedl_stream": "stream", "edgedl_preprocess": "preprocess", "edgedl_quality": "quality",
-                 "edgedl_model": "model",
-                 "edgedl_tflite": "model", "edgedl_quant": "model", "edgedl_ops_conv": "model",
-                 "edgedl_ops_pool": "model", "edgedl_ops_misc": "model"}
+                 "edgedl_model": "model", "edgedl_tflite": "model", "edgedl_quant": "model", "edgedl_prepare": "model"}
 
 
 def stage_of(function: str, obj: str) -> str | None:
     """The pipeline stage of a function of the core (None: the harness, start-up, libgcc)."""
     if function == "ne_quantize_window":
         return "quantize"  # in edgedl_preprocess.c, run once per window
+    if obj.startswith("edgedl_ops"):
+        return "model"  # the op table and the ops' prepare and eval
     return OBJECT_STAGES.get(obj)
 
 

@@ -58,4 +58,10 @@ static inline int32_t ne_clamp(int32_t v, int32_t lo, int32_t hi) {
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+// gemmlowp's fixed-point functions (edgedl_ops_misc.c), shared by SOFTMAX, LOGISTIC and TANH.
+// exp(a) for a <= 0 given with integer_bits integer bits (Q<integer_bits>.<31 - integer_bits>), in Q0.31.
+int32_t ne_exp_on_negative_values(int32_t a, int integer_bits);
+int32_t ne_one_over_one_plus_x(int32_t a);            // 1 / (1 + a), a in [0, 1), Q0.31
+int32_t ne_one_minus_x_over_one_plus_x(int32_t a);    // (1 - a) / (1 + a), a in [0, 1), Q0.31
+
 #endif // EDGEDL_FIXED_H

@@ -74,6 +74,8 @@ typedef struct {
     uint8_t is_const;
     uint8_t planned;        // lives in the arena
     uint8_t folded;         // a shape value the loader folded away: no data, read only by shape ops
+    uint8_t batch_factor;   // > 1: its batch is this times the model's (between SPACE_TO_BATCH_ND and
+                            // BATCH_TO_SPACE_ND, where the converter writes the input's batch)
     uint32_t count;         // elements
     uint32_t bytes;
     const uint8_t *data;    // constant data in the model (any alignment)
@@ -174,6 +176,8 @@ int ne_multiplier(ne_prep_t *P, ne_real_t value, int32_t *mult, int32_t *shift);
 // CalculateActivationRangeQuantized for a fused activation.
 int ne_activation_range(ne_prep_t *P, uint8_t act, const ne_tensor_t *out, int32_t *lo, int32_t *hi);
 void *ne_prep_alloc(ne_prep_t *P, uint32_t bytes);
+// Multiplies the tensor's batch (dimension 0) by factor and records it (see ne_tensor_t.batch_factor).
+int ne_scale_batch(ne_prep_t *P, ne_tensor_t *t, uint32_t factor);
 // Shapes right-aligned to 4-D with broadcasting strides (0 where a dimension is 1).
 typedef struct {
     int32_t dims[NE_MAX_RANK];
@@ -226,19 +230,47 @@ typedef struct {
     int32_t act_min, act_max;
 } ne_pool_t;
 
+// MEAN, SUM, REDUCE_MAX
 typedef struct {
     int32_t dims[NE_MAX_RANK];  // the input as 4-D
     uint8_t reduce_mask;        // bit i: axis i is reduced
+    uint8_t take_max;           // REDUCE_MAX
     int32_t reduce_count, in_offset, out_offset, mult, shift;
     int32_t *scratch;
-} ne_mean_t;
+} ne_reduce_t;
 
+// ADD, SUB, MUL, MAXIMUM, MINIMUM
 typedef struct {
     ne_broadcast_t shape;
     int32_t in1_offset, in2_offset, out_offset;
     int32_t mult1, shift1, mult2, shift2, mult, shift;
     int32_t act_min, act_max;
-} ne_add_t;
+} ne_binary_t;
+
+// RELU (requantized and clamped), RELU6 (clamped only)
+typedef struct {
+    uint32_t count;
+    int32_t in_offset, out_offset, mult, shift, lo, hi;
+} ne_relu_t;
+
+typedef struct {
+    uint32_t count;
+    int32_t in_offset, out_offset;
+    int32_t mult_identity, shift_identity, mult_alpha, shift_alpha;
+    uint8_t negate_alpha;
+} ne_leaky_relu_t;
+
+// LOGISTIC, TANH
+typedef struct {
+    uint32_t count;
+    int32_t in_zero_point, mult, left_shift, radius;
+} ne_sigmoid_t;
+
+typedef struct {
+    uint32_t count;
+    int16_t in_zero_point, out_zero_point, out_mult, reluish_mult;
+    int32_t out_exponent, reluish_exponent;
+} ne_hard_swish_t;
 
 typedef struct {
     int32_t batches, depth;
@@ -257,6 +289,45 @@ typedef struct {
     uint32_t outer, inner;  // the output as outer x (axis x inner) blocks
     int32_t axis;
 } ne_concat_t;
+
+// STRIDED_SLICE, SLICE, TRANSPOSE: the output read from the input through a 4-D view
+typedef struct {
+    int32_t dims[NE_MAX_RANK];  // the output, 4-D
+    int32_t step[NE_MAX_RANK];  // input elements per step of each output axis
+    int32_t start;              // input element of output element 0
+} ne_view_t;
+
+// SPLIT, SPLIT_V
+typedef struct {
+    uint32_t outer, inner;
+    int32_t axis;
+    uint8_t data_input;
+} ne_split_t;
+
+typedef struct {
+    uint32_t batch, outer, inner, per_batch;  // per_batch: positions per batch
+    int32_t n;                                // the gathered axis
+} ne_gather_t;
+
+// PAD, PADV2
+typedef struct {
+    int32_t in_dims[NE_MAX_RANK], out_dims[NE_MAX_RANK], before[NE_MAX_RANK];
+    int8_t value;
+} ne_pad_t;
+
+typedef struct {
+    int32_t batches[2], rows, cols, depth;
+    int32_t lhs_batch[2], rhs_batch[2];      // element strides per batch index (0: broadcast)
+    int32_t lhs_row, lhs_k, rhs_k, rhs_col;  // element strides inside a batch
+    int32_t lhs_offset, rhs_offset, out_offset, mult, shift;
+} ne_matmul_t;
+
+// SPACE_TO_BATCH_ND, BATCH_TO_SPACE_ND (rank 3 is viewed as [N, H, 1, C])
+typedef struct {
+    int32_t in_dims[NE_MAX_RANK], out_dims[NE_MAX_RANK];
+    int32_t block_h, block_w, top, left;  // paddings before (or crops before)
+    int8_t value;                         // SPACE_TO_BATCH_ND's padding: the output's zero point
+} ne_space_batch_t;
 
 // Geometry shared by convolution and pooling prepares (edgedl_ops_conv.c).
 int ne_conv_axis(ne_prep_t *P, int32_t in, int32_t filter, int32_t stride, int32_t dilation, uint8_t padding,

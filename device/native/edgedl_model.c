@@ -402,6 +402,16 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
         ne_tensor_t *out = ne_prep_output(P, op, (int)k);
         out->first_use = out->last_use = (int16_t)(i + 1);
     }
+    // Ops after SPACE_TO_BATCH_ND compute on batch x block items where the model says batch: their
+    // outputs carry the factor too, until BATCH_TO_SPACE_ND folds the items back.
+    const ne_tensor_t *data = op->io[0] >= 0 ? ne_prep_input(P, op, 0) : 0;
+    if (data && data->batch_factor > 1 && code != OP_BATCH_TO_SPACE_ND) {
+        for (uint32_t k = 0; k < outs.len; k++) {
+            if (!ne_scale_batch(P, ne_prep_output(P, op, (int)k), data->batch_factor)) {
+                return 0;
+            }
+        }
+    }
     if (kind->params_bytes && !(op->params = ne_prep_alloc(P, kind->params_bytes))) {
         return 0;
     }
@@ -419,20 +429,26 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
     return 1;
 }
 
-// TFLM's GreedyMemoryPlanner: largest first, each at the lowest offset that
-// does not overlap (in memory and lifetime) a buffer placed before it.
-static void plan_arena(ne_model_t *m, int16_t *order) {
+// TFLM's GreedyMemoryPlanner: largest first, each at the lowest offset that does not overlap (in
+// memory and lifetime) a buffer placed before it. Among buffers of one size TFLM places the later
+// tensor first; the earlier-first order is sometimes smaller, so the loader plans both and keeps
+// the smaller.
+static uint32_t plan_order(ne_model_t *m, int16_t *order, int later_first) {
     uint32_t n = 0;
     for (uint32_t i = 0; i < m->n_tensors; i++) {
         if (m->tensors[i].planned) {
             order[n++] = (int16_t)i;
         }
     }
-    for (uint32_t i = 1; i < n; i++) {  // insertion sort: size descending, then index
+    for (uint32_t i = 1; i < n; i++) {  // insertion sort: size descending, then by index
         int16_t v = order[i];
         uint32_t size = ALIGN_UP(m->tensors[v].bytes, 16);
         uint32_t j = i;
-        while (j > 0 && ALIGN_UP(m->tensors[order[j - 1]].bytes, 16) < size) {
+        while (j > 0) {
+            uint32_t before = ALIGN_UP(m->tensors[order[j - 1]].bytes, 16);
+            if (before > size || (before == size && !later_first)) {
+                break;
+            }
             order[j] = order[j - 1];
             j--;
         }
@@ -461,7 +477,12 @@ static void plan_arena(ne_model_t *m, int16_t *order) {
             head = offset + size;
         }
     }
-    m->arena_bytes = head;
+    return head;
+}
+
+static void plan_arena(ne_model_t *m, int16_t *order) {
+    uint32_t later_first = plan_order(m, order, 1), earlier_first = plan_order(m, order, 0);
+    m->arena_bytes = earlier_first <= later_first ? earlier_first : plan_order(m, order, 1);
 }
 
 static void find_embedding(ne_model_t *m);

@@ -10,7 +10,8 @@
 // Each edgedl_ops_*.c file holds the rows of its ops, ended by a row without a name. (The rows
 // cannot be gathered into one array here: MicroPython's native-module linker does not relocate
 // data that points into another object file.)
-extern const ne_op_kind_t ne_ops_conv[], ne_ops_pool[], ne_ops_misc[], ne_ops_layout[];
+extern const ne_op_kind_t ne_ops_conv[], ne_ops_pool[], ne_ops_misc[], ne_ops_layout[], ne_ops_activation[],
+    ne_ops_matmul[];
 
 static const ne_op_kind_t *find_row(const ne_op_kind_t *rows, int32_t code) {
     for (; rows->name; rows++) {
@@ -26,6 +27,8 @@ const ne_op_kind_t *ne_op_kind(int32_t code) {
     kind = kind ? kind : find_row(ne_ops_pool, code);
     kind = kind ? kind : find_row(ne_ops_misc, code);
     kind = kind ? kind : find_row(ne_ops_layout, code);
+    kind = kind ? kind : find_row(ne_ops_activation, code);
+    kind = kind ? kind : find_row(ne_ops_matmul, code);
     return kind;
 }
 

@@ -20,7 +20,11 @@ static inline int32_t mul_small(int32_t x, int32_t mult, int32_t shift) {
     return ne_rdbpot(ne_srdhm(x, mult), -shift);
 }
 
-static inline int8_t add_one(const ne_add_t *p, int32_t a, int32_t b) {
+// Elementwise binary ops with broadcasting: ADD and SUB (AddFunc/SubFunc, left shift 20), MUL,
+// and MAXIMUM and MINIMUM on the raw bytes (TFLM compares without requantizing).
+typedef int8_t (*binary_fn)(const ne_binary_t *p, int32_t a, int32_t b);
+
+static inline int8_t add_one(const ne_binary_t *p, int32_t a, int32_t b) {
     const int32_t sa = (int32_t)((uint32_t)(a + p->in1_offset) << 20);
     const int32_t sb = (int32_t)((uint32_t)(b + p->in2_offset) << 20);
     const int32_t sum = ne_wrap_add(mul_small(sa, p->mult1, p->shift1), mul_small(sb, p->mult2, p->shift2));
@@ -28,7 +32,31 @@ static inline int8_t add_one(const ne_add_t *p, int32_t a, int32_t b) {
     return (int8_t)ne_clamp(v, p->act_min, p->act_max);
 }
 
-static void add(const ne_add_t *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
+static inline int8_t sub_one(const ne_binary_t *p, int32_t a, int32_t b) {
+    const int32_t sa = (int32_t)((uint32_t)(a + p->in1_offset) << 20);
+    const int32_t sb = (int32_t)((uint32_t)(b + p->in2_offset) << 20);
+    const int32_t diff = ne_wrap_sub(mul_small(sa, p->mult1, p->shift1), mul_small(sb, p->mult2, p->shift2));
+    const int32_t v = mul_small(diff, p->mult, p->shift) + p->out_offset;
+    return (int8_t)ne_clamp(v, p->act_min, p->act_max);
+}
+
+static inline int8_t mul_one(const ne_binary_t *p, int32_t a, int32_t b) {
+    const int32_t v = p->out_offset + ne_mbqm((a + p->in1_offset) * (b + p->in2_offset), p->mult, p->shift);
+    return (int8_t)ne_clamp(v, p->act_min, p->act_max);
+}
+
+static inline int8_t max_one(const ne_binary_t *p, int32_t a, int32_t b) {
+    (void)p;
+    return (int8_t)(a > b ? a : b);
+}
+
+static inline int8_t min_one(const ne_binary_t *p, int32_t a, int32_t b) {
+    (void)p;
+    return (int8_t)(a < b ? a : b);
+}
+
+// Inlined into each eval with its constant `f`, so the element function is inlined too.
+static inline void broadcast(const ne_binary_t *p, const int8_t *in1, const int8_t *in2, int8_t *out, binary_fn f) {
     const int32_t *d = p->shape.dims, *s1 = p->shape.stride1, *s2 = p->shape.stride2;
     for (int32_t i0 = 0; i0 < d[0]; i0++) {
         for (int32_t i1 = 0; i1 < d[1]; i1++) {
@@ -36,7 +64,7 @@ static void add(const ne_add_t *p, const int8_t *in1, const int8_t *in2, int8_t 
                 const int8_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
                 const int8_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
                 for (int32_t i3 = 0; i3 < d[3]; i3++) {
-                    *out++ = add_one(p, a[i3 * s1[3]], b[i3 * s2[3]]);
+                    *out++ = f(p, a[i3 * s1[3]], b[i3 * s2[3]]);
                 }
             }
         }
@@ -55,34 +83,43 @@ static int32_t exp_quarter(int32_t a) {
     return ne_wrap_add(constant_term, ne_srdhm(constant_term, ne_wrap_add(x, poly)));
 }
 
-// gemmlowp exp_on_negative_values for a Q5.26 input; returns Q0.31.
-static int32_t exp_negative(int32_t a) {
-    const int32_t one_quarter = 1 << 24;
+int32_t ne_exp_on_negative_values(int32_t a, int integer_bits) {
+    const int fraction_bits = 31 - integer_bits;
+    const int32_t one_quarter = 1 << (fraction_bits - 2);
     const int32_t mask = one_quarter - 1;
     const int32_t a_mod = ne_wrap_sub(a & mask, one_quarter);
-    int32_t result = exp_quarter(ne_sat_shl(a_mod, 5));
+    int32_t result = exp_quarter(ne_sat_shl(a_mod, integer_bits));
     const int32_t remainder = ne_wrap_sub(a_mod, a);
+    // exp(-2^exponent) for exponent -2..4, applied while the exponent is below integer_bits.
     static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242};
-    for (int k = 0; k < 7; k++) {
-        if (remainder & (1 << (24 + k))) {  // 2^(26 + exponent) for exponent -2..4
+    for (int k = 0; k < 7 && k - 2 < integer_bits; k++) {
+        if (remainder & (1 << (fraction_bits - 2 + k))) {
             result = ne_srdhm(result, multipliers[k]);
         }
     }
     return a == 0 ? INT32_MAX : result;
 }
 
-// gemmlowp one_over_one_plus_x_for_x_in_0_1 (Q0.31 in, Q0.31 out).
-static int32_t one_over_one_plus_x(int32_t a) {
+// gemmlowp's Newton-Raphson for 1 / (1 + a), a in [0, 1) as Q0.31; returns Q2.29.
+static int32_t reciprocal_one_plus_x_q2(int32_t a) {
     const int64_t sum = (int64_t)a + INT32_MAX;
     const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
     const int32_t c48_17 = 1515870810, cneg32_17 = -1010580540;
-    int32_t x = ne_wrap_add(c48_17, ne_srdhm(half_denominator, cneg32_17));  // Q2.29
+    int32_t x = ne_wrap_add(c48_17, ne_srdhm(half_denominator, cneg32_17));
     for (int i = 0; i < 3; i++) {
         const int32_t hd_x = ne_srdhm(half_denominator, x);
         const int32_t one_minus = ne_wrap_sub(1 << 29, hd_x);
         x = ne_wrap_add(x, ne_sat_shl(ne_srdhm(x, one_minus), 2));
     }
-    return ne_sat_shl(x, 1);
+    return x;
+}
+
+int32_t ne_one_over_one_plus_x(int32_t a) {
+    return ne_sat_shl(reciprocal_one_plus_x_q2(a), 1);
+}
+
+int32_t ne_one_minus_x_over_one_plus_x(int32_t a) {
+    return ne_sat_shl(ne_wrap_sub(reciprocal_one_plus_x_q2(a), 1 << 29), 2);
 }
 
 static inline int32_t clz32(uint32_t v) {
@@ -108,19 +145,19 @@ static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
                 const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << p->left_shift), p->mult);
-                sum = ne_wrap_add(sum, ne_rdbpot(exp_negative(scaled), 12));
+                sum = ne_wrap_add(sum, ne_rdbpot(ne_exp_on_negative_values(scaled, 5), 12));
             }
         }
         const int32_t headroom = clz32((uint32_t)sum);
         const int32_t bits_over_unit = 12 - headroom;
         const int32_t shifted_minus_one = (int32_t)(((uint32_t)sum << headroom) - 0x80000000u);
-        const int32_t reciprocal = one_over_one_plus_x(shifted_minus_one);
+        const int32_t reciprocal = ne_one_over_one_plus_x(shifted_minus_one);
         const int32_t exponent = bits_over_unit + 31 - 8;
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
                 const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << p->left_shift), p->mult);
-                const int32_t v = ne_rdbpot(ne_srdhm(reciprocal, exp_negative(scaled)), exponent) - 128;
+                const int32_t v = ne_rdbpot(ne_srdhm(reciprocal, ne_exp_on_negative_values(scaled, 5)), exponent) - 128;
                 y[c] = (int8_t)ne_clamp(v, -128, 127);
             } else {
                 y[c] = -128;
@@ -203,17 +240,30 @@ static void dequantize(const ne_quantize_t *p, const int8_t *in, uint8_t *out, u
 // ---------------------------------------------------------------------------
 // Prepare and eval
 
-static int prepare_add(ne_prep_t *P, ne_op_t *op) {
-    ne_add_t *p = op->params;
+// Both inputs and the output int8, shapes that broadcast; offsets and the fused activation.
+static int prepare_binary(ne_prep_t *P, ne_op_t *op, int has_activation) {
+    ne_binary_t *p = op->params;
     ne_tensor_t *a = ne_prep_input(P, op, 0), *b = ne_prep_input(P, op, 1), *out = ne_prep_output(P, op, 0);
-    uint8_t act;
-    if (!ne_opt_u8(P, 0, 0, &act) || !ne_require_int8(P, a, "input 1") || !ne_require_int8(P, b, "input 2")
-        || !ne_require_int8(P, out, "output") || !ne_broadcast(P, a, b, out, &p->shape)) {
+    uint8_t act = ACT_NONE;
+    if ((has_activation && !ne_opt_u8(P, 0, 0, &act)) || !ne_require_int8(P, a, "input 1")
+        || !ne_require_int8(P, b, "input 2") || !ne_require_int8(P, out, "output")
+        || !ne_broadcast(P, a, b, out, &p->shape)) {
         return 0;
     }
     p->in1_offset = -a->zero_point;
     p->in2_offset = -b->zero_point;
     p->out_offset = out->zero_point;
+    return ne_activation_range(P, act, out, &p->act_min, &p->act_max);
+}
+
+// ADD and SUB: both inputs scaled to twice the larger input scale, with 20 bits of headroom
+// (TFLM's Prepare, in double).
+static int prepare_add_sub(ne_prep_t *P, ne_op_t *op) {
+    ne_binary_t *p = op->params;
+    ne_tensor_t *a = ne_prep_input(P, op, 0), *b = ne_prep_input(P, op, 1), *out = ne_prep_output(P, op, 0);
+    if (!prepare_binary(P, op, 1)) {
+        return 0;
+    }
     ne_real_t s1 = ne_scale_of(a, 0), s2 = ne_scale_of(b, 0), so = ne_scale_of(out, 0);
     ne_real_t twice_max = ne_real_shift(ne_real_cmp(s1, s2) >= 0 ? s1 : s2, 1);
     ne_real_t m1 = ne_real_div(s1, twice_max, 53), m2 = ne_real_div(s2, twice_max, 53);
@@ -229,11 +279,42 @@ static int prepare_add(ne_prep_t *P, ne_op_t *op) {
     if (p->shift1 > 0 || p->shift2 > 0 || p->shift > 0) {
         return ne_op_error(P, "multiplier out of range");
     }
-    return ne_activation_range(P, act, out, &p->act_min, &p->act_max);
+    return 1;
 }
 
 static void eval_add(ne_model_t *m, const ne_op_t *op) {
-    add(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0));
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), add_one);
+}
+
+static void eval_sub(ne_model_t *m, const ne_op_t *op) {
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), sub_one);
+}
+
+// MUL: in1 scale * in2 scale / out scale, in double (may exceed 1).
+static int prepare_mul(ne_prep_t *P, ne_op_t *op) {
+    ne_binary_t *p = op->params;
+    if (!prepare_binary(P, op, 1)) {
+        return 0;
+    }
+    ne_real_t product = ne_real_mul(ne_scale_of(ne_prep_input(P, op, 0), 0), ne_scale_of(ne_prep_input(P, op, 1), 0));
+    return ne_multiplier(P, ne_real_div(product, ne_scale_of(ne_prep_output(P, op, 0), 0), 53), &p->mult, &p->shift);
+}
+
+static void eval_mul(ne_model_t *m, const ne_op_t *op) {
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), mul_one);
+}
+
+// MAXIMUM and MINIMUM have no options and, in TFLM, no quantization checks.
+static int prepare_max_min(ne_prep_t *P, ne_op_t *op) {
+    return prepare_binary(P, op, 0);
+}
+
+static void eval_maximum(ne_model_t *m, const ne_op_t *op) {
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), max_one);
+}
+
+static void eval_minimum(ne_model_t *m, const ne_op_t *op) {
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), min_one);
 }
 
 static int prepare_softmax(ne_prep_t *P, ne_op_t *op) {
@@ -334,7 +415,11 @@ static void eval_dequantize(ne_model_t *m, const ne_op_t *op) {
 // The op table rows of this file (edgedl_ops.c looks them up).
 const ne_op_kind_t ne_ops_misc[] = {
     // name, code, options, inputs min..max, outputs, flags, params, prepare, eval
-    {"ADD", OP_ADD, OPT_ADD, 2, 2, 1, 0, sizeof(ne_add_t), prepare_add, eval_add},
+    {"ADD", OP_ADD, OPT_ADD, 2, 2, 1, 0, sizeof(ne_binary_t), prepare_add_sub, eval_add},
+    {"SUB", OP_SUB, OPT_SUB, 2, 2, 1, 0, sizeof(ne_binary_t), prepare_add_sub, eval_sub},
+    {"MUL", OP_MUL, OPT_MUL, 2, 2, 1, 0, sizeof(ne_binary_t), prepare_mul, eval_mul},
+    {"MAXIMUM", OP_MAXIMUM, OPT_MAXMIN, 2, 2, 1, 0, sizeof(ne_binary_t), prepare_max_min, eval_maximum},
+    {"MINIMUM", OP_MINIMUM, OPT_MAXMIN, 2, 2, 1, 0, sizeof(ne_binary_t), prepare_max_min, eval_minimum},
     {"DEQUANTIZE", OP_DEQUANTIZE, OPT_DEQUANTIZE, 1, 1, 1, 0, sizeof(ne_quantize_t), prepare_dequantize,
         eval_dequantize},
     {"SOFTMAX", OP_SOFTMAX, OPT_SOFTMAX, 1, 1, 1, 0, sizeof(ne_softmax_t), prepare_softmax, eval_softmax},

@@ -63,7 +63,9 @@ static void average_pool(const ne_pool_t *p, const int8_t *in, int8_t *out) {
     }
 }
 
-static void mean(const ne_mean_t *p, const int8_t *in, int8_t *out) {
+// MEAN and SUM: sums of raw int8 per output, less the input zero point times the count, then
+// requantized (MEAN's multiplier has 1/n folded in). REDUCE_MAX: the largest raw value.
+static void reduce(const ne_reduce_t *p, const int8_t *in, int8_t *out) {
     // Input viewed as 4-D (trailing 1s); the output is the flattened kept axes.
     const int32_t *d = p->dims;
     int32_t ostride[NE_MAX_RANK], n_out = 1;
@@ -75,30 +77,37 @@ static void mean(const ne_mean_t *p, const int8_t *in, int8_t *out) {
             n_out *= d[i];
         }
     }
-    int32_t *sum = p->scratch;
+    int32_t *acc = p->scratch;
     for (int32_t i = 0; i < n_out; i++) {
-        sum[i] = 0;
+        acc[i] = p->take_max ? -128 : 0;
     }
     const int8_t *x = in;
     for (int32_t i0 = 0; i0 < d[0]; i0++) {
         for (int32_t i1 = 0; i1 < d[1]; i1++) {
             for (int32_t i2 = 0; i2 < d[2]; i2++) {
-                int32_t *row = sum + i0 * ostride[0] + i1 * ostride[1] + i2 * ostride[2];
-                if (ostride[3]) {
-                    for (int32_t i3 = 0; i3 < d[3]; i3++) {
-                        row[i3] += *x++;
+                int32_t *row = acc + i0 * ostride[0] + i1 * ostride[1] + i2 * ostride[2];
+                const int32_t step = ostride[3] ? 1 : 0;
+                if (p->take_max) {
+                    for (int32_t i3 = 0; i3 < d[3]; i3++, x++) {
+                        row[i3 * step] = *x > row[i3 * step] ? *x : row[i3 * step];
                     }
                 } else {
                     for (int32_t i3 = 0; i3 < d[3]; i3++) {
-                        row[0] += *x++;
+                        row[i3 * step] += *x++;
                     }
                 }
             }
         }
     }
+    if (p->take_max) {
+        for (int32_t i = 0; i < n_out; i++) {
+            out[i] = (int8_t)acc[i];
+        }
+        return;
+    }
     const int32_t offset = p->in_offset * p->reduce_count;
     for (int32_t i = 0; i < n_out; i++) {
-        int32_t v = ne_mbqm(sum[i] + offset, p->mult, p->shift) + p->out_offset;
+        int32_t v = ne_mbqm(ne_wrap_add(acc[i], offset), p->mult, p->shift) + p->out_offset;
         out[i] = (int8_t)ne_clamp(v, -128, 127);
     }
 }
@@ -156,8 +165,9 @@ static uint64_t udiv64(uint64_t n, uint32_t d) {
     return q;
 }
 
-static int prepare_mean(ne_prep_t *P, ne_op_t *op) {
-    ne_mean_t *p = op->params;
+// MEAN, SUM and REDUCE_MAX over constant axes (TFLM's PrepareMeanOrSum / PrepareMinMax).
+static int prepare_reduce(ne_prep_t *P, ne_op_t *op) {
+    ne_reduce_t *p = op->params;
     ne_tensor_t *in = ne_prep_input(P, op, 0), *axes = ne_prep_input(P, op, 1), *out = ne_prep_output(P, op, 0);
     uint8_t keep_dims;
     int32_t axis[NE_MAX_RANK];
@@ -197,13 +207,35 @@ static int prepare_mean(ne_prep_t *P, ne_op_t *op) {
         }
     }
     if (n > (1u << 23)) {
-        return ne_op_error(P, "more than 2^23 values per mean (the int32 sum could overflow)");
+        return ne_op_error(P, "more than 2^23 values per output (the int32 sum could overflow)");
+    }
+    // The input as 4-D, axes kept where they are (trailing 1s: the mask's bits stay valid).
+    for (int i = 0; i < NE_MAX_RANK; i++) {
+        p->dims[i] = i < in->rank ? in->dims[i] : 1;
+    }
+    p->reduce_mask = mask;
+    p->reduce_count = (int32_t)n;
+    p->in_offset = -in->zero_point;
+    p->out_offset = out->zero_point;
+    if (out->count > P->scratch_len) {
+        return ne_op_error(P, "internal: scratch smaller than measured");
+    }
+    p->scratch = P->scratch;
+    int32_t code = op->kind->code;
+    if (code == OP_REDUCE_MAX) {
+        p->take_max = 1;  // raw bytes: TFLM requires equal quantization (it fails at invoke otherwise)
+        return ne_same_quantization(in, out) ? 1 : ne_op_error(P, "input and output quantization must match");
     }
     int32_t mult, shift;
     if (!ne_multiplier(P, ne_real_div(ne_scale_of(in, 0), ne_scale_of(out, 0), 53), &mult, &shift)) {
         return 0;
     }
-    // QuantizedMeanOrSum folds 1/n into the multiplier.
+    if (code == OP_SUM) {
+        p->mult = mult;
+        p->shift = shift;
+        return 1;
+    }
+    // QuantizedMeanOrSum folds 1/n into MEAN's multiplier.
     int s = 63;
     while (s > 0 && !ne_shr64(n, s)) {
         s--;
@@ -219,23 +251,11 @@ static int prepare_mean(ne_prep_t *P, ne_op_t *op) {
     }
     p->mult = (int32_t)udiv64(ne_shl64((uint32_t)mult, s), n);
     p->shift = shift - s;
-    p->reduce_count = (int32_t)n;
-    // The input as 4-D, axes kept where they are (trailing 1s: the mask's bits stay valid).
-    for (int i = 0; i < NE_MAX_RANK; i++) {
-        p->dims[i] = i < in->rank ? in->dims[i] : 1;
-    }
-    p->reduce_mask = mask;
-    p->in_offset = -in->zero_point;
-    p->out_offset = out->zero_point;
-    if (out->count > P->scratch_len) {
-        return ne_op_error(P, "internal: scratch smaller than measured");
-    }
-    p->scratch = P->scratch;
     return 1;
 }
 
-static void eval_mean(ne_model_t *m, const ne_op_t *op) {
-    mean(op->params, ne_in(m, op, 0), ne_out(m, op, 0));
+static void eval_reduce(ne_model_t *m, const ne_op_t *op) {
+    reduce(op->params, ne_in(m, op, 0), ne_out(m, op, 0));
 }
 
 // The op table rows of this file (edgedl_ops.c looks them up).
@@ -244,6 +264,9 @@ const ne_op_kind_t ne_ops_pool[] = {
     {"AVERAGE_POOL_2D", OP_AVERAGE_POOL_2D, OPT_POOL, 1, 1, 1, 0, sizeof(ne_pool_t), prepare_pool,
         eval_average_pool},
     {"MAX_POOL_2D", OP_MAX_POOL_2D, OPT_POOL, 1, 1, 1, 0, sizeof(ne_pool_t), prepare_pool, eval_max_pool},
-    {"MEAN", OP_MEAN, OPT_REDUCER, 2, 2, 1, NE_KIND_SCRATCH_OUTPUT, sizeof(ne_mean_t), prepare_mean, eval_mean},
+    {"MEAN", OP_MEAN, OPT_REDUCER, 2, 2, 1, NE_KIND_SCRATCH_OUTPUT, sizeof(ne_reduce_t), prepare_reduce, eval_reduce},
+    {"SUM", OP_SUM, OPT_REDUCER, 2, 2, 1, NE_KIND_SCRATCH_OUTPUT, sizeof(ne_reduce_t), prepare_reduce, eval_reduce},
+    {"REDUCE_MAX", OP_REDUCE_MAX, OPT_REDUCER, 2, 2, 1, NE_KIND_SCRATCH_OUTPUT, sizeof(ne_reduce_t), prepare_reduce,
+        eval_reduce},
     {0},
 };

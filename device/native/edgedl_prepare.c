@@ -174,3 +174,16 @@ int ne_broadcast(ne_prep_t *P, const ne_tensor_t *a, const ne_tensor_t *b, const
     }
     return 1;
 }
+
+int ne_scale_batch(ne_prep_t *P, ne_tensor_t *t, uint32_t factor) {
+    // Within the loader's limits on shapes: dimensions up to 2^24, under 2^28 elements.
+    if (t->rank == 0 || factor > 255 || (uint64_t)t->dims[0] * factor > (1u << 24)
+        || (uint64_t)t->count * factor >= (1u << 28)) {
+        return ne_op_error(P, "the output's batch times the block is too large");
+    }
+    t->dims[0] *= (int32_t)factor;
+    t->count *= factor;
+    t->bytes *= factor;
+    t->batch_factor = (uint8_t)factor;
+    return 1;
+}

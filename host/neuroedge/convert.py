@@ -9,15 +9,23 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import sys
 import tempfile
 
-# The TFLite builtin ops edgedl runs (device/native/edgedl_model.c).
-SUPPORTED_OPS = (
-    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE",
-    "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "QUANTIZE", "RESHAPE", "SOFTMAX", "SQUEEZE", "EXPAND_DIMS",
-    "SHAPE", "STRIDED_SLICE", "PACK",  # folded at load when they compute a shape (a dynamic-batch Flatten)
-)
+from .project import NATIVE_DIR
+
+
+def _op_table_names() -> tuple[str, ...]:
+    """The ops edgedl runs: the names in the op table's rows (device/native/edgedl_ops_*.c). SHAPE and
+    PACK are folded at load (they compute a shape: a dynamic-batch Flatten), and so is STRIDED_SLICE
+    when it slices a shape."""
+    rows = (re.findall(r'^\s*\{"([A-Z0-9_]+)", OP_', path.read_text(), re.M)
+            for path in sorted(NATIVE_DIR.glob("edgedl_ops_*.c")))
+    return tuple(name for names in rows for name in names)
+
+
+SUPPORTED_OPS = _op_table_names()
 
 
 @contextlib.contextmanager

@@ -21,7 +21,9 @@ from ..convert import SUPPORTED_OPS, convert_int8, quiet_tensorflow, tflite_op_n
 REFERENCE_MODEL = "neuroedge_ref_192"
 # Small, varied models the fuzz harness mutates.
 FUZZ_SEED_MODELS = ("conv_same_relu", "depthwise_dm2_valid", "residual_add_relu", "concat_channels",
-                    "float_io_conv", "mean_keepdims_broadcast_add")
+                    "float_io_conv", "mean_keepdims_broadcast_add", "dynamic_batch_flatten_head", "causal_tcn",
+                    "gated_units", "separate_activations", "reductions", "paddings", "slices",
+                    "splits_and_gather", "attention", "dilated_tcn_dynamic_batch")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class ZooSpec:
     conv_heavy: bool = False    # used by `neuroedge bench engine`
     dynamic_batch: bool = False  # batch None: the converter emits EXPAND_DIMS for 1-D layers
     squeeze: bool = False       # rewrite dims-dropping RESHAPEs to SQUEEZE (see reshape_to_squeeze)
+    # The zoo model whose TFLM outputs are this one's oracle, made from the same weights. For a
+    # dilated Conv1D with a dynamic batch (SPACE_TO_BATCH_ND ... BATCH_TO_SPACE_ND) TFLM's own
+    # output is wrong (it runs the model file's batch-1 shapes: tflite-micro issues 2319 and
+    # 3185), so its static-batch twin is the oracle.
+    oracle: str = ""
 
 
 def _chain(*make_layers):
@@ -107,6 +114,96 @@ def _conv2d_grid(keras, x):
     y = L.Conv2D(8, (3, 3), padding="valid", activation="relu6")(y)
     y = L.AveragePooling2D((2, 2), padding="same")(y)
     return L.Dense(7, activation="softmax")(L.GlobalAveragePooling2D()(y))
+
+
+
+# Layers of researchers' own models beyond the project's CNNs (issue: the models people bring).
+def _causal_tcn(keras, x):
+    L = keras.layers
+    y = L.Conv1D(8, 3, padding="causal")(x)                            # PAD -> CONV_2D
+    y = L.LeakyReLU(negative_slope=0.1)(y)                              # LEAKY_RELU
+    y = L.Conv1D(8, 3, dilation_rate=2, padding="causal")(y)            # PAD -> dilated CONV_2D
+    y = L.Activation("tanh")(y)                                         # TANH
+    y = L.ZeroPadding1D((2, 1))(y)                                      # PAD
+    return L.Dense(4)(L.GlobalAveragePooling1D()(y))
+
+
+def _gated_units(keras, x):
+    L = keras.layers
+    a = L.Conv1D(8, 3, padding="same")(x)
+    gate = L.Activation("sigmoid")(L.Conv1D(8, 3, padding="same")(x))  # LOGISTIC
+    y = L.Multiply()([a, gate])                                          # MUL
+    y = L.Subtract()([y, L.Conv1D(8, 1)(x)])                             # SUB
+    y = L.Maximum()([y, a])                                              # MAXIMUM
+    y = L.Minimum()([y, L.Conv1D(8, 1)(x)])                              # MINIMUM
+    return L.Dense(5)(L.GlobalAveragePooling1D()(y))
+
+
+def _separate_activations(keras, x):
+    L = keras.layers
+    y = L.Activation("hard_swish")(L.Conv1D(12, 3, padding="same")(x))  # HARD_SWISH
+    y = L.GlobalAveragePooling1D()(y)
+    a = L.ReLU()(y)                                                      # RELU (MEAN has no fused activation)
+    b = L.ReLU(max_value=6.0)(L.Dense(12)(y))                            # fused into FULLY_CONNECTED
+    b = L.ReLU(max_value=6.0)(L.Concatenate()([a, b]))                   # RELU6
+    return L.Dense(4)(b)
+
+
+def _reductions(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(8, 3, padding="same")(x)
+    total = L.Lambda(lambda t: ops.sum(t, axis=1))(y)                    # SUM
+    peak = L.GlobalMaxPooling1D()(y)                                     # REDUCE_MAX
+    channel_sum = L.Lambda(lambda t: ops.sum(t, axis=-1, keepdims=True))(y)  # SUM, keep_dims
+    return L.Dense(4)(L.Concatenate()([total, peak, L.Flatten()(channel_sum)]))
+
+
+def _paddings(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(6, 3)(x)
+    y = L.Lambda(lambda t: ops.pad(t, [[0, 0], [2, 1], [1, 0]], constant_values=0.5))(y)  # PADV2
+    y = L.ZeroPadding1D(3)(y)                                            # PAD
+    return L.Dense(3)(L.Flatten()(y))
+
+
+def _slices(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(8, 3, padding="same")(x)
+    a = L.Lambda(lambda t: t[:, 1:9])(y)                                 # STRIDED_SLICE
+    b = L.Lambda(lambda t: t[:, 12:2:-2, ::-1])(y)                       # STRIDED_SLICE, negative strides
+    c = L.Lambda(lambda t: ops.slice(t, (0, 3, 2), (1, 5, 4)))(y)        # SLICE
+    d = L.Lambda(lambda t: t[:, 3])(y)                                   # STRIDED_SLICE, shrunk axis
+    e = L.Permute((2, 1))(L.Cropping1D((2, 4))(y))                       # TRANSPOSE
+    parts = [L.Flatten()(t) for t in (a, b, c, e)] + [d]
+    return L.Dense(5)(L.Concatenate()(parts))
+
+
+def _splits_and_gather(keras, x):
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(12, 3, padding="same")(x)
+    halves = L.Lambda(lambda t: ops.split(t, 2, axis=-1))(y)             # SPLIT
+    thirds = L.Lambda(lambda t: ops.split(t, [2, 7], axis=-1))(y)        # SPLIT_V
+    picked = L.Lambda(lambda t: ops.take(t, [3, 1, 1, 7, 0], axis=1))(y)  # GATHER
+    parts = [L.Flatten()(t) for t in (*halves, *thirds, picked)]
+    return L.Dense(4)(L.Concatenate()(parts))
+
+
+def _dilated_tcn(keras, x):
+    L = keras.layers
+    y = L.Conv1D(8, 3, dilation_rate=2, padding="causal")(x)
+    y = L.Conv1D(8, 3, dilation_rate=4, padding="same")(y)
+    y = L.DepthwiseConv1D(3, dilation_rate=2, padding="same")(y)
+    y = L.Conv1D(6, 3, dilation_rate=2, padding="valid")(y)
+    return L.Dense(4)(L.GlobalAveragePooling1D()(y))
+
+
+def _attention(keras, x):
+    L, ops = keras.layers, keras.ops
+    q, k, v = L.Dense(8)(x), L.Dense(8)(x), L.Dense(8)(x)
+    scores = L.Lambda(lambda t: ops.matmul(t[0], ops.transpose(t[1], (0, 2, 1))))([q, k])  # BATCH_MATMUL
+    weights = L.Softmax()(scores)
+    y = L.Lambda(lambda t: ops.matmul(t[0], t[1]))([weights, v])        # BATCH_MATMUL
+    return L.Dense(4)(L.GlobalAveragePooling1D()(y))
 
 
 ZOO: tuple[ZooSpec, ...] = (
@@ -231,6 +328,19 @@ ZOO: tuple[ZooSpec, ...] = (
         lambda k: k.layers.Conv2D(32, (3, 3), padding="same", activation="relu"))),
     ZooSpec("kernel_dense_1024x64", (32, 32), _chain(
         lambda k: k.layers.Reshape((1024,)), lambda k: k.layers.Dense(64, activation="relu"))),
+    # Researchers' own layers: causal TCNs, gates, separate activations, reductions, paddings,
+    # slices, splits, gathers and a small attention block.
+    ZooSpec("causal_tcn", (24, 8), _causal_tcn),
+    ZooSpec("gated_units", (20, 8), _gated_units),
+    ZooSpec("separate_activations", (16, 8), _separate_activations),
+    ZooSpec("reductions", (20, 8), _reductions),
+    ZooSpec("paddings", (16, 8), _paddings),
+    ZooSpec("slices", (16, 10), _slices),
+    ZooSpec("splits_and_gather", (12, 6), _splits_and_gather),
+    ZooSpec("attention", (10, 6), _attention),
+    # With a dynamic batch a dilated Conv1D becomes SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND.
+    ZooSpec("dilated_tcn_dynamic_batch", (32, 8), _dilated_tcn, dynamic_batch=True, oracle="dilated_tcn_static_batch"),
+    ZooSpec("dilated_tcn_static_batch", (32, 8), _dilated_tcn),
     ZooSpec("float_io_softmax_192", (20, 192), _chain(
         lambda k: k.layers.Conv1D(8, 3, activation="relu"), lambda k: k.layers.MaxPooling1D(2),
         lambda k: k.layers.GlobalAveragePooling1D(), lambda k: k.layers.Dense(7, activation="softmax")),
@@ -300,6 +410,11 @@ def build_model(spec: ZooSpec, seed: int) -> bytes:
     return tflite
 
 
+def seed_of(spec: ZooSpec) -> int:
+    """The seed of the spec's weights: its oracle's, so that the two models share them."""
+    return 1000 + [s.name for s in ZOO].index(spec.oracle or spec.name)
+
+
 def _cache_key(spec: ZooSpec, seed: int) -> str:
     import tensorflow as tf
 
@@ -316,7 +431,7 @@ def build_zoo(cache_dir: Path, names=None) -> dict[str, Path]:
     chosen = [SPECS[n] for n in names] if names is not None else list(ZOO)
     paths = {}
     for spec in chosen:
-        seed = 1000 + [s.name for s in ZOO].index(spec.name)
+        seed = seed_of(spec)
         path, key_path = cache_dir / f"{spec.name}.tflite", cache_dir / f"{spec.name}.key"
         key = _cache_key(spec, seed)
         if not (path.exists() and key_path.exists() and key_path.read_text() == key):

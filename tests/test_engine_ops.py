@@ -1,0 +1,84 @@
+"""The op table's names and codes against TFLite's schema, and refusals that say which builtin
+and why (through the real edgedl.mpy in the emulator)."""
+
+from __future__ import annotations
+
+import re
+
+import flatbuffers
+import pytest
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+
+from neuroedge import native
+from neuroedge.bench import zoo
+from neuroedge.project import NATIVE_DIR
+
+# The core's abbreviations of schema.fbs's BuiltinOptions names.
+OPTION_NAMES = {
+    "CONV": "Conv2DOptions", "DEPTHWISE": "DepthwiseConv2DOptions", "POOL": "Pool2DOptions",
+    "FC": "FullyConnectedOptions", "CONCAT": "ConcatenationOptions", "MAXMIN": "MaximumMinimumOptions",
+    "BATCH_TO_SPACE": "BatchToSpaceNDOptions", "SPACE_TO_BATCH": "SpaceToBatchNDOptions", "PADV2": "PadV2Options",
+    "BATCH_MATMUL": "BatchMatMulOptions",
+}
+
+
+def schema_enum(cls) -> dict[str, int]:
+    return {name: value for name, value in vars(cls).items() if not name.startswith("_")}
+
+
+def c_enum(prefix: str) -> dict[str, int]:
+    text = (NATIVE_DIR / "edgedl_internal.h").read_text()
+    return {name: int(value) for name, value in re.findall(rf"\b{prefix}([A-Z0-9_]+) = (\d+)", text)}
+
+
+def c_builtin_names() -> list[str]:
+    text = (NATIVE_DIR / "edgedl_ops.c").read_text()
+    body = text[text.index("BUILTIN_NAMES[] ="):]
+    body = body[:body.index(";")]
+    joined = "".join(re.findall(r'"([^"]*)"', body))
+    return [name.replace("~", "STABLEHLO_").lstrip("!%") for name in joined.split("\\0")[:-1]]
+
+
+def test_every_builtin_of_the_schema_is_named_in_code_order():
+    builtins = schema_enum(schema.BuiltinOperator)
+    expected = [name for name, _ in sorted(builtins.items(), key=lambda item: item[1])]
+    assert sorted(builtins.values()) == list(range(len(builtins)))
+    assert c_builtin_names() == expected
+
+
+def test_the_cores_op_codes_and_option_types_are_the_schemas():
+    builtins, options = schema_enum(schema.BuiltinOperator), schema_enum(schema.BuiltinOptions)
+    for name, code in c_enum("OP_").items():
+        assert builtins[name] == code, name
+    for name, value in c_enum("OPT_").items():
+        if name == "NONE":
+            continue
+        schema_name = OPTION_NAMES.get(name) or "".join(w.capitalize() for w in name.split("_")) + "Options"
+        assert options[schema_name] == value, name
+
+
+def with_first_op_code(model: bytes, code: int) -> bytes:
+    """The model with its first op's operator code set to `code`."""
+    m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model, 0))
+    opcode = m.operatorCodes[m.subgraphs[0].operators[0].opcodeIndex]
+    opcode.builtinCode = code
+    opcode.deprecatedBuiltinCode = min(code, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    builder = flatbuffers.Builder(len(model) + 1024)
+    builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+@pytest.mark.parametrize("code, message", [
+    (schema.BuiltinOperator.WHILE, "op 0 is WHILE, which edgedl does not run: control flow"),
+    (schema.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM,
+     "op 0 is UNIDIRECTIONAL_SEQUENCE_LSTM, which edgedl does not run: a stateful or recurrent op"),
+    (schema.BuiltinOperator.STABLEHLO_ADD, "op 0 is STABLEHLO_ADD, which edgedl does not run: a StableHLO op"),
+    (schema.BuiltinOperator.SQUARE, "op 0 is SQUARE, which edgedl does not run: not among the ops edgedl runs"),
+    (250, "op 0 has builtin code 250, an operator code beyond TFLite's schema"),
+])
+def test_a_refused_builtin_is_named_with_the_reason(code, message, emulator):
+    model = zoo.build_zoo(native.BUILD_DIR / "zoo", ["conv_same_relu"])["conv_same_relu"].read_bytes()
+    emulator.board_path("m.tflite").write_bytes(with_first_op_code(model, code))
+    result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
+    assert result.returncode == 1
+    assert "ValueError: Model: unsupported model: " + message in result.output, result.output

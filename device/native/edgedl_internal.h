@@ -67,26 +67,29 @@ enum {
 
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
 
+// 48 bytes: the parsed model keeps one per tensor of the graph, constants included.
 typedef struct {
     int32_t dims[NE_MAX_RANK];
+    uint32_t count;         // elements
+    uint32_t offset;        // a constant's data in the model (any alignment), or a planned tensor's in the arena
+    uint32_t scale_bits;    // float32 bits of scale[0]
+    uint32_t scales_at;     // the little-endian float32 scales in the model (n_scales of them)
+    uint16_t n_scales;      // per-channel scales in the model
+    int16_t zero_point;
+    int16_t first_use, last_use;  // op scopes, for the planner
     uint8_t rank;
     uint8_t type;
     uint8_t is_const;
     uint8_t planned;        // lives in the arena
     uint8_t folded;         // a shape value the loader folded away: no data, read only by shape ops
+    uint8_t quantized_dimension;
     uint8_t batch_factor;   // > 1: its batch is this times the model's (between SPACE_TO_BATCH_ND and
                             // BATCH_TO_SPACE_ND, where the converter writes the input's batch)
-    uint32_t count;         // elements
-    uint32_t bytes;
-    const uint8_t *data;    // constant data in the model (any alignment)
-    uint32_t arena_offset;
-    int32_t zero_point;
-    uint32_t scale_bits;    // float32 bits of scale[0]
-    uint32_t n_scales;      // per-channel scales in the model
-    const uint8_t *scales;  // little-endian float32 array in the model
-    int32_t quantized_dimension;
-    int16_t first_use, last_use;  // op scopes, for the planner
 } ne_tensor_t;
+
+static inline uint32_t ne_tensor_bytes(const ne_tensor_t *t) {
+    return t->type == NE_INT8 ? t->count : 4 * t->count;  // int8, or int32 and float32
+}
 
 typedef struct ne_op_kind ne_op_kind_t;
 
@@ -142,7 +145,7 @@ struct ne_op_kind {
 
 enum {
     NE_KIND_OPTIONAL_BIAS = 1,   // input 2 may be absent (-1)
-    NE_KIND_CHANNEL_ARRAYS = 2,  // per output channel multiplier, shift and bias (conv, dense)
+    NE_KIND_CHANNEL_ARRAYS = 2,  // per output channel multiplier, shift and addend (convolutions, dense)
     NE_KIND_SCRATCH_CHANNELS = 4,  // int32 scratch of the output's last dimension
     NE_KIND_SCRATCH_OUTPUT = 8,  // int32 scratch of the output's size (reductions)
     NE_KIND_SHAPE_INPUT1 = 16,   // input 1 may be a folded shape value (RESHAPE)
@@ -169,7 +172,7 @@ int ne_require_int8(ne_prep_t *P, const ne_tensor_t *t, const char *which);
 // A constant int32 tensor's values (count <= max), for axes, paddings, begins and sizes.
 int ne_const_i32(ne_prep_t *P, const ne_tensor_t *t, const char *which, int32_t *values, uint32_t max);
 int ne_same_quantization(const ne_tensor_t *a, const ne_tensor_t *b);
-ne_real_t ne_scale_of(const ne_tensor_t *t, uint32_t i);
+ne_real_t ne_scale_of(const ne_prep_t *P, const ne_tensor_t *t, uint32_t i);
 float ne_f32_from_bits(uint32_t bits);
 // QuantizeMultiplier, refusing what the kernels cannot shift.
 int ne_multiplier(ne_prep_t *P, ne_real_t value, int32_t *mult, int32_t *shift);
@@ -192,7 +195,12 @@ void ne_dims4(const ne_tensor_t *t, int32_t *dims);
 
 static inline uint8_t *ne_tensor_data(const ne_model_t *m, int16_t index) {
     const ne_tensor_t *t = &m->tensors[index];
-    return t->is_const ? (uint8_t *)t->data : m->arena + t->arena_offset;
+    return t->is_const ? (uint8_t *)m->model + t->offset : m->arena + t->offset;
+}
+
+// A constant tensor's data in the model, at load.
+static inline const uint8_t *ne_const_data(const ne_prep_t *P, const ne_tensor_t *t) {
+    return P->m->model + t->offset;
 }
 
 static inline const int8_t *ne_in(const ne_model_t *m, const ne_op_t *op, int k) {
@@ -220,7 +228,8 @@ typedef struct {
     int32_t filter_h, filter_w, stride_h, stride_w, dilation_h, dilation_w, pad_h, pad_w;
     int32_t depth_multiplier, filter_in_c;
     int32_t in_offset, out_offset, act_min, act_max;
-    int32_t *ch_mult, *ch_shift, *bias, *wsum;  // per output channel
+    int32_t *ch_mult, *ch_add;  // per output channel: multiplier; bias (+ in_offset * weight sum)
+    int8_t *ch_shift;
     int32_t *scratch;
 } ne_conv_t;
 

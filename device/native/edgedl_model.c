@@ -17,10 +17,6 @@ enum { Q_SCALE = 2, Q_ZERO_POINT = 3, Q_DIMENSION = 6 };
 
 #define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~(uint32_t)((a) - 1))
 
-static uint32_t type_size(uint8_t type) {
-    return type == NE_INT8 ? 1 : 4;
-}
-
 // ---------------------------------------------------------------------------
 // The loader's view of the flatbuffer
 
@@ -140,7 +136,6 @@ static int read_tensor(loader_t *L, uint32_t index, ne_tensor_t *t) {
         ne_errorf(L->err, "unsupported model: tensor %u is variable or sparse", index);
         return 0;
     }
-    t->bytes = t->count * type_size(t->type);
     if (buffer_index >= L->buffers.len) {
         ne_errorf(L->err, "malformed model: tensor %u refers to buffer %u of %u", index, buffer_index, L->buffers.len);
         return 0;
@@ -162,22 +157,29 @@ static int read_tensor(loader_t *L, uint32_t index, ne_tensor_t *t) {
             return 0;
         }
         if (data.len) {
-            if (data.len != t->bytes) {
+            if (data.len != ne_tensor_bytes(t)) {
                 ne_errorf(L->err, "malformed model: tensor %u has %u bytes of data, its shape needs %u",
-                    index, data.len, t->bytes);
+                    index, data.len, ne_tensor_bytes(t));
                 return 0;
             }
             t->is_const = 1;
-            t->data = fb->data + data.pos;
+            t->offset = data.pos;
         }
     }
     if (fb_table(fb, &tt, T_QUANT, &q, "Tensor.quantization")) {
         fb_vec_t scales, zps;
         fb_vector(fb, &q, Q_SCALE, 4, &scales, "QuantizationParameters.scale");
         fb_vector(fb, &q, Q_ZERO_POINT, 8, &zps, "QuantizationParameters.zero_point");
-        if (!fb_i32(fb, &q, Q_DIMENSION, 0, &t->quantized_dimension, "QuantizationParameters.quantized_dimension")) {
+        int32_t dimension;
+        if (!fb_i32(fb, &q, Q_DIMENSION, 0, &dimension, "QuantizationParameters.quantized_dimension")) {
             return 0;
         }
+        if (dimension < 0 || dimension >= NE_MAX_RANK || scales.len > 65535) {
+            ne_errorf(L->err, "malformed model: tensor %u has a quantized dimension of %d or over 65535 scales",
+                index, dimension);
+            return 0;
+        }
+        t->quantized_dimension = (uint8_t)dimension;
         if (scales.len && zps.len) {
             const uint8_t *zp = fb->data + zps.pos;
             uint32_t lo = fb_load_u32(zp), hi = fb_load_u32(zp + 4);
@@ -185,13 +187,18 @@ static int read_tensor(loader_t *L, uint32_t index, ne_tensor_t *t) {
                 ne_errorf(L->err, "malformed model: tensor %u zero point does not fit in 32 bits", index);
                 return 0;
             }
-            t->zero_point = (int32_t)lo;
-            t->n_scales = scales.len;
-            t->scales = fb->data + scales.pos;
-            t->scale_bits = fb_load_u32(t->scales);
+            if ((int32_t)lo < -32768 || (int32_t)lo > 32767) {
+                ne_errorf(L->err, "malformed model: tensor %u zero point %d is outside -32768..32767", index,
+                    (int32_t)lo);
+                return 0;
+            }
+            t->zero_point = (int16_t)(int32_t)lo;
+            t->n_scales = (uint16_t)scales.len;
+            t->scales_at = scales.pos;
+            t->scale_bits = fb_load_u32(fb->data + scales.pos);
             for (uint32_t i = 0; i < scales.len; i++) {
                 ne_real_t r;
-                if (!ne_real_from_f32(fb_load_u32(t->scales + 4 * i), &r)) {
+                if (!ne_real_from_f32(fb_load_u32(fb->data + scales.pos + 4 * i), &r)) {
                     ne_errorf(L->err, "malformed model: tensor %u scale %u is not a finite positive number", index, i);
                     return 0;
                 }
@@ -275,8 +282,8 @@ static int op_needs(loader_t *L, uint32_t i, uint32_t *bytes, uint32_t *scratch)
         return 0;
     }
     uint32_t channels = rank ? (uint32_t)dims[rank - 1] : 1;
-    if (kind->flags & NE_KIND_CHANNEL_ARRAYS) {
-        *bytes += 4 * ALIGN_UP(4 * channels, 8);
+    if (kind->flags & NE_KIND_CHANNEL_ARRAYS) {  // int32 multiplier and addend, int8 shift
+        *bytes += 2 * ALIGN_UP(4 * channels, 8) + ALIGN_UP(channels, 8);
     }
     *scratch = kind->flags & NE_KIND_SCRATCH_OUTPUT ? count : channels;
     return 1;
@@ -442,10 +449,10 @@ static uint32_t plan_order(ne_model_t *m, int16_t *order, int later_first) {
     }
     for (uint32_t i = 1; i < n; i++) {  // insertion sort: size descending, then by index
         int16_t v = order[i];
-        uint32_t size = ALIGN_UP(m->tensors[v].bytes, 16);
+        uint32_t size = ALIGN_UP(ne_tensor_bytes(&m->tensors[v]), 16);
         uint32_t j = i;
         while (j > 0) {
-            uint32_t before = ALIGN_UP(m->tensors[order[j - 1]].bytes, 16);
+            uint32_t before = ALIGN_UP(ne_tensor_bytes(&m->tensors[order[j - 1]]), 16);
             if (before > size || (before == size && !later_first)) {
                 break;
             }
@@ -457,22 +464,22 @@ static uint32_t plan_order(ne_model_t *m, int16_t *order, int later_first) {
     uint32_t head = 0;
     for (uint32_t i = 0; i < n; i++) {
         ne_tensor_t *t = &m->tensors[order[i]];
-        uint32_t size = ALIGN_UP(t->bytes, 16), offset = 0;
+        uint32_t size = ALIGN_UP(ne_tensor_bytes(t), 16), offset = 0;
         // Raise the candidate offset past every conflicting placed buffer until it fits.
         int moved = 1;
         while (moved) {
             moved = 0;
             for (uint32_t j = 0; j < i; j++) {
                 ne_tensor_t *o = &m->tensors[order[j]];
-                uint32_t osize = ALIGN_UP(o->bytes, 16);
+                uint32_t osize = ALIGN_UP(ne_tensor_bytes(o), 16);
                 int time_overlap = t->first_use <= o->last_use && o->first_use <= t->last_use;
-                if (time_overlap && offset < o->arena_offset + osize && o->arena_offset < offset + size) {
-                    offset = o->arena_offset + osize;
+                if (time_overlap && offset < o->offset + osize && o->offset < offset + size) {
+                    offset = o->offset + osize;
                     moved = 1;
                 }
             }
         }
-        t->arena_offset = offset;
+        t->offset = offset;
         if (offset + size > head) {
             head = offset + size;
         }
@@ -597,7 +604,7 @@ static void io_info(const ne_tensor_t *t, ne_io_info_t *info) {
     for (int i = 0; i < NE_MAX_RANK; i++) {
         info->dims[i] = i < t->rank ? t->dims[i] : 0;
     }
-    info->bytes = t->bytes;
+    info->bytes = ne_tensor_bytes(t);
     info->scale_bits = t->scale_bits;
     info->zero_point = t->zero_point;
 }
@@ -616,7 +623,7 @@ int ne_model_embedding_info(const ne_model_t *m, ne_io_info_t *info) {
 }
 
 void ne_model_embedding(ne_model_t *m, void *out) {
-    ne_copy(out, ne_tensor_data(m, m->embedding), m->tensors[m->embedding].bytes);
+    ne_copy(out, ne_tensor_data(m, m->embedding), ne_tensor_bytes(&m->tensors[m->embedding]));
 }
 
 uint32_t ne_model_op_count(const ne_model_t *m) {
@@ -635,12 +642,12 @@ uint32_t ne_model_macs(const ne_model_t *m) {
 // Invoke
 
 void ne_model_invoke(ne_model_t *m, const void *input, void *output) {
-    ne_copy(ne_tensor_data(m, m->input), input, m->tensors[m->input].bytes);
+    ne_copy(ne_tensor_data(m, m->input), input, ne_tensor_bytes(&m->tensors[m->input]));
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const ne_op_t *op = &m->ops[i];
         if (!op->folded) {  // a folded shape computation was done at load
             op->kind->eval(m, op);
         }
     }
-    ne_copy(output, ne_tensor_data(m, m->output), m->tensors[m->output].bytes);
+    ne_copy(output, ne_tensor_data(m, m->output), ne_tensor_bytes(&m->tensors[m->output]));
 }

@@ -33,7 +33,7 @@ static int prepare_relu(ne_prep_t *P, ne_op_t *op) {
     p->out_offset = out->zero_point;
     p->lo = out->zero_point;
     p->hi = 127;
-    return ne_multiplier(P, ne_real_div(ne_scale_of(in, 0), ne_scale_of(out, 0), 53), &p->mult, &p->shift);
+    return ne_multiplier(P, ne_real_div(ne_scale_of(P, in, 0), ne_scale_of(P, out, 0), 53), &p->mult, &p->shift);
 }
 
 static void eval_relu(ne_model_t *m, const ne_op_t *op) {
@@ -55,7 +55,7 @@ static int prepare_relu6(ne_prep_t *P, ne_op_t *op) {
     ne_real_t six = {6, 0};
     p->count = out->count;
     p->lo = in->zero_point;
-    p->hi = ne_clamp(in->zero_point + ne_real_round_int(ne_real_div(six, ne_scale_of(in, 0), 24)), -128, 127);
+    p->hi = ne_clamp(in->zero_point + ne_real_round_int(ne_real_div(six, ne_scale_of(P, in, 0), 24)), -128, 127);
     return 1;
 }
 
@@ -81,7 +81,7 @@ static int prepare_leaky_relu(ne_prep_t *P, ne_op_t *op) {
     p->count = out->count;
     p->in_offset = -in->zero_point;
     p->out_offset = out->zero_point;
-    ne_real_t in_s = ne_scale_of(in, 0), out_s = ne_scale_of(out, 0), alpha;
+    ne_real_t in_s = ne_scale_of(P, in, 0), out_s = ne_scale_of(P, out, 0), alpha;
     if (!ne_multiplier(P, ne_real_div(in_s, out_s, 53), &p->mult_identity, &p->shift_identity)) {
         return 0;
     }
@@ -130,7 +130,7 @@ static int prepare_sigmoid_kind(ne_prep_t *P, ne_op_t *op, int32_t out_zero_poin
     p->count = out->count;
     p->in_zero_point = in->zero_point;
     // input_scale * 2^(31 - 4) as multiplier and left shift (exact: a float32 has 24 bits).
-    ne_real_t rescale = ne_real_shift(ne_scale_of(in, 0), 27);
+    ne_real_t rescale = ne_real_shift(ne_scale_of(P, in, 0), 27);
     ne_real_t one = {1, 0};
     if (ne_real_cmp(rescale, one) < 0 || !ne_quantize_multiplier(rescale, &p->mult, &p->left_shift)) {
         return ne_op_error(P, "input scale out of range for the fixed-point function");
@@ -219,9 +219,9 @@ static int prepare_hard_swish(ne_prep_t *P, ne_op_t *op) {
     p->count = out->count;
     p->in_zero_point = (int16_t)in->zero_point;
     p->out_zero_point = (int16_t)out->zero_point;
-    ne_real_t hires = ne_real_shift(ne_scale_of(in, 0), -7), three = {3, 0};
+    ne_real_t hires = ne_real_shift(ne_scale_of(P, in, 0), -7), three = {3, 0};
     int32_t m32;
-    if (!ne_multiplier(P, ne_real_div(hires, ne_scale_of(out, 0), 53), &m32, &p->out_exponent)) {
+    if (!ne_multiplier(P, ne_real_div(hires, ne_scale_of(P, out, 0), 53), &m32, &p->out_exponent)) {
         return 0;
     }
     if (p->out_exponent > 0) {

@@ -182,26 +182,20 @@ static inline int32_t sum_i8(const int8_t *a, int32_t n) {
 }
 
 static inline int8_t requantize(const ne_conv_t *p, int32_t acc, int32_t c) {
-    acc = ne_wrap_add(acc, p->bias[c]);
+    acc = ne_wrap_add(acc, p->ch_add[c]);
     acc = ne_mbqm(acc, p->ch_mult[c], p->ch_shift[c]) + p->out_offset;
     return (int8_t)ne_clamp(acc, p->act_min, p->act_max);
 }
 
-// out[c] = requantize(acc[c] + in_offset * wsum[c]) for c < count (wsum 0: acc has it). The
-// params are read once (stores through an int8 pointer may alias anything, so a loop of
-// requantize() reloads them per output), and in two passes: the offsets, then the multiplier,
-// each with few enough live values that a Cortex-M keeps them in registers.
-static void requantize_all(const ne_conv_t *p, int32_t *acc, const int32_t *wsum, int32_t count, int8_t *out) {
-    const int32_t *bias = p->bias, *mult = p->ch_mult, *shift = p->ch_shift;
-    if (wsum) {
-        const int32_t in_offset = p->in_offset;
-        for (int32_t c = 0; c < count; c++) {
-            acc[c] = ne_wrap_add(ne_wrap_add(acc[c], bias[c]), in_offset * wsum[c]);
-        }
-    } else {
-        for (int32_t c = 0; c < count; c++) {
-            acc[c] = ne_wrap_add(acc[c], bias[c]);
-        }
+// out[c] = requantize(acc[c]) for c < count. The params are read once (stores through an int8
+// pointer may alias anything, so a loop of requantize() reloads them per output), and in two
+// passes: the additions, then the multiplier, each with few enough live values that a Cortex-M
+// keeps them in registers.
+static void requantize_all(const ne_conv_t *p, int32_t *acc, int32_t count, int8_t *out) {
+    const int32_t *add = p->ch_add, *mult = p->ch_mult;
+    const int8_t *shift = p->ch_shift;
+    for (int32_t c = 0; c < count; c++) {
+        acc[c] = ne_wrap_add(acc[c], add[c]);
     }
     const int32_t out_offset = p->out_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t c = 0; c < count; c++) {
@@ -284,16 +278,17 @@ void ne_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_
                                 in + ((b * in_h + y0 + ky * dh) * in_w + x0 + kx0) * in_c, row_len, out_c, acc);
                         }
                     }
-                    if (!full) {  // the input offset times the weights of the taps inside
+                    if (!full) {  // ch_add counts the input offset on every tap: take the outside taps' back
                         for (int32_t oc = 0; oc < out_c; oc++) {
-                            int32_t wsum = 0;
+                            int32_t inside = 0;
                             for (int32_t ky = ky0; ky < ky1; ky++) {
-                                wsum += sum_i8(filter + oc * filter_per_oc + (ky * fw + kx0) * fic, row_len);
+                                inside += sum_i8(filter + oc * filter_per_oc + (ky * fw + kx0) * fic, row_len);
                             }
-                            acc[oc] = ne_wrap_add(acc[oc], p->in_offset * wsum);
+                            int32_t outside = sum_i8(filter + oc * filter_per_oc, filter_per_oc) - inside;
+                            acc[oc] = ne_wrap_sub(acc[oc], p->in_offset * outside);
                         }
                     }
-                    requantize_all(p, acc, full ? p->wsum : 0, out_c, out);
+                    requantize_all(p, acc, out_c, out);
                     out += out_c;
                     continue;
                 }
@@ -324,7 +319,9 @@ void ne_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_
                             }
                         }
                     }
-                    acc = ne_wrap_add(acc, p->in_offset * (full ? p->wsum[oc] : wsum));
+                    if (!full) {  // ch_add counts the input offset on every tap: take the outside taps' back
+                        acc = ne_wrap_sub(acc, p->in_offset * (sum_i8(wf, filter_per_oc) - wsum));
+                    }
                     *out++ = requantize(p, acc, oc);
                 }
             }
@@ -368,7 +365,7 @@ void ne_depthwise_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *fil
                         }
                     }
                 }
-                requantize_all(p, acc, 0, out_c, out);
+                requantize_all(p, acc, out_c, out);
                 out += out_c;
             }
         }
@@ -385,12 +382,11 @@ void ne_fully_connected(const ne_conv_t *p, const int8_t *in, const int8_t *filt
             acc[u] = 0;
         }
         accumulate_shared(filter, depth, x, depth, units, acc);
-        requantize_all(p, acc, p->wsum, units, out);
+        requantize_all(p, acc, units, out);
         out += units;
 #else
         for (int32_t u = 0; u < units; u++) {
-            int32_t acc = ne_wrap_add(dot_i8(filter + u * depth, x, depth), p->in_offset * p->wsum[u]);
-            *out++ = requantize(p, acc, u);
+            *out++ = requantize(p, dot_i8(filter + u * depth, x, depth), u);
         }
 #endif
     }
@@ -432,20 +428,32 @@ int ne_nhwc(ne_prep_t *P, const ne_tensor_t *t, const char *which, int32_t *n, i
     return 1;
 }
 
+// The per-channel arrays (NE_KIND_CHANNEL_ARRAYS: the loader measures them the same way).
 static int alloc_channel_arrays(ne_prep_t *P, ne_conv_t *p, int32_t channels) {
-    uint32_t bytes = 4 * (uint32_t)channels;
-    p->ch_mult = ne_prep_alloc(P, bytes);
-    p->ch_shift = ne_prep_alloc(P, bytes);
-    p->bias = ne_prep_alloc(P, bytes);
-    p->wsum = ne_prep_alloc(P, bytes);
-    return p->ch_mult && p->ch_shift && p->bias && p->wsum;
+    p->ch_mult = ne_prep_alloc(P, 4 * (uint32_t)channels);
+    p->ch_add = ne_prep_alloc(P, 4 * (uint32_t)channels);
+    p->ch_shift = ne_prep_alloc(P, (uint32_t)channels);
+    return p->ch_mult && p->ch_add && p->ch_shift;
+}
+
+// ch_add: the bias, plus (conv and dense) the input offset times the channel's weight sum, which
+// takes the offset out of the inner loop: sum(w * (x + in_offset)) == sum(w * x) + in_offset * sum(w).
+// Integer sums are exact (the filter volume is bounded), so the result is TFLM's bit for bit.
+static void fold_input_offset(ne_conv_t *p, const int8_t *w, int32_t channels, uint32_t per_channel) {
+    for (int32_t c = 0; c < channels; c++) {
+        int32_t s = 0;
+        for (uint32_t i = 0; i < per_channel; i++) {
+            s += w[(uint32_t)c * per_channel + i];
+        }
+        p->ch_add[c] = ne_wrap_add(p->ch_add[c], p->in_offset * s);
+    }
 }
 
 static int bias_ok(const ne_tensor_t *bias, int32_t channels) {
     return !bias || (bias->type == NE_INT32 && bias->is_const && bias->count == (uint32_t)channels);
 }
 
-// Per-channel multipliers (double(in) * double(filter[c]) / double(out)), bias copy.
+// Per-channel multipliers (double(in) * double(filter[c]) / double(out)), and the bias.
 static int per_channel_params(ne_prep_t *P, ne_conv_t *p, const ne_tensor_t *in, const ne_tensor_t *filter,
     const ne_tensor_t *bias, const ne_tensor_t *out, int32_t channels, int32_t qdim) {
     if (filter->n_scales != 1 && filter->n_scales != (uint32_t)channels) {
@@ -460,13 +468,15 @@ static int per_channel_params(ne_prep_t *P, ne_conv_t *p, const ne_tensor_t *in,
     if (!alloc_channel_arrays(P, p, channels)) {
         return 0;
     }
-    ne_real_t in_s = ne_scale_of(in, 0), out_s = ne_scale_of(out, 0);
+    ne_real_t in_s = ne_scale_of(P, in, 0), out_s = ne_scale_of(P, out, 0);
     for (int32_t c = 0; c < channels; c++) {
-        ne_real_t eff = ne_real_div(ne_real_mul(in_s, ne_scale_of(filter, (uint32_t)c)), out_s, 53);
-        if (!ne_multiplier(P, eff, &p->ch_mult[c], &p->ch_shift[c])) {
+        ne_real_t eff = ne_real_div(ne_real_mul(in_s, ne_scale_of(P, filter, (uint32_t)c)), out_s, 53);
+        int32_t shift;
+        if (!ne_multiplier(P, eff, &p->ch_mult[c], &shift)) {
             return 0;
         }
-        p->bias[c] = bias ? (int32_t)fb_load_u32(bias->data + 4 * c) : 0;
+        p->ch_shift[c] = (int8_t)shift;
+        p->ch_add[c] = bias ? (int32_t)fb_load_u32(ne_const_data(P, bias) + 4 * c) : 0;
     }
     return 1;
 }
@@ -551,22 +561,9 @@ static int prepare_conv_kind(ne_prep_t *P, ne_op_t *op, int depthwise) {
         || !ne_activation_range(P, act, out, &p->act_min, &p->act_max)) {
         return 0;
     }
-    // Sum of each output channel's weights: folds the input offset out of the inner loop.
     uint32_t taps = (uint32_t)(p->filter_h * p->filter_w);
-    const int8_t *w = (const int8_t *)filter->data;
-    for (int32_t c = 0; c < oc; c++) {
-        int32_t s = 0;
-        if (depthwise) {
-            for (uint32_t t = 0; t < taps; t++) {
-                s += w[t * (uint32_t)oc + (uint32_t)c];
-            }
-        } else {
-            uint32_t n = taps * (uint32_t)p->filter_in_c;
-            for (uint32_t i = 0; i < n; i++) {
-                s += w[(uint32_t)c * n + i];
-            }
-        }
-        p->wsum[c] = s;
+    if (!depthwise) {  // depthwise adds the offset to each input (its accumulators are per channel)
+        fold_input_offset(p, (const int8_t *)ne_const_data(P, filter), oc, taps * (uint32_t)p->filter_in_c);
     }
     op->macs = (uint32_t)p->batches * p->out_h * p->out_w * oc * taps * p->filter_in_c;
     return scratch_for(P, p, oc);
@@ -621,27 +618,20 @@ static int prepare_fully_connected(ne_prep_t *P, ne_op_t *op) {
             return 0;
         }
         // GetQuantizedConvolutionMultipler: the float32 product, widened, / out.
-        ne_real_t product = ne_real_round_bits(ne_real_mul(ne_scale_of(in, 0), ne_scale_of(filter, 0)), 24);
+        ne_real_t product = ne_real_round_bits(ne_real_mul(ne_scale_of(P, in, 0), ne_scale_of(P, filter, 0)), 24);
         int32_t mult, shift;
-        if (!ne_multiplier(P, ne_real_div(product, ne_scale_of(out, 0), 53), &mult, &shift)) {
+        if (!ne_multiplier(P, ne_real_div(product, ne_scale_of(P, out, 0), 53), &mult, &shift)) {
             return 0;
         }
         for (int32_t c = 0; c < units; c++) {
             p->ch_mult[c] = mult;
-            p->ch_shift[c] = shift;
-            p->bias[c] = bias ? (int32_t)fb_load_u32(bias->data + 4 * c) : 0;
+            p->ch_shift[c] = (int8_t)shift;
+            p->ch_add[c] = bias ? (int32_t)fb_load_u32(ne_const_data(P, bias) + 4 * c) : 0;
         }
     } else if (!per_channel_params(P, p, in, filter, bias, out, units, 0)) {
         return 0;
     }
-    const int8_t *w = (const int8_t *)filter->data;
-    for (int32_t c = 0; c < units; c++) {
-        int32_t s = 0;
-        for (int32_t i = 0; i < depth; i++) {
-            s += w[(uint32_t)c * (uint32_t)depth + (uint32_t)i];
-        }
-        p->wsum[c] = s;
-    }
+    fold_input_offset(p, (const int8_t *)ne_const_data(P, filter), units, (uint32_t)depth);
     op->macs = (uint32_t)p->batches * (uint32_t)units * (uint32_t)depth;
     return scratch_for(P, p, units) && ne_activation_range(P, act, out, &p->act_min, &p->act_max);
 }

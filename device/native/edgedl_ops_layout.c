@@ -17,7 +17,7 @@ static int prepare_reshape(ne_prep_t *P, ne_op_t *op) {
 }
 
 static void eval_reshape(ne_model_t *m, const ne_op_t *op) {
-    ne_copy(ne_out(m, op, 0), ne_in(m, op, 0), ne_out_tensor(m, op, 0)->bytes);
+    ne_copy(ne_out(m, op, 0), ne_in(m, op, 0), ne_tensor_bytes(ne_out_tensor(m, op, 0)));
 }
 
 static int prepare_concat(ne_prep_t *P, ne_op_t *op) {
@@ -437,7 +437,7 @@ static int prepare_gather(ne_prep_t *P, ne_op_t *op) {
     }
     p->n = in->dims[axis];
     for (uint32_t i = 0; i < pos->count; i++) {
-        int32_t v = (int32_t)fb_load_u32(pos->data + 4 * i);
+        int32_t v = (int32_t)fb_load_u32(ne_const_data(P, pos) + 4 * i);
         if (v < 0 || v >= p->n) {
             return ne_op_error(P, "a position is outside the input's axis");
         }
@@ -495,7 +495,7 @@ static int prepare_pad(ne_prep_t *P, ne_op_t *op) {
         if (c->type != NE_INT8 || !c->is_const || c->count != 1 || !ne_same_quantization(c, out)) {
             return ne_op_error(P, "the pad value must be one constant int8 with the output's quantization");
         }
-        p->value = (int8_t)c->data[0];
+        p->value = (int8_t)ne_const_data(P, c)[0];
     }
     return 1;
 }

@@ -50,9 +50,9 @@ static int prepare_batch_matmul(ne_prep_t *P, ne_op_t *op) {
     p->lhs_offset = -lhs->zero_point;
     p->rhs_offset = -rhs->zero_point;
     p->out_offset = out->zero_point;
-    ne_real_t product = ne_real_mul(ne_scale_of(lhs, 0), ne_scale_of(rhs, 0));
+    ne_real_t product = ne_real_mul(ne_scale_of(P, lhs, 0), ne_scale_of(P, rhs, 0));
     op->macs = (uint32_t)out->count * (uint32_t)p->depth;
-    return ne_multiplier(P, ne_real_div(product, ne_scale_of(out, 0), 53), &p->mult, &p->shift);
+    return ne_multiplier(P, ne_real_div(product, ne_scale_of(P, out, 0), 53), &p->mult, &p->shift);
 }
 
 static void eval_batch_matmul(ne_model_t *m, const ne_op_t *op) {

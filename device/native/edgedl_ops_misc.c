@@ -264,7 +264,7 @@ static int prepare_add_sub(ne_prep_t *P, ne_op_t *op) {
     if (!prepare_binary(P, op, 1)) {
         return 0;
     }
-    ne_real_t s1 = ne_scale_of(a, 0), s2 = ne_scale_of(b, 0), so = ne_scale_of(out, 0);
+    ne_real_t s1 = ne_scale_of(P, a, 0), s2 = ne_scale_of(P, b, 0), so = ne_scale_of(P, out, 0);
     ne_real_t twice_max = ne_real_shift(ne_real_cmp(s1, s2) >= 0 ? s1 : s2, 1);
     ne_real_t m1 = ne_real_div(s1, twice_max, 53), m2 = ne_real_div(s2, twice_max, 53);
     ne_real_t mo = ne_real_div(twice_max, ne_real_shift(so, 20), 53);
@@ -296,8 +296,8 @@ static int prepare_mul(ne_prep_t *P, ne_op_t *op) {
     if (!prepare_binary(P, op, 1)) {
         return 0;
     }
-    ne_real_t product = ne_real_mul(ne_scale_of(ne_prep_input(P, op, 0), 0), ne_scale_of(ne_prep_input(P, op, 1), 0));
-    return ne_multiplier(P, ne_real_div(product, ne_scale_of(ne_prep_output(P, op, 0), 0), 53), &p->mult, &p->shift);
+    ne_real_t product = ne_real_mul(ne_scale_of(P, ne_prep_input(P, op, 0), 0), ne_scale_of(P, ne_prep_input(P, op, 1), 0));
+    return ne_multiplier(P, ne_real_div(product, ne_scale_of(P, ne_prep_output(P, op, 0), 0), 53), &p->mult, &p->shift);
 }
 
 static void eval_mul(ne_model_t *m, const ne_op_t *op) {
@@ -335,7 +335,7 @@ static int prepare_softmax(ne_prep_t *P, ne_op_t *op) {
         return ne_op_error(P, "beta must be positive");
     }
     // PreprocessSoftmaxScaling: min(beta * in_scale * 2^26, 2^31 - 1), > 1.
-    ne_real_t real = ne_real_shift(ne_real_mul(beta, ne_scale_of(in, 0)), 26);
+    ne_real_t real = ne_real_shift(ne_real_mul(beta, ne_scale_of(P, in, 0)), 26);
     ne_real_t cap = {0x7fffffffu, 0}, one = {1, 0};
     if (ne_real_cmp(real, cap) > 0) {
         real = cap;
@@ -380,7 +380,7 @@ static int prepare_quantize(ne_prep_t *P, ne_op_t *op) {
         return 0;
     }
     p->in_offset = -in->zero_point;
-    return ne_multiplier(P, ne_real_div(ne_scale_of(in, 0), ne_scale_of(out, 0), 53), &p->mult, &p->shift);
+    return ne_multiplier(P, ne_real_div(ne_scale_of(P, in, 0), ne_scale_of(P, out, 0), 53), &p->mult, &p->shift);
 }
 
 static void eval_quantize(ne_model_t *m, const ne_op_t *op) {

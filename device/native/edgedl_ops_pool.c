@@ -227,7 +227,7 @@ static int prepare_reduce(ne_prep_t *P, ne_op_t *op) {
         return ne_same_quantization(in, out) ? 1 : ne_op_error(P, "input and output quantization must match");
     }
     int32_t mult, shift;
-    if (!ne_multiplier(P, ne_real_div(ne_scale_of(in, 0), ne_scale_of(out, 0), 53), &mult, &shift)) {
+    if (!ne_multiplier(P, ne_real_div(ne_scale_of(P, in, 0), ne_scale_of(P, out, 0), 53), &mult, &shift)) {
         return 0;
     }
     if (code == OP_SUM) {

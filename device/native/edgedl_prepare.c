@@ -71,7 +71,7 @@ int ne_const_i32(ne_prep_t *P, const ne_tensor_t *t, const char *which, int32_t 
         return 0;
     }
     for (uint32_t i = 0; i < t->count; i++) {
-        values[i] = (int32_t)fb_load_u32(t->data + 4 * i);
+        values[i] = (int32_t)fb_load_u32(ne_const_data(P, t) + 4 * i);
     }
     return 1;
 }
@@ -80,9 +80,9 @@ int ne_same_quantization(const ne_tensor_t *a, const ne_tensor_t *b) {
     return a->scale_bits == b->scale_bits && a->zero_point == b->zero_point;
 }
 
-ne_real_t ne_scale_of(const ne_tensor_t *t, uint32_t i) {
+ne_real_t ne_scale_of(const ne_prep_t *P, const ne_tensor_t *t, uint32_t i) {
     ne_real_t r;
-    ne_real_from_f32(fb_load_u32(t->scales + 4 * (t->n_scales > 1 ? i : 0)), &r);  // validated at read
+    ne_real_from_f32(fb_load_u32(P->m->model + t->scales_at + 4 * (t->n_scales > 1 ? i : 0)), &r);  // validated
     return r;
 }
 
@@ -103,7 +103,7 @@ int ne_multiplier(ne_prep_t *P, ne_real_t value, int32_t *mult, int32_t *shift) 
 
 // CalculateActivationRangeQuantized: float32 division, round half away.
 int ne_activation_range(ne_prep_t *P, uint8_t act, const ne_tensor_t *out, int32_t *lo, int32_t *hi) {
-    ne_real_t scale = ne_scale_of(out, 0);
+    ne_real_t scale = ne_scale_of(P, out, 0);
     ne_real_t one = {1, 0}, six = {6, 0};
     int32_t zp = out->zero_point;
     *lo = -128;
@@ -183,7 +183,6 @@ int ne_scale_batch(ne_prep_t *P, ne_tensor_t *t, uint32_t factor) {
     }
     t->dims[0] *= (int32_t)factor;
     t->count *= factor;
-    t->bytes *= factor;
     t->batch_factor = (uint8_t)factor;
     return 1;
 }

@@ -39,7 +39,7 @@ class BundleError(ValueError):
 
 def load_model(path, edgedl):
     """The .tflite at path as an edgedl.Model (the board's; the host never calls this). A model
-    that does not fit says which buffer (the model file, or the parsed model, arena or I/O that
+    that does not fit says which buffer (the model file, or the parsed model, loader's work area, arena or I/O that
     edgedl names), how many bytes it needs and how many the heap has. OSError: no such file."""
     import gc
 

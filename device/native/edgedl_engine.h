@@ -4,8 +4,8 @@
 // Portable MCU C like the Stream: no libc, no allocation, no writable statics.
 // Loading works over caller-owned memory:
 //
-//   ne_model_meta_bytes(model, len, &n, &err)       size of the parsed model
-//   ne_model_load(model, len, meta, n, &m, &err)     validate everything, prepare, plan
+//   ne_model_meta_bytes(model, len, &n, &w, &err)   sizes of the parsed model and of the loader's work area
+//   ne_model_load(model, len, meta, n, work, w, &m, &err)   validate everything, prepare, plan
 //   ne_model_set_arena(m, arena)                     ne_model_arena_bytes(m), 16-aligned
 //   ne_model_invoke(m, input, output)                no checks, no allocation
 //
@@ -50,11 +50,14 @@ typedef struct {
 
 typedef struct ne_model ne_model_t;
 
-// Bytes of `meta` that ne_model_load needs for this model (validates the header).
-int ne_model_meta_bytes(const uint8_t *model, uint32_t len, uint32_t *meta_bytes, ne_error_t *err);
-// Validates everything and prepares the model inside `meta` (8-byte aligned).
-int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_bytes,
-    ne_model_t **out, ne_error_t *err);
+// Bytes of `meta` (the parsed model, kept while the model is in use) and of `work` (needed only
+// during ne_model_load: every tensor's shape and quantization) for this model (validates the header).
+int ne_model_meta_bytes(const uint8_t *model, uint32_t len, uint32_t *meta_bytes, uint32_t *work_bytes,
+    ne_error_t *err);
+// Validates everything and prepares the model inside `meta`; `work` may be reused or freed after.
+// Both are 8-byte aligned. (The arena, not yet in use, can serve as the work area if it is as large.)
+int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_bytes, void *work,
+    uint32_t work_bytes, ne_model_t **out, ne_error_t *err);
 uint32_t ne_model_arena_bytes(const ne_model_t *m);
 // The arena: ne_model_arena_bytes bytes, 16-byte aligned, owned by the caller.
 void ne_model_set_arena(ne_model_t *m, void *arena);

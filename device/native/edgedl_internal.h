@@ -67,7 +67,7 @@ enum {
 
 enum { ACT_NONE = 0, ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
 
-// 48 bytes: the parsed model keeps one per tensor of the graph, constants included.
+// 44 bytes: the parsed model keeps one per tensor of the graph, constants included.
 typedef struct {
     int32_t dims[NE_MAX_RANK];
     uint32_t count;         // elements
@@ -76,7 +76,6 @@ typedef struct {
     uint32_t scales_at;     // the little-endian float32 scales in the model (n_scales of them)
     uint16_t n_scales;      // per-channel scales in the model
     int16_t zero_point;
-    int16_t first_use, last_use;  // op scopes, for the planner
     uint8_t rank;
     uint8_t type;
     uint8_t is_const;
@@ -96,22 +95,28 @@ typedef struct ne_op_kind ne_op_kind_t;
 // One op of the graph: its row of the op table, its tensors and its parameter block.
 typedef struct {
     const ne_op_kind_t *kind;
-    uint8_t n_inputs, n_outputs;
-    uint8_t folded;         // computes a shape only (SHAPE, STRIDED_SLICE, PACK): nothing to run
     int16_t *io;            // n_inputs input tensor indices (-1: optional, absent), then the outputs
     void *params;           // the kind's parameter block, filled by its prepare
     uint32_t macs;
+    uint8_t n_inputs, n_outputs;
+    uint8_t folded;         // computes a shape only (SHAPE, STRIDED_SLICE, PACK): nothing to run
 } ne_op_t;
 
+// Where a tensor's data is at invoke: an offset in the arena, or in the model with NE_IN_MODEL.
+#define NE_IN_MODEL 0x80000000u
+
+// The parsed model (in the caller's meta block). Tensors' shapes and quantization are needed only
+// by the ops' prepare, in the loader's work area; invoke needs only where each tensor's data is.
 struct ne_model {
     const uint8_t *model;
     uint8_t *arena;
-    ne_tensor_t *tensors;
+    uint32_t *where;        // per tensor
     ne_op_t *ops;
     uint32_t n_tensors, n_ops;
     int16_t input, output;
     int16_t embedding;      // the classifier head's int8 input (-1: no head found)
     uint32_t arena_bytes;
+    ne_io_info_t input_info, output_info, embedding_info;
 };
 
 // ---------------------------------------------------------------------------
@@ -120,6 +125,7 @@ struct ne_model {
 typedef struct {
     fb_t *fb;               // the model's flatbuffer
     ne_model_t *m;
+    ne_tensor_t *tensors;   // every tensor's shape and quantization (the loader's work area)
     ne_error_t *err;
     uint8_t *meta;          // the caller's block: meta_used of meta_cap bytes handed out
     uint32_t meta_used, meta_cap;
@@ -151,6 +157,16 @@ enum {
     NE_KIND_SHAPE_INPUT1 = 16,   // input 1 may be a folded shape value (RESHAPE)
     NE_KIND_SHAPE_OP = 32,       // may compute on shape values, folded at load (its prepare decides)
 };
+
+// The DSP kernels of ARMv7E-M and later (Cortex-M4/M7/M33; NE_PORTABLE turns them off, see
+// edgedl_ops_conv.c) accumulate all output channels of a position at once, in int32 scratch.
+#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && !defined(NE_PORTABLE)
+#define NE_DSP 1
+#define NE_KIND_DSP_SCRATCH NE_KIND_SCRATCH_CHANNELS
+#else
+#define NE_DSP 0
+#define NE_KIND_DSP_SCRATCH 0
+#endif
 
 const ne_op_kind_t *ne_op_kind(int32_t code);
 // The schema's name of any builtin code (0 if the code is beyond the schema).
@@ -194,8 +210,8 @@ void ne_dims4(const ne_tensor_t *t, int32_t *dims);
 // Eval: tensor data at invoke
 
 static inline uint8_t *ne_tensor_data(const ne_model_t *m, int16_t index) {
-    const ne_tensor_t *t = &m->tensors[index];
-    return t->is_const ? (uint8_t *)m->model + t->offset : m->arena + t->offset;
+    uint32_t where = m->where[index];
+    return where & NE_IN_MODEL ? (uint8_t *)m->model + (where & ~NE_IN_MODEL) : m->arena + where;
 }
 
 // A constant tensor's data in the model, at load.
@@ -209,10 +225,6 @@ static inline const int8_t *ne_in(const ne_model_t *m, const ne_op_t *op, int k)
 
 static inline int8_t *ne_out(const ne_model_t *m, const ne_op_t *op, int k) {
     return (int8_t *)ne_tensor_data(m, op->io[op->n_inputs + k]);
-}
-
-static inline const ne_tensor_t *ne_out_tensor(const ne_model_t *m, const ne_op_t *op, int k) {
-    return &m->tensors[op->io[op->n_inputs + k]];
 }
 
 // Error formatting: %d %u %s only (no libc on the MCU).
@@ -294,9 +306,16 @@ typedef struct {
     uint8_t from_float;
 } ne_quantize_t;
 
+// RESHAPE, SQUEEZE, EXPAND_DIMS
 typedef struct {
-    uint32_t outer, inner;  // the output as outer x (axis x inner) blocks
-    int32_t axis;
+    uint32_t bytes;
+} ne_reshape_t;
+
+// CONCATENATION, SPLIT, SPLIT_V: outer blocks of one chunk per input (or output) each
+typedef struct {
+    uint32_t outer;
+    uint32_t chunk[NE_MAX_OP_INPUTS > NE_MAX_OP_OUTPUTS ? NE_MAX_OP_INPUTS : NE_MAX_OP_OUTPUTS];
+    uint8_t data_input;     // SPLIT: 1 (its axis comes first)
 } ne_concat_t;
 
 // STRIDED_SLICE, SLICE, TRANSPOSE: the output read from the input through a 4-D view
@@ -305,13 +324,6 @@ typedef struct {
     int32_t step[NE_MAX_RANK];  // input elements per step of each output axis
     int32_t start;              // input element of output element 0
 } ne_view_t;
-
-// SPLIT, SPLIT_V
-typedef struct {
-    uint32_t outer, inner;
-    int32_t axis;
-    uint8_t data_input;
-} ne_split_t;
 
 typedef struct {
     uint32_t batch, outer, inner, per_batch;  // per_batch: positions per batch

@@ -15,15 +15,21 @@ enum { OP_OPCODE_INDEX = 0, OP_INPUTS = 1, OP_OUTPUTS = 2, OP_OPTIONS_TYPE = 3, 
 enum { OC_DEPRECATED_CODE = 0, OC_CUSTOM_CODE = 1, OC_BUILTIN_CODE = 3 };
 enum { Q_SCALE = 2, Q_ZERO_POINT = 3, Q_DIMENSION = 6 };
 
-#define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~(uint32_t)((a) - 1))
+#define ALIGN_UP(x, a) (((x) + ((a) - 1)) / (a) * (a))  // a: a constant power of two
 
 // ---------------------------------------------------------------------------
 // The loader's view of the flatbuffer
+
+// The ops that use a tensor, by index (0: the graph input; op i is i + 1), for the planner.
+typedef struct {
+    int16_t first, last;  // -1: not produced yet
+} lifetime_t;
 
 typedef struct {
     fb_t fb;
     ne_error_t *err;
     fb_vec_t opcodes, buffers, tensors, operators, inputs, outputs;
+    lifetime_t *life;     // per tensor, at load only (it shares memory with the int32 scratch)
 } loader_t;
 
 static int read_header(loader_t *L, const uint8_t *model, uint32_t len, ne_error_t *err) {
@@ -246,15 +252,14 @@ static int read_operator(loader_t *L, uint32_t i, fb_table_t *opt, fb_table_t *o
     return 1;
 }
 
-// Meta bytes of op i (its record, tensor indices, parameter block and per-channel arrays) and
-// its int32 scratch, from its row of the op table and its output's shape. Unknown ops and
-// malformed counts measure as a bare record: the full load refuses them with context.
+// Meta bytes of op i beside its record (tensor indices, parameter block and per-channel arrays)
+// and its int32 scratch, from its row of the op table and its output's shape. Unknown ops and
+// malformed counts measure as nothing: the full load refuses them with context.
 static int op_needs(loader_t *L, uint32_t i, uint32_t *bytes, uint32_t *scratch) {
     fb_table_t opt, oc;
     fb_vec_t ins, outs;
     int32_t code;
-    *bytes = ALIGN_UP(sizeof(ne_op_t), 8);
-    *scratch = 0;
+    *bytes = *scratch = 0;
     if (!read_operator(L, i, &opt, &oc, &code)) {
         return 0;
     }
@@ -267,7 +272,7 @@ static int op_needs(loader_t *L, uint32_t i, uint32_t *bytes, uint32_t *scratch)
     if (!kind || ins.len > NE_MAX_OP_INPUTS || outs.len < 1 || outs.len > NE_MAX_OP_OUTPUTS) {
         return 1;
     }
-    *bytes += ALIGN_UP(2 * (ins.len + outs.len), 8) + ALIGN_UP(kind->params_bytes, 8);
+    *bytes = ALIGN_UP(2 * (ins.len + outs.len), 8) + ALIGN_UP(kind->params_bytes, 8);
     if (!(kind->flags & (NE_KIND_CHANNEL_ARRAYS | NE_KIND_SCRATCH_CHANNELS | NE_KIND_SCRATCH_OUTPUT))) {
         return 1;
     }
@@ -285,39 +290,47 @@ static int op_needs(loader_t *L, uint32_t i, uint32_t *bytes, uint32_t *scratch)
     if (kind->flags & NE_KIND_CHANNEL_ARRAYS) {  // int32 multiplier and addend, int8 shift
         *bytes += 2 * ALIGN_UP(4 * channels, 8) + ALIGN_UP(channels, 8);
     }
-    *scratch = kind->flags & NE_KIND_SCRATCH_OUTPUT ? count : channels;
+    *scratch = kind->flags & NE_KIND_SCRATCH_OUTPUT ? count : kind->flags & NE_KIND_SCRATCH_CHANNELS ? channels : 0;
     return 1;
 }
 
-static int measure(loader_t *L, uint32_t *meta_bytes, uint32_t *scratch_len) {
+// The loader's work area: every tensor's full record, lifetimes and the planner's order.
+static uint64_t work_bytes_for(uint32_t n_tensors) {
+    return ALIGN_UP((uint64_t)n_tensors * sizeof(ne_tensor_t), 8) + ALIGN_UP((uint64_t)n_tensors * sizeof(lifetime_t), 8)
+        + ALIGN_UP(2 * (uint64_t)n_tensors, 8);
+}
+
+static int measure(loader_t *L, uint32_t *meta_bytes, uint32_t *work_bytes, uint32_t *scratch_len) {
     uint64_t bytes = ALIGN_UP(sizeof(ne_model_t), 8)
-        + (uint64_t)L->tensors.len * ALIGN_UP(sizeof(ne_tensor_t), 8)
-        + (uint64_t)L->operators.len * ALIGN_UP(sizeof(ne_op_t), 8)
-        + ALIGN_UP(2 * L->tensors.len, 8);
+        + ALIGN_UP((uint64_t)L->tensors.len * sizeof(uint32_t), 8)
+        + ALIGN_UP((uint64_t)L->operators.len * sizeof(ne_op_t), 8);
     uint32_t scratch = 0;
     for (uint32_t i = 0; i < L->operators.len; i++) {
         uint32_t op_bytes, need;
         if (!op_needs(L, i, &op_bytes, &need)) {
             return 0;
         }
-        bytes += op_bytes - ALIGN_UP(sizeof(ne_op_t), 8);  // the records themselves are counted above
+        bytes += op_bytes;
         scratch = need > scratch ? need : scratch;
     }
     bytes += ALIGN_UP(4 * (uint64_t)scratch + 4, 8);
-    if (bytes > (1u << 30)) {
-        ne_errorf(L->err, "malformed model: metadata would need %u MB", (uint32_t)(bytes >> 20));
+    uint64_t work = work_bytes_for(L->tensors.len);
+    if (bytes > (1u << 30) || work > (1u << 30)) {
+        ne_errorf(L->err, "malformed model: metadata would need %u MB", (uint32_t)((bytes + work) >> 20));
         return 0;
     }
     *meta_bytes = (uint32_t)bytes;
+    *work_bytes = (uint32_t)work;
     *scratch_len = scratch;
     return 1;
 }
 
-int ne_model_meta_bytes(const uint8_t *model, uint32_t len, uint32_t *meta_bytes, ne_error_t *err) {
+int ne_model_meta_bytes(const uint8_t *model, uint32_t len, uint32_t *meta_bytes, uint32_t *work_bytes,
+    ne_error_t *err) {
     loader_t L;
     uint32_t scratch;
     err->text[0] = 0;
-    return read_header(&L, model, len, err) && measure(&L, meta_bytes, &scratch);
+    return read_header(&L, model, len, err) && measure(&L, meta_bytes, work_bytes, &scratch);
 }
 
 static int refuse_code(loader_t *L, uint32_t i, int32_t code) {
@@ -387,7 +400,7 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
     }
     for (uint32_t k = 0; k < outs.len; k++) {
         const ne_tensor_t *out = ne_prep_output(P, op, (int)k);
-        if (out->is_const || out->first_use >= 0) {
+        if (out->is_const || L->life[op->io[ins.len + k]].first >= 0) {
             return ne_op_error(P, "output is a constant or already produced");
         }
     }
@@ -397,7 +410,7 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
             continue;
         }
         const ne_tensor_t *in = ne_prep_input(P, op, (int)k);
-        if (!in->is_const && in->first_use < 0) {
+        if (!in->is_const && L->life[op->io[k]].first < 0) {
             return ne_op_error(P, "reads a tensor that no earlier op produces");
         }
         int shape_allowed = (kind->flags & NE_KIND_SHAPE_OP) || (k == 1 && (kind->flags & NE_KIND_SHAPE_INPUT1));
@@ -406,8 +419,7 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
         }
     }
     for (uint32_t k = 0; k < outs.len; k++) {
-        ne_tensor_t *out = ne_prep_output(P, op, (int)k);
-        out->first_use = out->last_use = (int16_t)(i + 1);
+        L->life[op->io[ins.len + k]].first = L->life[op->io[ins.len + k]].last = (int16_t)(i + 1);
     }
     // Ops after SPACE_TO_BATCH_ND compute on batch x block items where the model says batch: their
     // outputs carry the factor too, until BATCH_TO_SPACE_ND folds the items back.
@@ -427,9 +439,8 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
     }
     if (!op->folded) {  // a folded op runs at load: it keeps no input alive
         for (uint32_t k = 0; k < ins.len; k++) {
-            ne_tensor_t *in = op->io[k] >= 0 ? ne_prep_input(P, op, (int)k) : 0;
-            if (in && !in->is_const) {
-                in->last_use = (int16_t)(i + 1);
+            if (op->io[k] >= 0 && !ne_prep_input(P, op, (int)k)->is_const) {
+                L->life[op->io[k]].last = (int16_t)(i + 1);
             }
         }
     }
@@ -439,20 +450,21 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
 // TFLM's GreedyMemoryPlanner: largest first, each at the lowest offset that does not overlap (in
 // memory and lifetime) a buffer placed before it. Among buffers of one size TFLM places the later
 // tensor first; the earlier-first order is sometimes smaller, so the loader plans both and keeps
-// the smaller.
-static uint32_t plan_order(ne_model_t *m, int16_t *order, int later_first) {
+// the smaller. Offsets go to the tensors' records.
+static uint32_t plan_order(ne_tensor_t *tensors, uint32_t n_tensors, const lifetime_t *life, int16_t *order,
+    int later_first) {
     uint32_t n = 0;
-    for (uint32_t i = 0; i < m->n_tensors; i++) {
-        if (m->tensors[i].planned) {
+    for (uint32_t i = 0; i < n_tensors; i++) {
+        if (tensors[i].planned) {
             order[n++] = (int16_t)i;
         }
     }
     for (uint32_t i = 1; i < n; i++) {  // insertion sort: size descending, then by index
         int16_t v = order[i];
-        uint32_t size = ALIGN_UP(ne_tensor_bytes(&m->tensors[v]), 16);
+        uint32_t size = ALIGN_UP(ne_tensor_bytes(&tensors[v]), 16);
         uint32_t j = i;
         while (j > 0) {
-            uint32_t before = ALIGN_UP(ne_tensor_bytes(&m->tensors[order[j - 1]]), 16);
+            uint32_t before = ALIGN_UP(ne_tensor_bytes(&tensors[order[j - 1]]), 16);
             if (before > size || (before == size && !later_first)) {
                 break;
             }
@@ -463,16 +475,18 @@ static uint32_t plan_order(ne_model_t *m, int16_t *order, int later_first) {
     }
     uint32_t head = 0;
     for (uint32_t i = 0; i < n; i++) {
-        ne_tensor_t *t = &m->tensors[order[i]];
+        ne_tensor_t *t = &tensors[order[i]];
+        const lifetime_t *lt = &life[order[i]];
         uint32_t size = ALIGN_UP(ne_tensor_bytes(t), 16), offset = 0;
         // Raise the candidate offset past every conflicting placed buffer until it fits.
         int moved = 1;
         while (moved) {
             moved = 0;
             for (uint32_t j = 0; j < i; j++) {
-                ne_tensor_t *o = &m->tensors[order[j]];
+                const ne_tensor_t *o = &tensors[order[j]];
+                const lifetime_t *lo = &life[order[j]];
                 uint32_t osize = ALIGN_UP(ne_tensor_bytes(o), 16);
-                int time_overlap = t->first_use <= o->last_use && o->first_use <= t->last_use;
+                int time_overlap = lt->first <= lo->last && lo->first <= lt->last;
                 if (time_overlap && offset < o->offset + osize && o->offset < offset + size) {
                     offset = o->offset + osize;
                     moved = 1;
@@ -487,51 +501,71 @@ static uint32_t plan_order(ne_model_t *m, int16_t *order, int later_first) {
     return head;
 }
 
-static void plan_arena(ne_model_t *m, int16_t *order) {
-    uint32_t later_first = plan_order(m, order, 1), earlier_first = plan_order(m, order, 0);
-    m->arena_bytes = earlier_first <= later_first ? earlier_first : plan_order(m, order, 1);
+static uint32_t plan_arena(ne_tensor_t *tensors, uint32_t n, const lifetime_t *life, int16_t *order) {
+    uint32_t later_first = plan_order(tensors, n, life, order, 1), earlier_first = plan_order(tensors, n, life, order, 0);
+    return earlier_first <= later_first ? earlier_first : plan_order(tensors, n, life, order, 1);
 }
 
-static void find_embedding(ne_model_t *m);
+static void io_info(const ne_tensor_t *t, ne_io_info_t *info) {
+    info->type = t->type;
+    info->rank = t->rank;
+    for (int i = 0; i < NE_MAX_RANK; i++) {
+        info->dims[i] = i < t->rank ? t->dims[i] : 0;
+    }
+    info->bytes = ne_tensor_bytes(t);
+    info->scale_bits = t->scale_bits;
+    info->zero_point = t->zero_point;
+}
 
-int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_bytes,
-    ne_model_t **out, ne_error_t *err) {
+static void find_embedding(ne_model_t *m, const ne_tensor_t *tensors, lifetime_t *life);
+
+int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_bytes, void *work,
+    uint32_t work_bytes, ne_model_t **out, ne_error_t *err) {
     loader_t L;
-    uint32_t need, scratch_len;
+    uint32_t need, need_work, scratch_len;
     err->text[0] = 0;
-    if (!read_header(&L, model, len, err) || !measure(&L, &need, &scratch_len)) {
+    if (!read_header(&L, model, len, err) || !measure(&L, &need, &need_work, &scratch_len)) {
         return 0;
     }
-    if (need > meta_bytes || meta == 0 || ((uintptr_t)meta & 7)) {
-        ne_errorf(err, "metadata block too small (%u bytes, needs %u) or misaligned", meta_bytes, need);
+    if (need > meta_bytes || meta == 0 || ((uintptr_t)meta & 7) || need_work > work_bytes || work == 0
+        || ((uintptr_t)work & 7)) {
+        ne_errorf(err, "metadata (%u bytes, needs %u) or work area (%u bytes, needs %u) too small or misaligned",
+            meta_bytes, need, work_bytes, need_work);
         return 0;
     }
-    ne_prep_t P = {&L.fb, 0, err, meta, 0, meta_bytes, 0, {0, 0, 0, 0}, 0, 0, scratch_len};
+    uint32_t n = L.tensors.len;
+    ne_prep_t P = {&L.fb, 0, 0, err, meta, 0, meta_bytes, 0, {0, 0, 0, 0}, 0, 0, scratch_len};
     ne_model_t *m = ne_prep_alloc(&P, sizeof(ne_model_t));
     P.m = m;
     m->model = model;
-    m->n_tensors = L.tensors.len;
+    m->n_tensors = n;
     m->n_ops = L.operators.len;
-    m->tensors = ne_prep_alloc(&P, m->n_tensors * sizeof(ne_tensor_t));
+    m->where = ne_prep_alloc(&P, n * sizeof(uint32_t));
     m->ops = ne_prep_alloc(&P, m->n_ops * sizeof(ne_op_t));
-    int16_t *order = ne_prep_alloc(&P, 2 * m->n_tensors);
     P.scratch = ne_prep_alloc(&P, 4 * scratch_len + 4);
-    if (!m->tensors || !m->ops || !order || !P.scratch) {
+    if (!m->where || !m->ops || !P.scratch) {
         return 0;
     }
-    for (uint32_t i = 0; i < m->n_tensors; i++) {
-        ne_tensor_t *t = &m->tensors[i];
-        t->first_use = t->last_use = -1;
-        if (!read_tensor(&L, i, t)) {
+    // The work area (zeroed): records, lifetimes, the planner's order.
+    uint8_t *w = work;
+    for (uint32_t i = 0; i < need_work; i++) {
+        w[i] = 0;
+    }
+    P.tensors = (ne_tensor_t *)w;
+    L.life = (lifetime_t *)(w + ALIGN_UP(n * sizeof(ne_tensor_t), 8));
+    int16_t *order = (int16_t *)((uint8_t *)L.life + ALIGN_UP(n * sizeof(lifetime_t), 8));
+    for (uint32_t i = 0; i < n; i++) {
+        L.life[i].first = L.life[i].last = -1;
+        if (!read_tensor(&L, i, &P.tensors[i])) {
             return 0;
         }
     }
     int32_t gin = vec_i32(&L, &L.inputs, 0), gout = vec_i32(&L, &L.outputs, 0);
-    if (gin < 0 || (uint32_t)gin >= m->n_tensors || gout < 0 || (uint32_t)gout >= m->n_tensors) {
+    if (gin < 0 || (uint32_t)gin >= n || gout < 0 || (uint32_t)gout >= n) {
         ne_errorf(err, "malformed model: graph input or output tensor index out of range");
         return 0;
     }
-    ne_tensor_t *tin = &m->tensors[gin], *tout = &m->tensors[gout];
+    ne_tensor_t *tin = &P.tensors[gin], *tout = &P.tensors[gout];
     if (tin->is_const || (tin->type != NE_INT8 && tin->type != NE_FLOAT32)
         || (tout->type != NE_INT8 && tout->type != NE_FLOAT32)) {
         ne_errorf(err, "unsupported model: graph input and output must be int8 or float32 activations");
@@ -539,28 +573,38 @@ int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_
     }
     m->input = (int16_t)gin;
     m->output = (int16_t)gout;
-    tin->first_use = tin->last_use = 0;
+    L.life[gin].first = L.life[gin].last = 0;
     for (uint32_t i = 0; i < m->n_ops; i++) {
         if (!read_op(&P, &L, i)) {
             return 0;
         }
     }
-    if (tout->first_use < 0 || tout->is_const || tout->folded) {
+    if (L.life[gout].first < 0 || tout->is_const || tout->folded) {
         ne_errorf(err, "malformed model: no op produces the graph output");
         return 0;
     }
-    tout->last_use = (int16_t)m->n_ops;
-    find_embedding(m);
+    L.life[gout].last = (int16_t)m->n_ops;
+    find_embedding(m, P.tensors, L.life);
     // Plan every non-constant tensor that is used.
-    for (uint32_t i = 0; i < m->n_tensors; i++) {
-        ne_tensor_t *t = &m->tensors[i];
-        t->planned = !t->is_const && t->first_use >= 0 && !t->folded;
+    for (uint32_t i = 0; i < n; i++) {
+        ne_tensor_t *t = &P.tensors[i];
+        t->planned = !t->is_const && L.life[i].first >= 0 && !t->folded;
         if (t->planned && t->type == NE_INT32) {
             ne_errorf(err, "unsupported model: int32 activation tensor %u", i);
             return 0;
         }
     }
-    plan_arena(m, order);
+    m->arena_bytes = plan_arena(P.tensors, n, L.life, order);
+    // What invoke keeps: where each tensor's data is, and the shapes of its inputs and outputs.
+    for (uint32_t i = 0; i < n; i++) {
+        const ne_tensor_t *t = &P.tensors[i];
+        m->where[i] = t->is_const ? NE_IN_MODEL | t->offset : t->planned ? t->offset : 0;
+    }
+    io_info(tin, &m->input_info);
+    io_info(tout, &m->output_info);
+    if (m->embedding >= 0) {
+        io_info(&P.tensors[m->embedding], &m->embedding_info);
+    }
     *out = m;
     return 1;
 }
@@ -568,7 +612,7 @@ int ne_model_load(const uint8_t *model, uint32_t len, void *meta, uint32_t meta_
 // The classifier head is a FULLY_CONNECTED op feeding the final SOFTMAX. Its int8 input is
 // the model's embedding: it lives to the end of invoke (the planner does not reuse it), so
 // that the board can re-fit a classifier on it (calibration).
-static void find_embedding(ne_model_t *m) {
+static void find_embedding(ne_model_t *m, const ne_tensor_t *tensors, lifetime_t *life) {
     m->embedding = -1;
     if (m->n_ops < 2) {
         return;
@@ -580,9 +624,9 @@ static void find_embedding(ne_model_t *m) {
     for (int32_t i = (int32_t)m->n_ops - 2; i >= 0; i--) {
         const ne_op_t *op = &m->ops[i];
         if (op->io[op->n_inputs] == last->io[0]) {
-            ne_tensor_t *t = &m->tensors[op->io[0]];
+            const ne_tensor_t *t = &tensors[op->io[0]];
             if (op->kind->code == OP_FULLY_CONNECTED && t->type == NE_INT8 && !t->is_const) {
-                t->last_use = (int16_t)m->n_ops;
+                life[op->io[0]].last = (int16_t)m->n_ops;
                 m->embedding = op->io[0];
             }
             return;
@@ -598,32 +642,21 @@ void ne_model_set_arena(ne_model_t *m, void *arena) {
     m->arena = arena;
 }
 
-static void io_info(const ne_tensor_t *t, ne_io_info_t *info) {
-    info->type = t->type;
-    info->rank = t->rank;
-    for (int i = 0; i < NE_MAX_RANK; i++) {
-        info->dims[i] = i < t->rank ? t->dims[i] : 0;
-    }
-    info->bytes = ne_tensor_bytes(t);
-    info->scale_bits = t->scale_bits;
-    info->zero_point = t->zero_point;
-}
-
 void ne_model_info(const ne_model_t *m, ne_io_info_t *input, ne_io_info_t *output) {
-    io_info(&m->tensors[m->input], input);
-    io_info(&m->tensors[m->output], output);
+    ne_copy(input, &m->input_info, sizeof(ne_io_info_t));  // no libc: no struct assignment
+    ne_copy(output, &m->output_info, sizeof(ne_io_info_t));
 }
 
 int ne_model_embedding_info(const ne_model_t *m, ne_io_info_t *info) {
     if (m->embedding < 0) {
         return 0;
     }
-    io_info(&m->tensors[m->embedding], info);
+    ne_copy(info, &m->embedding_info, sizeof(ne_io_info_t));
     return 1;
 }
 
 void ne_model_embedding(ne_model_t *m, void *out) {
-    ne_copy(out, ne_tensor_data(m, m->embedding), ne_tensor_bytes(&m->tensors[m->embedding]));
+    ne_copy(out, ne_tensor_data(m, m->embedding), m->embedding_info.bytes);
 }
 
 uint32_t ne_model_op_count(const ne_model_t *m) {
@@ -642,12 +675,12 @@ uint32_t ne_model_macs(const ne_model_t *m) {
 // Invoke
 
 void ne_model_invoke(ne_model_t *m, const void *input, void *output) {
-    ne_copy(ne_tensor_data(m, m->input), input, ne_tensor_bytes(&m->tensors[m->input]));
+    ne_copy(ne_tensor_data(m, m->input), input, m->input_info.bytes);
     for (uint32_t i = 0; i < m->n_ops; i++) {
         const ne_op_t *op = &m->ops[i];
         if (!op->folded) {  // a folded shape computation was done at load
             op->kind->eval(m, op);
         }
     }
-    ne_copy(output, ne_tensor_data(m, m->output), ne_tensor_bytes(&m->tensors[m->output]));
+    ne_copy(output, ne_tensor_data(m, m->output), m->output_info.bytes);
 }

@@ -9,7 +9,7 @@
 #include "edgedl_fixed.h"
 #include "edgedl_internal.h"
 
-#if defined(__ARM_FEATURE_SIMD32) && __ARM_FEATURE_SIMD32 && !defined(NE_PORTABLE)
+#if NE_DSP
 // The DSP path of ARMv7E-M and later (Cortex-M4/M7/M33; NE_PORTABLE turns it off): SMLAD
 // multiplies two pairs of int16 and adds both products in one instruction, SXTB16
 // sign-extends bytes 0 and 2 of a word (rotated by 8: bytes 1 and 3). Integer sums in
@@ -187,6 +187,7 @@ static inline int8_t requantize(const ne_conv_t *p, int32_t acc, int32_t c) {
     return (int8_t)ne_clamp(acc, p->act_min, p->act_max);
 }
 
+#if NE_DSP
 // out[c] = requantize(acc[c]) for c < count. The params are read once (stores through an int8
 // pointer may alias anything, so a loop of requantize() reloads them per output), and in two
 // passes: the additions, then the multiplier, each with few enough live values that a Cortex-M
@@ -202,6 +203,7 @@ static void requantize_all(const ne_conv_t *p, int32_t *acc, int32_t count, int8
         out[c] = (int8_t)ne_clamp(ne_mbqm(acc[c], mult[c], shift[c]) + out_offset, lo, hi);
     }
 }
+#endif
 
 // First and one-past-last filter tap that lands inside [0, size).
 static inline void tap_range(int32_t origin, int32_t taps, int32_t dilation, int32_t size,
@@ -329,12 +331,13 @@ void ne_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_
     }
 }
 
+// One output channel at a time over its taps (in_offset added to each input, as TFLM does), so
+// no accumulator array is kept: depthwise needs no scratch memory.
 void ne_depthwise_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_t *out) {
     const int32_t in_h = p->in_h, in_w = p->in_w, in_c = p->in_c;
     const int32_t fh = p->filter_h, fw = p->filter_w, out_c = p->out_c, dm = p->depth_multiplier;
     const int32_t dh = p->dilation_h, dw = p->dilation_w;
     const int32_t in_offset = p->in_offset;
-    int32_t *acc = p->scratch;
     for (int32_t b = 0; b < p->batches; b++) {
         for (int32_t oy = 0; oy < p->out_h; oy++) {
             const int32_t y0 = oy * p->stride_h - p->pad_h;
@@ -344,29 +347,21 @@ void ne_depthwise_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *fil
                 const int32_t x0 = ox * p->stride_w - p->pad_w;
                 int32_t kx0, kx1;
                 tap_range(x0, fw, dw, in_w, &kx0, &kx1);
-                for (int32_t oc = 0; oc < out_c; oc++) {
-                    acc[oc] = 0;
-                }
-                for (int32_t ky = ky0; ky < ky1; ky++) {
-                    for (int32_t kx = kx0; kx < kx1; kx++) {
-                        const int8_t *x = in + ((b * in_h + y0 + ky * dh) * in_w + x0 + kx * dw) * in_c;
-                        const int8_t *w = filter + (ky * fw + kx) * out_c;
-                        if (dm == 1) {
-                            for (int32_t c = 0; c < out_c; c++) {
-                                acc[c] += (int32_t)w[c] * ((int32_t)x[c] + in_offset);
-                            }
-                        } else {
-                            for (int32_t ic = 0; ic < in_c; ic++) {
-                                const int32_t xv = (int32_t)x[ic] + in_offset;
-                                for (int32_t m = 0; m < dm; m++) {
-                                    acc[ic * dm + m] += (int32_t)w[ic * dm + m] * xv;
-                                }
+                const int32_t origin = ((b * in_h + y0) * in_w + x0) * in_c;  // < 0 in the padding
+                int32_t oc = 0;
+                for (int32_t ic = 0; ic < in_c; ic++) {
+                    for (int32_t m = 0; m < dm; m++, oc++) {
+                        int32_t acc = 0;
+                        for (int32_t ky = ky0; ky < ky1; ky++) {
+                            const int32_t row = origin + ky * dh * in_w * in_c + ic;
+                            const int8_t *w = filter + ky * fw * out_c + oc;
+                            for (int32_t kx = kx0; kx < kx1; kx++) {
+                                acc += (int32_t)w[kx * out_c] * ((int32_t)in[row + kx * dw * in_c] + in_offset);
                             }
                         }
+                        *out++ = requantize(p, acc, oc);
                     }
                 }
-                requantize_all(p, acc, out_c, out);
-                out += out_c;
             }
         }
     }
@@ -491,11 +486,18 @@ static int check_filter(ne_prep_t *P, const ne_tensor_t *filter, uint32_t volume
     return 1;
 }
 
+// The DSP kernels accumulate every output channel of a position at once, in the shared scratch.
 static int scratch_for(ne_prep_t *P, ne_conv_t *p, int32_t channels) {
+#if NE_DSP
     if ((uint32_t)channels > P->scratch_len) {
         return ne_op_error(P, "internal: scratch smaller than measured");
     }
     p->scratch = P->scratch;
+#else
+    (void)P;
+    (void)p;
+    (void)channels;
+#endif
     return 1;
 }
 
@@ -566,7 +568,7 @@ static int prepare_conv_kind(ne_prep_t *P, ne_op_t *op, int depthwise) {
         fold_input_offset(p, (const int8_t *)ne_const_data(P, filter), oc, taps * (uint32_t)p->filter_in_c);
     }
     op->macs = (uint32_t)p->batches * p->out_h * p->out_w * oc * taps * p->filter_in_c;
-    return scratch_for(P, p, oc);
+    return depthwise || scratch_for(P, p, oc);
 }
 
 static int prepare_conv(ne_prep_t *P, ne_op_t *op) {
@@ -654,13 +656,13 @@ static void eval_fully_connected(ne_model_t *m, const ne_op_t *op) {
 // The op table rows of this file (edgedl_ops.c looks them up).
 const ne_op_kind_t ne_ops_conv[] = {
     // name, code, options, inputs min..max, outputs, flags, params, prepare, eval
-    {"CONV_2D", OP_CONV_2D, OPT_CONV, 2, 3, 1, NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_SCRATCH_CHANNELS,
+    {"CONV_2D", OP_CONV_2D, OPT_CONV, 2, 3, 1, NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_DSP_SCRATCH,
         sizeof(ne_conv_t), prepare_conv, eval_conv},
     {"DEPTHWISE_CONV_2D", OP_DEPTHWISE_CONV_2D, OPT_DEPTHWISE, 2, 3, 1,
-        NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_SCRATCH_CHANNELS, sizeof(ne_conv_t),
+        NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS, sizeof(ne_conv_t),
         prepare_depthwise_conv, eval_depthwise_conv},
     {"FULLY_CONNECTED", OP_FULLY_CONNECTED, OPT_FC, 2, 3, 1,
-        NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_SCRATCH_CHANNELS, sizeof(ne_conv_t),
+        NE_KIND_OPTIONAL_BIAS | NE_KIND_CHANNEL_ARRAYS | NE_KIND_DSP_SCRATCH, sizeof(ne_conv_t),
         prepare_fully_connected, eval_fully_connected},
     {0},
 };

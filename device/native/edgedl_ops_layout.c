@@ -7,6 +7,7 @@
 // RESHAPE, SQUEEZE, EXPAND_DIMS: the same bytes under another shape.
 static int prepare_reshape(ne_prep_t *P, ne_op_t *op) {
     ne_tensor_t *in = ne_prep_input(P, op, 0), *out = ne_prep_output(P, op, 0);
+    ((ne_reshape_t *)op->params)->bytes = ne_tensor_bytes(out);
     if (in->type != out->type || in->count != out->count) {
         return ne_op_error(P, "input and output differ in type or size");
     }
@@ -17,23 +18,43 @@ static int prepare_reshape(ne_prep_t *P, ne_op_t *op) {
 }
 
 static void eval_reshape(ne_model_t *m, const ne_op_t *op) {
-    ne_copy(ne_out(m, op, 0), ne_in(m, op, 0), ne_tensor_bytes(ne_out_tensor(m, op, 0)));
+    ne_copy(ne_out(m, op, 0), ne_in(m, op, 0), ((const ne_reshape_t *)op->params)->bytes);
+}
+
+// The whole (CONCATENATION's output, SPLIT's input) as outer blocks along the axis, each made of
+// one chunk per part (the inputs, or the outputs), in order.
+static void cut_blocks(ne_prep_t *P, const ne_op_t *op, const ne_tensor_t *whole, int32_t axis, int outputs,
+    ne_concat_t *p) {
+    uint32_t inner = 1;
+    p->outer = 1;
+    for (int d = 0; d < axis; d++) {
+        p->outer *= (uint32_t)whole->dims[d];
+    }
+    for (int d = axis + 1; d < whole->rank; d++) {
+        inner *= (uint32_t)whole->dims[d];
+    }
+    int parts = outputs ? op->n_outputs : op->n_inputs;
+    for (int k = 0; k < parts; k++) {
+        const ne_tensor_t *part = outputs ? ne_prep_output(P, op, k) : ne_prep_input(P, op, k);
+        p->chunk[k] = (uint32_t)part->dims[axis] * inner;
+    }
 }
 
 static int prepare_concat(ne_prep_t *P, ne_op_t *op) {
     ne_concat_t *p = op->params;
     ne_tensor_t *out = ne_prep_output(P, op, 0);
     uint8_t act;
-    if (!ne_opt_i32(P, 0, 0, &p->axis) || !ne_opt_u8(P, 1, 0, &act) || !ne_require_int8(P, out, "output")) {
+    int32_t axis;
+    if (!ne_opt_i32(P, 0, 0, &axis) || !ne_opt_u8(P, 1, 0, &act) || !ne_require_int8(P, out, "output")) {
         return 0;
     }
     if (act != ACT_NONE) {
         return ne_op_error(P, "a fused activation is not supported");
     }
-    if (p->axis < 0) {
-        p->axis += out->rank;
+    if (axis < 0) {
+        axis += out->rank;
     }
-    if (p->axis < 0 || p->axis >= out->rank) {
+    if (axis < 0 || axis >= out->rank) {
         return ne_op_error(P, "axis out of range");
     }
     int32_t total = 0;
@@ -46,22 +67,16 @@ static int prepare_concat(ne_prep_t *P, ne_op_t *op) {
             return ne_op_error(P, "inputs must match the output's rank and quantization");
         }
         for (int i = 0; i < out->rank; i++) {
-            if (i != p->axis && in->dims[i] != out->dims[i]) {
+            if (i != axis && in->dims[i] != out->dims[i]) {
                 return ne_op_error(P, "input shapes differ outside the axis");
             }
         }
-        total += in->dims[p->axis];
+        total += in->dims[axis];
     }
-    if (total != out->dims[p->axis]) {
+    if (total != out->dims[axis]) {
         return ne_op_error(P, "inputs do not add up to the output along the axis");
     }
-    p->outer = p->inner = 1;
-    for (int d = 0; d < p->axis; d++) {
-        p->outer *= (uint32_t)out->dims[d];
-    }
-    for (int d = p->axis + 1; d < out->rank; d++) {
-        p->inner *= (uint32_t)out->dims[d];
-    }
+    cut_blocks(P, op, out, axis, 0, p);
     return 1;
 }
 
@@ -70,9 +85,8 @@ static void eval_concat(ne_model_t *m, const ne_op_t *op) {
     int8_t *dst = ne_out(m, op, 0);
     for (uint32_t o = 0; o < p->outer; o++) {
         for (int k = 0; k < op->n_inputs; k++) {
-            uint32_t chunk = (uint32_t)m->tensors[op->io[k]].dims[p->axis] * p->inner;
-            ne_copy(dst, ne_in(m, op, k) + o * chunk, chunk);
-            dst += chunk;
+            ne_copy(dst, ne_in(m, op, k) + o * p->chunk[k], p->chunk[k]);
+            dst += p->chunk[k];
         }
     }
 }
@@ -313,7 +327,7 @@ static int prepare_transpose(ne_prep_t *P, ne_op_t *op) {
 // taking its own extent of the axis (TFLM reads the extents from the output shapes).
 
 static int prepare_split_kind(ne_prep_t *P, ne_op_t *op, int data_input, int axis_input) {
-    ne_split_t *p = op->params;
+    ne_concat_t *p = op->params;
     ne_tensor_t *in = ne_prep_input(P, op, data_input);
     int32_t axis;
     if (!ne_const_i32(P, ne_prep_input(P, op, axis_input), "axis", &axis, 1)
@@ -343,15 +357,8 @@ static int prepare_split_kind(ne_prep_t *P, ne_op_t *op, int data_input, int axi
     if (total != in->dims[axis]) {
         return ne_op_error(P, "outputs do not add up to the input along the axis");
     }
-    p->axis = axis;
     p->data_input = (uint8_t)data_input;
-    p->outer = p->inner = 1;
-    for (int d = 0; d < axis; d++) {
-        p->outer *= (uint32_t)in->dims[d];
-    }
-    for (int d = axis + 1; d < in->rank; d++) {
-        p->inner *= (uint32_t)in->dims[d];
-    }
+    cut_blocks(P, op, in, axis, 1, p);
     return 1;
 }
 
@@ -360,9 +367,9 @@ static int prepare_split(ne_prep_t *P, ne_op_t *op) {
     if (!prepare_split_kind(P, op, 1, 0)) {
         return 0;
     }
-    int32_t axis = ((ne_split_t *)op->params)->axis, first = ne_prep_output(P, op, 0)->dims[axis];
+    const ne_concat_t *p = op->params;
     for (int k = 1; k < op->n_outputs; k++) {
-        if (ne_prep_output(P, op, k)->dims[axis] != first) {
+        if (p->chunk[k] != p->chunk[0]) {
             return ne_op_error(P, "outputs must be equal parts");
         }
     }
@@ -374,13 +381,12 @@ static int prepare_split_v(ne_prep_t *P, ne_op_t *op) {
 }
 
 static void eval_split(ne_model_t *m, const ne_op_t *op) {
-    const ne_split_t *p = op->params;
+    const ne_concat_t *p = op->params;
     const int8_t *src = ne_in(m, op, p->data_input);
     for (uint32_t o = 0; o < p->outer; o++) {
         for (int k = 0; k < op->n_outputs; k++) {
-            uint32_t chunk = (uint32_t)ne_out_tensor(m, op, k)->dims[p->axis] * p->inner;
-            ne_copy(ne_out(m, op, k) + o * chunk, src, chunk);
-            src += chunk;
+            ne_copy(ne_out(m, op, k) + o * p->chunk[k], src, p->chunk[k]);
+            src += p->chunk[k];
         }
     }
 }
@@ -671,14 +677,15 @@ const ne_op_kind_t ne_ops_layout[] = {
     // name, code, options, inputs min..max, outputs, flags, params, prepare, eval
     {"CONCATENATION", OP_CONCATENATION, OPT_CONCAT, 1, NE_MAX_OP_INPUTS, 1, 0, sizeof(ne_concat_t), prepare_concat,
         eval_concat},
-    {"RESHAPE", OP_RESHAPE, OPT_RESHAPE, 1, 2, 1, NE_KIND_SHAPE_INPUT1, 0, prepare_reshape, eval_reshape},
-    {"SQUEEZE", OP_SQUEEZE, OPT_SQUEEZE, 1, 1, 1, 0, 0, prepare_reshape, eval_reshape},
+    {"RESHAPE", OP_RESHAPE, OPT_RESHAPE, 1, 2, 1, NE_KIND_SHAPE_INPUT1, sizeof(ne_reshape_t), prepare_reshape,
+        eval_reshape},
+    {"SQUEEZE", OP_SQUEEZE, OPT_SQUEEZE, 1, 1, 1, 0, sizeof(ne_reshape_t), prepare_reshape, eval_reshape},
     {"STRIDED_SLICE", OP_STRIDED_SLICE, OPT_STRIDED_SLICE, 3, 4, 1, NE_KIND_SHAPE_OP, sizeof(ne_view_t),
         prepare_strided_slice, eval_view},
     {"SLICE", OP_SLICE, OPT_SLICE, 3, 3, 1, 0, sizeof(ne_view_t), prepare_slice, eval_view},
     {"TRANSPOSE", OP_TRANSPOSE, OPT_TRANSPOSE, 2, 2, 1, 0, sizeof(ne_view_t), prepare_transpose, eval_view},
-    {"SPLIT", OP_SPLIT, OPT_SPLIT, 2, 2, NE_MAX_OP_OUTPUTS, 0, sizeof(ne_split_t), prepare_split, eval_split},
-    {"SPLIT_V", OP_SPLIT_V, OPT_SPLIT_V, 3, 3, NE_MAX_OP_OUTPUTS, 0, sizeof(ne_split_t), prepare_split_v, eval_split},
+    {"SPLIT", OP_SPLIT, OPT_SPLIT, 2, 2, NE_MAX_OP_OUTPUTS, 0, sizeof(ne_concat_t), prepare_split, eval_split},
+    {"SPLIT_V", OP_SPLIT_V, OPT_SPLIT_V, 3, 3, NE_MAX_OP_OUTPUTS, 0, sizeof(ne_concat_t), prepare_split_v, eval_split},
     {"GATHER", OP_GATHER, OPT_GATHER, 2, 2, 1, 0, sizeof(ne_gather_t), prepare_gather, eval_gather},
     {"SPACE_TO_BATCH_ND", OP_SPACE_TO_BATCH_ND, OPT_SPACE_TO_BATCH, 3, 3, 1, 0, sizeof(ne_space_batch_t),
         prepare_space_to_batch, eval_space_to_batch},
@@ -686,7 +693,8 @@ const ne_op_kind_t ne_ops_layout[] = {
         prepare_batch_to_space, eval_batch_to_space},
     {"PAD", OP_PAD, OPT_PAD, 2, 2, 1, 0, sizeof(ne_pad_t), prepare_pad, eval_pad},
     {"PADV2", OP_PADV2, OPT_PADV2, 3, 3, 1, 0, sizeof(ne_pad_t), prepare_pad, eval_pad},
-    {"EXPAND_DIMS", OP_EXPAND_DIMS, OPT_EXPAND_DIMS, 1, 2, 1, 0, 0, prepare_reshape, eval_reshape},
+    {"EXPAND_DIMS", OP_EXPAND_DIMS, OPT_EXPAND_DIMS, 1, 2, 1, 0, sizeof(ne_reshape_t), prepare_reshape,
+        eval_reshape},
     {"SHAPE", OP_SHAPE, OPT_SHAPE, 1, 1, 1, NE_KIND_SHAPE_OP, 0, fold_shape_op, eval_folded},
     {"PACK", OP_PACK, OPT_PACK, 1, NE_MAX_OP_INPUTS, 1, NE_KIND_SHAPE_OP, 0, fold_shape_op, eval_folded},
     {0},

@@ -12,11 +12,11 @@ int ne_op_error(ne_prep_t *P, const char *problem) {
 }
 
 ne_tensor_t *ne_prep_input(ne_prep_t *P, const ne_op_t *op, int k) {
-    return &P->m->tensors[op->io[k]];
+    return &P->tensors[op->io[k]];
 }
 
 ne_tensor_t *ne_prep_output(ne_prep_t *P, const ne_op_t *op, int k) {
-    return &P->m->tensors[op->io[op->n_inputs + k]];
+    return &P->tensors[op->io[op->n_inputs + k]];
 }
 
 int ne_opt_u8(ne_prep_t *P, int field, uint8_t def, uint8_t *out) {

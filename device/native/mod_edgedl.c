@@ -345,13 +345,16 @@ static mp_obj_t model_make_new(const mp_obj_type_t *type, size_t n_args, size_t 
     }
     ne_error_t err;
     err.text[0] = 0;
-    uint32_t meta_bytes;
-    if (!ne_model_meta_bytes(bufinfo.buf, (uint32_t)bufinfo.len, &meta_bytes, &err)) {
+    uint32_t meta_bytes, work_bytes;
+    if (!ne_model_meta_bytes(bufinfo.buf, (uint32_t)bufinfo.len, &meta_bytes, &work_bytes, &err)) {
         raise_formatted(&mp_type_ValueError, "Model: %s", err.text);
     }
     void *meta = alloc_or_raise(meta_bytes, "the parsed model");
+    void *work = alloc_or_raise(work_bytes, "the loader's work area");  // freed once loaded
     ne_model_t *model;
-    if (!ne_model_load(bufinfo.buf, (uint32_t)bufinfo.len, meta, meta_bytes, &model, &err)) {
+    int loaded = ne_model_load(bufinfo.buf, (uint32_t)bufinfo.len, meta, meta_bytes, work, work_bytes, &model, &err);
+    m_free(work);
+    if (!loaded) {
         raise_formatted(&mp_type_ValueError, "Model: %s", err.text);
     }
     uint32_t arena_bytes = ne_model_arena_bytes(model);

@@ -59,13 +59,16 @@ static blob_t read_file(const char *path) {
 static int load_and_run(const uint8_t *model, uint32_t len, char *why, uint8_t *out_copy, uint32_t *out_len) {
     ne_error_t err;
     memset(&err, 0, sizeof(err));
-    uint32_t meta_bytes;
-    if (!ne_model_meta_bytes(model, len, &meta_bytes, &err)) {
+    uint32_t meta_bytes, work_bytes;
+    if (!ne_model_meta_bytes(model, len, &meta_bytes, &work_bytes, &err)) {
         goto refused;
     }
     void *meta = aligned_alloc(8, (meta_bytes + 7) & ~7u);
+    void *work = aligned_alloc(8, (work_bytes + 7) & ~7u);
     ne_model_t *m;
-    if (!ne_model_load(model, len, meta, meta_bytes, &m, &err)) {
+    int loaded = ne_model_load(model, len, meta, meta_bytes, work, work_bytes, &m, &err);
+    free(work);  // only the load uses it
+    if (!loaded) {
         free(meta);
         goto refused;
     }

@@ -94,9 +94,10 @@ __attribute__((noinline)) uint32_t bench_loop(ne_model_t *model) {
 int bench_main(void) {
     ne_error_t err;
     ne_model_t *model;
-    uint32_t meta_bytes;
-    if (!ne_model_meta_bytes(MODEL, MODEL_BYTES, &meta_bytes, &err) || meta_bytes > META_POOL
-        || !ne_model_load(MODEL, MODEL_BYTES, meta, META_POOL, &model, &err) || ne_model_arena_bytes(model) > ARENA_POOL) {
+    uint32_t meta_bytes, work_bytes;  // the arena, not yet in use, is the loader's work area
+    if (!ne_model_meta_bytes(MODEL, MODEL_BYTES, &meta_bytes, &work_bytes, &err) || meta_bytes > META_POOL
+        || work_bytes > ARENA_POOL || !ne_model_load(MODEL, MODEL_BYTES, meta, META_POOL, arena, ARENA_POOL, &model, &err)
+        || ne_model_arena_bytes(model) > ARENA_POOL) {
         out_text("model refused\n");
         return 1;
     }

@@ -33,9 +33,9 @@ int bench_main(void) {
         ne_error_t err;
         ne_model_t *model;
         ne_io_info_t in, out;
-        uint32_t meta_bytes;
-        if (!ne_model_meta_bytes(MODELS[m], MODEL_SIZES[m], &meta_bytes, &err) || meta_bytes > POOL
-            || !ne_model_load(MODELS[m], MODEL_SIZES[m], meta, POOL, &model, &err)
+        uint32_t meta_bytes, work_bytes;  // the arena, not yet in use, is the loader's work area
+        if (!ne_model_meta_bytes(MODELS[m], MODEL_SIZES[m], &meta_bytes, &work_bytes, &err) || meta_bytes > POOL
+            || work_bytes > POOL || !ne_model_load(MODELS[m], MODEL_SIZES[m], meta, POOL, arena, POOL, &model, &err)
             || ne_model_arena_bytes(model) > POOL) {
             out_text("refused\n");
             continue;

@@ -8,13 +8,15 @@
 //   h0 input channels (1..32, or 393..408 when h0 >= 0xF0)
 //   h1 channels kept (1 + h1 % in_channels; in_channels - h1 for 393..408);
 //   h2 bit 0: an index list (else a contiguous range), h2 >> 1: first
-//   channel; h3: the list's stride (0xFF: consecutive indices, possibly out of range).
-//   A configuration ne_stream_check_config refuses falls back to all channels.
+//   channel; h3: the list's stride (0xFF: every other index, possibly out of range).
+//   A configuration ne_stream_check_config refuses falls back to all channels. (The
+//   validator also gets raw header values, as a binding passes what a user typed.)
 //   h4 window, h5 hop, h6 capacity beyond the window, h7 the sample-counter channel
 //   (0: none; 0xFF: in_channels, which ne_stream_set_counter refuses; else counted
 //   back from the last channel: 1 is the last),
-//   h8 h9 the decoder's max_payload (1..4096; its buffer is 2 * (max_payload + 8), as
-//   in mod_edgedl.c).
+//   h8 h9 the decoder's max_payload (1..4096, from the low 12 bits); its buffer is
+//   2 * (max_payload + 8) as in mod_edgedl.c when h9 >> 4 is 0, else the least it may
+//   be, max_payload + 8, plus (h9 >> 4) - 1 bytes.
 // Each operation is a byte c, kind c & 7 and n = c >> 3 (0..31):
 //   0, 1  feed the next n bytes to the decoder
 //   2     feed the next n * 64 + p bytes (p: one more byte)
@@ -160,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         select = malloc(sizeof(uint16_t) * out_channels);
         int contiguous = 1;
         for (uint32_t i = 0; i < out_channels; i++) {
-            select[i] = (uint16_t)(hd[3] == 0xFF ? select_first + i : (select_first + i * hd[3]) % in_channels);
+            select[i] = (uint16_t)(hd[3] == 0xFF ? select_first + 2 * i : (select_first + i * hd[3]) % in_channels);
             contiguous &= select[i] == select[0] + i;
         }
         if (contiguous) {  // as mod_edgedl.c stores a run of consecutive indices
@@ -169,6 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             select = NULL;
         }
     }
+    (void)ne_stream_check_config((uint32_t)hd[0] << 1, hd[1], hd[2], NULL, hd[4] >> 4, hd[5] >> 4, hd[6] >> 2);
     uint32_t window = 1u + hd[4] % 16u;
     uint32_t hop = 1u + hd[5] % 24u;
     uint32_t capacity = window + hd[6] % 48u;
@@ -196,7 +199,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
 
     uint32_t max_payload = 1u + (uint32_t)(hd[8] | (hd[9] << 8)) % 4096u;
-    uint32_t cap = 2u * (max_payload + NE_LINK_OVERHEAD);
+    uint32_t cap = hd[9] >> 4 ? max_payload + NE_LINK_OVERHEAD + (hd[9] >> 4) - 1u
+                              : 2u * (max_payload + NE_LINK_OVERHEAD);
     uint8_t *link_buf = malloc(cap);
     ne_link_t link;
     ne_link_init(&link, link_buf, cap, max_payload);

@@ -102,12 +102,14 @@ def seed_models(all_models: bool = False) -> list[Path]:
 
 
 def _link_header(channels: int, keep: int, window: int, hop: int, capacity: int, counter: int,
-                 max_payload: int, first: int = 0, index_list: bool = False, stride: int = 1) -> bytes:
-    """libfuzz_link.c's 10-byte header for this configuration (channels <= 32 or >= 393)."""
+                 max_payload: int, first: int = 0, index_list: bool = False, stride: int = 1,
+                 tight: int = 0) -> bytes:
+    """libfuzz_link.c's 10-byte header for this configuration (channels <= 32 or >= 393); tight:
+    a decoder buffer of max_payload + 8 + tight - 1 bytes instead of mod_edgedl.c's."""
     h0, h1 = (channels - 1, keep - 1) if channels <= 32 else (0xF0 | (408 - channels), channels - keep)
     h7 = 0 if counter < 0 else channels - counter
     return bytes([h0, h1, first << 1 | int(index_list), stride, window - 1, hop - 1, capacity - window,
-                  h7, (max_payload - 1) & 0xFF, (max_payload - 1) >> 8])
+                  h7, (max_payload - 1) & 0xFF, (max_payload - 1) >> 8 | tight << 4])
 
 
 def _ops(kind_short: int, kind_long: int, data: bytes, chunk: int) -> bytes:
@@ -172,8 +174,9 @@ def link_seeds() -> dict[str, bytes]:
     raw = _frames(4, 40)
     seeds["raw"] = (_link_header(4, 2, 5, 7, 10, 3, 32, first=1) + _push(raw[:101], 9) + RESYNC
                     + _push(raw[101:], 200) + READ + STREAM_RESET + _push(raw, 64) + READ)
-    # Packets made by the harness itself (op 3), one with a skipped sequence number.
-    seeds["encode"] = (_link_header(2, 2, 3, 1, 6, -1, 64) + bytes([2 << 3 | 3, 5]) + bytes(range(16))
+    # Packets made by the harness itself (op 3), one with a skipped sequence number; the decoder's
+    # buffer holds just one largest packet.
+    seeds["encode"] = (_link_header(2, 2, 3, 1, 6, -1, 64, tight=1) + bytes([2 << 3 | 3, 5]) + bytes(range(16))
                        + bytes([4 << 3 | 3, 0xFF]) + _frames(2, 8) + READ + LINK_RESET
                        + bytes([1 << 3 | 3, 3]) + _frames(2, 2) + READ)
     # A Quattrocento-sized frame: 408 channels, 384 kept, the counter in the last.

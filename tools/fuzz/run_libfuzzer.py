@@ -9,8 +9,10 @@ Targets: tools/fuzz/libfuzz_model.c (seeded with the zoo's fuzz seed models, nee
 host/neuroedge/link.py). Each is compiled with the same C core as the native module
 (device/native/edgedl_*.c, without the MicroPython binding) into build/libfuzzer/<target>/.
 The corpus that libFuzzer grows is kept in build/libfuzzer/<target>/corpus and reused by
-the next run (--fresh starts again from the seeds). Inputs that crash are written to
-build/libfuzzer/<target>/artifacts/; rerun one with `build/libfuzzer/model/libfuzz_model FILE`.
+the next run (--fresh starts again from the seeds); libFuzzer's output goes to corpus.log
+beside it. Inputs that crash are written to build/libfuzzer/<target>/artifacts/; rerun one
+with `build/libfuzzer/model/libfuzz_model FILE` (for the link target, LIBFUZZ_VERBOSE=1 also
+prints the decoder's and the Stream's counters).
 
 Each run ends with a summary line: runs, coverage (libFuzzer's cov: edges) when the seeds
 were loaded and at the end, and the sanitizer reports (any report stops the run).
@@ -186,10 +188,8 @@ def link_seeds() -> dict[str, bytes]:
 
 
 def write_seeds(target: str, seed_dir: Path, all_models: bool = False) -> int:
-    """Writes the target's seed inputs into seed_dir (emptied first); their largest size."""
-    if seed_dir.exists():
-        shutil.rmtree(seed_dir)
-    seed_dir.mkdir(parents=True)
+    """Writes the target's seed inputs into seed_dir; their largest size."""
+    seed_dir.mkdir(parents=True, exist_ok=True)
     if target == "model":
         for path in seed_models(all_models):
             shutil.copyfile(path, seed_dir / path.name)
@@ -257,26 +257,26 @@ def run(target: str, *, seconds: int | None = None, runs: int | None = None, cor
     """Builds the target, writes its seeds and runs libFuzzer until `runs` inputs or `seconds`."""
     binary = build(target)
     home = WORK / target
-    seed_dir = home / "seeds"
-    largest = write_seeds(target, seed_dir, all_models)
     corpus = Path(corpus) if corpus else home / "corpus"
     if fresh and corpus.exists():
         shutil.rmtree(corpus)
     corpus.mkdir(parents=True, exist_ok=True)
     artifacts = home / "artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
-    max_len = largest + EXTRA_MODEL_LEN if target == "model" else max(largest, LINK_MAX_LEN)
-    cmd = [str(binary), f"-seed={seed}", f"-max_len={max_len}", f"-timeout={TIMEOUT_S}", "-rss_limit_mb=4096",
-           "-print_final_stats=1", f"-artifact_prefix={artifacts}/", *extra]
-    if seconds is not None:
-        cmd.append(f"-max_total_time={seconds}")
-    cmd.append(f"-runs={runs if runs is not None else -1}")
-    cmd += [str(corpus), str(seed_dir)]
+    log = corpus.with_name(corpus.name + ".log")  # beside the corpus: runs on other corpora do not mix
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:symbolize=1",
                UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-    log = home / "last.log"
-    with open(log, "w") as f:
-        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    with tempfile.TemporaryDirectory(prefix=f"libfuzz-{target}-seeds-") as seed_dir:
+        largest = write_seeds(target, Path(seed_dir), all_models)
+        max_len = largest + EXTRA_MODEL_LEN if target == "model" else max(largest, LINK_MAX_LEN)
+        cmd = [str(binary), f"-seed={seed}", f"-max_len={max_len}", f"-timeout={TIMEOUT_S}", "-rss_limit_mb=4096",
+               "-print_final_stats=1", f"-artifact_prefix={artifacts}/", *extra]
+        if seconds is not None:
+            cmd.append(f"-max_total_time={seconds}")
+        cmd.append(f"-runs={runs if runs is not None else -1}")
+        cmd += [str(corpus), seed_dir]
+        with open(log, "w") as f:
+            proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
     result = parse_output(target, proc.returncode, log.read_text(errors="replace"))
     result.log = log
     return result

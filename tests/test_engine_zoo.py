@@ -44,6 +44,13 @@ def test_zoo_covers_every_op_and_option(zoo_models):
     assert set(zoo.SUPPORTED_OPS) <= seen, set(zoo.SUPPORTED_OPS) - seen
 
 
+def test_the_fuzz_seeds_hold_every_op(zoo_models):
+    seen = set()
+    for name in zoo.FUZZ_SEED_MODELS:
+        seen.update(zoo.tflite_op_names(zoo_models[name]))
+    assert set(zoo.SUPPORTED_OPS) <= seen, set(zoo.SUPPORTED_OPS) - seen
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [spec.name for spec in zoo.ZOO])
 def test_zoo_model_outputs_equal_tflite_micro(name, zoo_models, zoo_board):

@@ -58,20 +58,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     ne_error_t err;
     memset(&err, 0, sizeof(err));
-    uint32_t meta_bytes = 0;
-    if (!ne_model_meta_bytes(model, len, &meta_bytes, &err)) {
+    uint32_t meta_bytes = 0, work_bytes = 0;
+    if (!ne_model_meta_bytes(model, len, &meta_bytes, &work_bytes, &err)) {
         check_refusal(&err);
         free(block);
         return 0;
     }
-    if (meta_bytes == 0 || meta_bytes > MAX_META) {
+    if (meta_bytes == 0 || meta_bytes > MAX_META || work_bytes > MAX_META) {
         free(block);
         return 0;
     }
-    // Exactly meta_bytes rounded up to the 8-byte alignment the loader requires.
+    // Exactly the sizes asked for, rounded up to the 8-byte alignment the loader requires; the
+    // work area is freed as soon as the load returns (the parsed model must not point into it).
     void *meta = aligned_alloc(8, (meta_bytes + 7) & ~7u);
+    void *work = aligned_alloc(8, work_bytes ? (work_bytes + 7) & ~7u : 8);
     ne_model_t *m = NULL;
-    if (!ne_model_load(model, len, meta, meta_bytes, &m, &err)) {
+    int loaded = ne_model_load(model, len, meta, meta_bytes, work, work_bytes, &m, &err);
+    free(work);
+    if (!loaded) {
         check_refusal(&err);
         free(meta);
         free(block);

@@ -19,9 +19,10 @@ from typing import Callable
 from ..convert import SUPPORTED_OPS, convert_int8, quiet_tensorflow, tflite_op_names, unsupported_ops  # noqa: F401
 
 REFERENCE_MODEL = "neuroedge_ref_192"
-# Small, varied models the fuzz harness mutates.
+# Small, varied models the fuzzers mutate: together they hold every op edgedl runs.
 FUZZ_SEED_MODELS = ("conv_same_relu", "depthwise_dm2_valid", "residual_add_relu", "concat_channels",
-                    "float_io_conv", "mean_keepdims_broadcast_add", "dynamic_batch_flatten_head", "causal_tcn",
+                    "float_io_conv", "mean_keepdims_broadcast_add", "maxpool_same_and_valid", "avgpool_same_and_valid",
+                    "squeeze_rewritten", "dynamic_batch_conv", "dynamic_batch_flatten_head", "causal_tcn",
                     "gated_units", "separate_activations", "reductions", "paddings", "slices",
                     "splits_and_gather", "attention", "dilated_tcn_dynamic_batch")
 

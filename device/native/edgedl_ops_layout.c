@@ -311,10 +311,10 @@ static int prepare_transpose(ne_prep_t *P, ne_op_t *op) {
     int pad = NE_MAX_RANK - in->rank;
     for (int a = 0; a < NE_MAX_RANK; a++) {
         int k = a - pad;
-        int32_t from = k < 0 ? a : perm[k] + pad;  // padded axes stay in place
         if (k >= 0 && (perm[k] < 0 || perm[k] >= in->rank || (seen & (1u << perm[k])))) {
             return ne_op_error(P, "perm is not a permutation of the input axes");
         }
+        int32_t from = k < 0 ? a : perm[k] + pad;  // padded axes stay in place
         seen |= k >= 0 ? 1u << perm[k] : 0;
         p->dims[a] = dims[from];
         p->step[a] = in_stride[from];

@@ -169,7 +169,10 @@ static int32_t tanh_q4(int32_t a) {
     return a < 0 ? -t : t;
 }
 
-static void eval_logistic(ne_model_t *m, const ne_op_t *op) {
+// Inputs beyond the radius saturate; the others go through `function` (Q4.27 in, Q0.31 out),
+// then are shifted to the output's fixed scale. Inlined with constant arguments in each eval.
+static inline void sigmoid_kind(ne_model_t *m, const ne_op_t *op, int32_t (*function)(int32_t), int out_shift,
+    int32_t out_offset) {
     const ne_sigmoid_t *p = op->params;
     const int8_t *x = ne_in(m, op, 0);
     int8_t *y = ne_out(m, op, 0);
@@ -180,27 +183,18 @@ static void eval_logistic(ne_model_t *m, const ne_op_t *op) {
         } else if (v >= p->radius) {
             y[i] = 127;
         } else {
-            int32_t q0 = logistic_q4(ne_mbqm(v, p->mult, p->left_shift));
-            y[i] = (int8_t)ne_clamp(ne_rdbpot(q0, 23) - 128, -128, 127);
+            int32_t q0 = function(ne_mbqm(v, p->mult, p->left_shift));
+            y[i] = (int8_t)ne_clamp(ne_rdbpot(q0, out_shift) + out_offset, -128, 127);
         }
     }
 }
 
+static void eval_logistic(ne_model_t *m, const ne_op_t *op) {
+    sigmoid_kind(m, op, logistic_q4, 23, -128);  // 1/256, zero point -128
+}
+
 static void eval_tanh(ne_model_t *m, const ne_op_t *op) {
-    const ne_sigmoid_t *p = op->params;
-    const int8_t *x = ne_in(m, op, 0);
-    int8_t *y = ne_out(m, op, 0);
-    for (uint32_t i = 0; i < p->count; i++) {
-        int32_t v = x[i] - p->in_zero_point;
-        if (v <= -p->radius) {
-            y[i] = -128;
-        } else if (v >= p->radius) {
-            y[i] = 127;
-        } else {
-            int32_t q0 = tanh_q4(ne_mbqm(v, p->mult, p->left_shift));
-            y[i] = (int8_t)ne_clamp(ne_rdbpot(q0, 24), -128, 127);
-        }
-    }
+    sigmoid_kind(m, op, tanh_q4, 24, 0);  // 1/128, zero point 0
 }
 
 // ---------------------------------------------------------------------------

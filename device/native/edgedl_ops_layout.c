@@ -40,6 +40,32 @@ static void cut_blocks(ne_prep_t *P, const ne_op_t *op, const ne_tensor_t *whole
     }
 }
 
+// CONCATENATION's inputs or SPLIT's outputs (`outputs`) against the whole: int8 with its rank and
+// quantization (TFLM's converter gives them the same), its shape outside the axis, adding up along it.
+static int check_parts(ne_prep_t *P, const ne_op_t *op, const ne_tensor_t *whole, int32_t axis, int outputs) {
+    int64_t total = 0;
+    int parts = outputs ? op->n_outputs : op->n_inputs;
+    for (int k = 0; k < parts; k++) {
+        const ne_tensor_t *part = outputs ? ne_prep_output(P, op, k) : ne_prep_input(P, op, k);
+        if (!ne_require_int8(P, part, outputs ? "output" : "input")) {
+            return 0;
+        }
+        if (part->rank != whole->rank || !ne_same_quantization(part, whole)) {
+            return ne_op_error(P, "parts must have the same rank and quantization as the whole");
+        }
+        for (int i = 0; i < whole->rank; i++) {
+            if (i != axis && part->dims[i] != whole->dims[i]) {
+                return ne_op_error(P, "part shapes differ outside the axis");
+            }
+        }
+        total += part->dims[axis];
+    }
+    if (total != whole->dims[axis]) {
+        return ne_op_error(P, "parts do not add up along the axis");
+    }
+    return 1;
+}
+
 static int prepare_concat(ne_prep_t *P, ne_op_t *op) {
     ne_concat_t *p = op->params;
     ne_tensor_t *out = ne_prep_output(P, op, 0);
@@ -57,24 +83,8 @@ static int prepare_concat(ne_prep_t *P, ne_op_t *op) {
     if (axis < 0 || axis >= out->rank) {
         return ne_op_error(P, "axis out of range");
     }
-    int32_t total = 0;
-    for (int k = 0; k < op->n_inputs; k++) {
-        ne_tensor_t *in = ne_prep_input(P, op, k);
-        if (!ne_require_int8(P, in, "input")) {
-            return 0;
-        }
-        if (in->rank != out->rank || !ne_same_quantization(in, out)) {
-            return ne_op_error(P, "inputs must match the output's rank and quantization");
-        }
-        for (int i = 0; i < out->rank; i++) {
-            if (i != axis && in->dims[i] != out->dims[i]) {
-                return ne_op_error(P, "input shapes differ outside the axis");
-            }
-        }
-        total += in->dims[axis];
-    }
-    if (total != out->dims[axis]) {
-        return ne_op_error(P, "inputs do not add up to the output along the axis");
+    if (!check_parts(P, op, out, axis, 0)) {
+        return 0;
     }
     cut_blocks(P, op, out, axis, 0, p);
     return 1;
@@ -338,24 +348,8 @@ static int prepare_split_kind(ne_prep_t *P, ne_op_t *op, int data_input, int axi
     if (axis < 0 || axis >= in->rank) {
         return ne_op_error(P, "axis out of range");
     }
-    int64_t total = 0;
-    for (int k = 0; k < op->n_outputs; k++) {
-        const ne_tensor_t *out = ne_prep_output(P, op, k);
-        if (!require_int8_data(P, in, out)) {
-            return 0;
-        }
-        if (out->rank != in->rank) {
-            return ne_op_error(P, "outputs must have the input's rank");
-        }
-        for (int i = 0; i < in->rank; i++) {
-            if (i != axis && out->dims[i] != in->dims[i]) {
-                return ne_op_error(P, "output shapes differ from the input outside the axis");
-            }
-        }
-        total += out->dims[axis];
-    }
-    if (total != in->dims[axis]) {
-        return ne_op_error(P, "outputs do not add up to the input along the axis");
+    if (!check_parts(P, op, in, axis, 1)) {
+        return 0;
     }
     p->data_input = (uint8_t)data_input;
     cut_blocks(P, op, in, axis, 1, p);

@@ -57,15 +57,26 @@ def test_the_cores_op_codes_and_option_types_are_the_schemas():
         assert options[schema_name] == value, name
 
 
-def with_first_op_code(model: bytes, code: int) -> bytes:
-    """The model with its first op's operator code set to `code`."""
+def edited(model: bytes, edit) -> bytes:
+    """The model after edit(ModelT)."""
     m = schema.ModelT.InitFromObj(schema.Model.GetRootAs(model, 0))
-    opcode = m.operatorCodes[m.subgraphs[0].operators[0].opcodeIndex]
-    opcode.builtinCode = code
-    opcode.deprecatedBuiltinCode = min(code, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    edit(m)
     builder = flatbuffers.Builder(len(model) + 1024)
     builder.Finish(m.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def with_first_op_code(model: bytes, code: int) -> bytes:
+    """The model with its first op's operator code set to `code`."""
+    def edit(m):
+        opcode = m.operatorCodes[m.subgraphs[0].operators[0].opcodeIndex]
+        opcode.builtinCode = code
+        opcode.deprecatedBuiltinCode = min(code, schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES)
+    return edited(model, edit)
+
+
+def zoo_model(name: str) -> bytes:
+    return zoo.build_zoo(native.BUILD_DIR / "zoo", [name])[name].read_bytes()
 
 
 @pytest.mark.parametrize("code, message", [
@@ -77,8 +88,20 @@ def with_first_op_code(model: bytes, code: int) -> bytes:
     (250, "op 0 has builtin code 250, an operator code beyond TFLite's schema"),
 ])
 def test_a_refused_builtin_is_named_with_the_reason(code, message, emulator):
-    model = zoo.build_zoo(native.BUILD_DIR / "zoo", ["conv_same_relu"])["conv_same_relu"].read_bytes()
-    emulator.board_path("m.tflite").write_bytes(with_first_op_code(model, code))
+    emulator.board_path("m.tflite").write_bytes(with_first_op_code(zoo_model("conv_same_relu"), code))
     result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
     assert result.returncode == 1
     assert "ValueError: Model: unsupported model: " + message in result.output, result.output
+
+
+def test_an_absent_output_is_not_taken_for_an_absent_bias(emulator):
+    """Input 2 of a convolution or dense layer may be -1 (no bias); an output may not, even when
+    it is the op's third tensor (found by libFuzzer: the loader read before its records)."""
+    def edit(m):
+        dense = next(op for op in m.subgraphs[0].operators
+                     if m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.FULLY_CONNECTED)
+        dense.inputs, dense.outputs = list(dense.inputs[:2]), [-1]
+    emulator.board_path("m.tflite").write_bytes(edited(zoo_model("conv_same_relu"), edit))
+    result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
+    assert result.returncode == 1
+    assert "(FULLY_CONNECTED): output tensor index out of range" in result.output, result.output

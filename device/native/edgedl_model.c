@@ -392,7 +392,7 @@ static int read_op(ne_prep_t *P, loader_t *L, uint32_t i) {
     }
     for (uint32_t k = 0; k < ins.len + outs.len; k++) {
         int32_t t = k < ins.len ? vec_i32(L, &ins, k) : vec_i32(L, &outs, k - ins.len);
-        int optional = t == -1 && k == 2 && (kind->flags & NE_KIND_OPTIONAL_BIAS);
+        int optional = t == -1 && k == 2 && k < ins.len && (kind->flags & NE_KIND_OPTIONAL_BIAS);
         if (!optional && (t < 0 || (uint32_t)t >= m->n_tensors)) {
             return ne_op_error(P, k < ins.len ? "input tensor index out of range" : "output tensor index out of range");
         }

@@ -268,30 +268,11 @@ typedef struct {
     int32_t act_min, act_max;
 } ne_binary_t;
 
-// RELU (requantized and clamped), RELU6 (clamped only)
+// RELU, RELU6, LEAKY_RELU, LOGISTIC, TANH, HARD_SWISH: the output for every int8 input
 typedef struct {
     uint32_t count;
-    int32_t in_offset, out_offset, mult, shift, lo, hi;
-} ne_relu_t;
-
-typedef struct {
-    uint32_t count;
-    int32_t in_offset, out_offset;
-    int32_t mult_identity, shift_identity, mult_alpha, shift_alpha;
-    uint8_t negate_alpha;
-} ne_leaky_relu_t;
-
-// LOGISTIC, TANH
-typedef struct {
-    uint32_t count;
-    int32_t in_zero_point, mult, left_shift, radius;
-} ne_sigmoid_t;
-
-typedef struct {
-    uint32_t count;
-    int16_t in_zero_point, out_zero_point, out_mult, reluish_mult;
-    int32_t out_exponent, reluish_exponent;
-} ne_hard_swish_t;
+    int8_t value[256];  // value[x + 128]
+} ne_table_t;
 
 typedef struct {
     int32_t batches, depth;

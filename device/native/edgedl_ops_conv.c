@@ -233,6 +233,7 @@ static inline void dot4_i8(const int8_t *w, int32_t stride, const int8_t *x, int
     acc[3] += a3;
 }
 #define NE_DOT4 1
+#define NE_PATCH_MAX 2048  // bytes of a gathered patch, on the stack
 #else
 static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
     int32_t acc = 0;
@@ -366,27 +367,39 @@ void ne_conv2d(const ne_conv_t *p, const int8_t *in, const int8_t *filter, int8_
                 }
 #endif
 #ifdef NE_DOT4
-                // A whole patch inside the input, read as contiguous rows by every filter: four
-                // output channels at a time share the widened input.
-                if (contiguous && full) {
+                // Ungrouped: every filter reads the same patch, four output channels at a time share
+                // the widened input. A 1-D patch inside the input is read in place; otherwise it is
+                // gathered, taps outside the input as the input's zero point (x + in_offset == 0
+                // there: they add nothing, so ch_add's whole-filter offset term holds).
+                if (fic == in_c && ((contiguous && full && fh == 1) || filter_per_oc <= NE_PATCH_MAX)) {
+                    int8_t patch[NE_PATCH_MAX];
+                    const int8_t *x = in + ((b * in_h + y0) * in_w + x0) * in_c;
+                    if (!(contiguous && full && fh == 1)) {
+                        const int8_t zero_point = (int8_t)-p->in_offset;
+                        for (int32_t ky = 0; ky < fh; ky++) {
+                            for (int32_t kx = 0; kx < fw; kx++) {
+                                int8_t *dst = patch + (ky * fw + kx) * fic;
+                                if (ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1) {
+                                    ne_copy(dst, in + ((b * in_h + y0 + ky * dh) * in_w + x0 + kx * dw) * in_c, (uint32_t)fic);
+                                } else {
+                                    for (int32_t c = 0; c < fic; c++) {
+                                        dst[c] = zero_point;
+                                    }
+                                }
+                            }
+                        }
+                        x = patch;
+                    }
                     int32_t oc = 0;
                     for (; oc + 4 <= out_c; oc += 4) {
                         int32_t acc[4] = {0, 0, 0, 0};
-                        for (int32_t ky = 0; ky < fh; ky++) {
-                            dot4_i8(filter + oc * filter_per_oc + ky * fw * fic, filter_per_oc,
-                                in + ((b * in_h + y0 + ky * dh) * in_w + x0) * in_c, row_len, acc);
-                        }
+                        dot4_i8(filter + oc * filter_per_oc, filter_per_oc, x, filter_per_oc, acc);
                         for (int32_t k = 0; k < 4; k++) {
                             *out++ = requantize(p, acc[k], oc + k);
                         }
                     }
                     for (; oc < out_c; oc++) {
-                        int32_t acc = 0;
-                        for (int32_t ky = 0; ky < fh; ky++) {
-                            acc += dot_i8(filter + oc * filter_per_oc + ky * fw * fic,
-                                in + ((b * in_h + y0 + ky * dh) * in_w + x0) * in_c, row_len);
-                        }
-                        *out++ = requantize(p, acc, oc);
+                        *out++ = requantize(p, dot_i8(filter + oc * filter_per_oc, x, filter_per_oc), oc);
                     }
                     continue;
                 }

@@ -164,76 +164,9 @@ static void accumulate_shared(const int8_t *w, int32_t stride, const int8_t *x, 
 }
 
 #elif defined(__SSE2__) && !defined(NE_PORTABLE)
-// The host emulator (x64): PMADDWD multiplies eight int16 pairs and adds neighbours into four
-// int32, which GCC does not find for int8 inputs on its own. Integer sums in another order: the
-// same result, bit for bit.
-#include <emmintrin.h>
-
-static inline __m128i widen_lo(__m128i v);
-static inline __m128i widen_hi(__m128i v);
-static inline int32_t horizontal_sum(__m128i v);
-
-static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
-    __m128i acc4 = _mm_setzero_si128();
-    int32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m128i va = _mm_loadu_si128((const __m128i *)(a + i)), vb = _mm_loadu_si128((const __m128i *)(b + i));
-                acc4 = _mm_add_epi32(acc4, _mm_add_epi32(_mm_madd_epi16(widen_lo(va), widen_lo(vb)),
-            _mm_madd_epi16(widen_hi(va), widen_hi(vb))));
-    }
-    int32_t acc = horizontal_sum(acc4);
-    for (; i < n; i++) {
-        acc += (int32_t)a[i] * (int32_t)b[i];
-    }
-    return acc;
-}
-
-// Sign-extend bytes to int16: each byte into the high half of a lane, then shift back down.
-static inline __m128i widen_lo(__m128i v) {
-    return _mm_srai_epi16(_mm_unpacklo_epi8(v, v), 8);
-}
-
-static inline __m128i widen_hi(__m128i v) {
-    return _mm_srai_epi16(_mm_unpackhi_epi8(v, v), 8);
-}
-
-static inline int32_t horizontal_sum(__m128i v) {
-    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0x4e));
-    v = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0xb1));
-    return _mm_cvtsi128_si32(v);
-}
-
-// Four filters (w, w + stride, ...) against one input vector x, which is widened once for all four.
-static inline void dot4_i8(const int8_t *w, int32_t stride, const int8_t *x, int32_t n, int32_t *acc) {
-    __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
-    int32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m128i vx = _mm_loadu_si128((const __m128i *)(x + i));
-        const __m128i x_lo = widen_lo(vx), x_hi = widen_hi(vx);
-        __m128i vw = _mm_loadu_si128((const __m128i *)(w + i));
-        s0 = _mm_add_epi32(s0, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-        vw = _mm_loadu_si128((const __m128i *)(w + stride + i));
-        s1 = _mm_add_epi32(s1, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-        vw = _mm_loadu_si128((const __m128i *)(w + 2 * stride + i));
-        s2 = _mm_add_epi32(s2, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-        vw = _mm_loadu_si128((const __m128i *)(w + 3 * stride + i));
-        s3 = _mm_add_epi32(s3, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-    }
-    int32_t a0 = horizontal_sum(s0), a1 = horizontal_sum(s1), a2 = horizontal_sum(s2), a3 = horizontal_sum(s3);
-    for (; i < n; i++) {
-        const int32_t xv = x[i];
-        a0 += w[i] * xv;
-        a1 += w[stride + i] * xv;
-        a2 += w[2 * stride + i] * xv;
-        a3 += w[3 * stride + i] * xv;
-    }
-    acc[0] += a0;
-    acc[1] += a1;
-    acc[2] += a2;
-    acc[3] += a3;
-}
-#define NE_DOT4 1
-#define NE_PATCH_MAX 2048  // bytes of a gathered patch, on the stack
+#include "edgedl_dot.h"
+#define dot_i8 ne_dot_i8
+#define dot4_i8 ne_dot4_i8
 #else
 static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
     int32_t acc = 0;
@@ -506,7 +439,17 @@ void ne_fully_connected(const ne_conv_t *p, const int8_t *in, const int8_t *filt
         requantize_all(p, acc, units, out);
         out += units;
 #else
-        for (int32_t u = 0; u < units; u++) {
+        int32_t u = 0;
+#ifdef NE_DOT4
+        for (; u + 4 <= units; u += 4) {  // four units share the widened input
+            int32_t acc[4] = {0, 0, 0, 0};
+            dot4_i8(filter + u * depth, depth, x, depth, acc);
+            for (int32_t k = 0; k < 4; k++) {
+                *out++ = requantize(p, acc[k], u + k);
+            }
+        }
+#endif
+        for (; u < units; u++) {
             *out++ = requantize(p, dot_i8(filter + u * depth, x, depth), u);
         }
 #endif

@@ -3,6 +3,7 @@
 // adj_x and adj_y read an operand transposed, which here is only a change of strides.
 #include "edgedl_fixed.h"
 #include "edgedl_internal.h"
+#include "edgedl_dot.h"
 
 static int prepare_batch_matmul(ne_prep_t *P, ne_op_t *op) {
     ne_matmul_t *p = op->params;
@@ -55,22 +56,90 @@ static int prepare_batch_matmul(ne_prep_t *P, ne_op_t *op) {
     return ne_multiplier(P, ne_real_div(product, ne_scale_of(P, out, 0), 53), &p->mult, &p->shift);
 }
 
+// Output columns in blocks on the stack. Without adj_y, each row of op(lhs) is added into a block's
+// accumulators column by column of op(rhs), so that the innermost loop runs over contiguous memory.
+#define MATMUL_BLOCK 64
+
+static inline int32_t sum_i8(const int8_t *a, int32_t n) {
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; i++) {
+        s += a[i];
+    }
+    return s;
+}
+
+#ifdef NE_DOT4
+#define dot_i8 ne_dot_i8
+#else
+static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
+    int32_t s = 0;
+    for (int32_t i = 0; i < n; i++) {
+        s += (int32_t)a[i] * (int32_t)b[i];
+    }
+    return s;
+}
+#endif
+
+// Both operands contiguous along the inner dimension (rhs read as op(rhs) with adj_y, e.g. q . k^T):
+// sum((x + lo)(w + ro)) = sum(x w) + lo sum(w) + ro sum(x) + depth lo ro, with plain int8 dots (exact
+// integer sums; wrapping adds, as the int32 accumulator would).
+static void rows_by_columns(const ne_matmul_t *p, const int8_t *lb, const int8_t *rb, int8_t *out) {
+    const int32_t lo = p->lhs_offset, ro = p->rhs_offset, depth = p->depth;
+    int32_t wsum[MATMUL_BLOCK];
+    for (int32_t j0 = 0; j0 < p->cols; j0 += MATMUL_BLOCK) {
+        const int32_t block = p->cols - j0 < MATMUL_BLOCK ? p->cols - j0 : MATMUL_BLOCK;
+        for (int32_t j = 0; j < block; j++) {
+            wsum[j] = sum_i8(rb + (j0 + j) * p->rhs_col, depth);
+        }
+        for (int32_t i = 0; i < p->rows; i++) {
+            const int8_t *x = lb + i * p->lhs_row;
+            const int32_t row_terms = ne_wrap_add(ro * sum_i8(x, depth), depth * lo * ro);
+            for (int32_t j = 0; j < block; j++) {
+                int32_t acc = ne_wrap_add(dot_i8(x, rb + (j0 + j) * p->rhs_col, depth), lo * wsum[j]);
+                acc = ne_wrap_add(acc, row_terms);
+                out[i * p->cols + j0 + j] = (int8_t)ne_clamp(ne_mbqm(acc, p->mult, p->shift) + p->out_offset, -128, 127);
+            }
+        }
+    }
+}
+
 static void eval_batch_matmul(ne_model_t *m, const ne_op_t *op) {
     const ne_matmul_t *p = op->params;
     const int8_t *lhs = ne_in(m, op, 0), *rhs = ne_in(m, op, 1);
     int8_t *out = ne_out(m, op, 0);
+    int32_t acc[MATMUL_BLOCK];
     for (int32_t b0 = 0; b0 < p->batches[0]; b0++) {
         for (int32_t b1 = 0; b1 < p->batches[1]; b1++) {
             const int8_t *lb = lhs + b0 * p->lhs_batch[0] + b1 * p->lhs_batch[1];
             const int8_t *rb = rhs + b0 * p->rhs_batch[0] + b1 * p->rhs_batch[1];
+            if (p->lhs_k == 1 && p->rhs_k == 1) {
+                rows_by_columns(p, lb, rb, out);
+                out += p->rows * p->cols;
+                continue;
+            }
             for (int32_t i = 0; i < p->rows; i++) {
-                for (int32_t j = 0; j < p->cols; j++) {
-                    const int8_t *x = lb + i * p->lhs_row, *w = rb + j * p->rhs_col;
-                    int32_t acc = 0;
-                    for (int32_t k = 0; k < p->depth; k++) {
-                        acc += (x[k * p->lhs_k] + p->lhs_offset) * (w[k * p->rhs_k] + p->rhs_offset);
+                const int8_t *x = lb + i * p->lhs_row;
+                for (int32_t j0 = 0; j0 < p->cols; j0 += MATMUL_BLOCK) {
+                    const int32_t block = p->cols - j0 < MATMUL_BLOCK ? p->cols - j0 : MATMUL_BLOCK;
+                    for (int32_t j = 0; j < block; j++) {
+                        acc[j] = 0;
                     }
-                    *out++ = (int8_t)ne_clamp(ne_mbqm(acc, p->mult, p->shift) + p->out_offset, -128, 127);
+                    for (int32_t k = 0; k < p->depth; k++) {
+                        const int32_t xv = x[k * p->lhs_k] + p->lhs_offset;
+                        const int8_t *w = rb + k * p->rhs_k + j0 * p->rhs_col;
+                        if (p->rhs_col == 1) {  // contiguous: vectorised
+                            for (int32_t j = 0; j < block; j++) {
+                                acc[j] += xv * (w[j] + p->rhs_offset);
+                            }
+                        } else {
+                            for (int32_t j = 0; j < block; j++) {
+                                acc[j] += xv * (w[j * p->rhs_col] + p->rhs_offset);
+                            }
+                        }
+                    }
+                    for (int32_t j = 0; j < block; j++) {
+                        *out++ = (int8_t)ne_clamp(ne_mbqm(acc[j], p->mult, p->shift) + p->out_offset, -128, 127);
+                    }
                 }
             }
         }

@@ -131,8 +131,24 @@ static inline int32_t clz32(uint32_t v) {
     return n;
 }
 
+// exp(diff) in Q0.31 for diff = x - row max (-255..0), as TFLM computes it.
+static inline int32_t softmax_exp(const ne_softmax_t *p, int32_t diff) {
+    return ne_exp_on_negative_values(ne_srdhm((int32_t)((uint32_t)diff << p->left_shift), p->mult), 5);
+}
+
+// Each exp depends only on x - max, one of 256 values: when the op has more elements than that,
+// the 256 are computed once per invoke (on the stack) instead of twice per element.
+#define SOFTMAX_TABLE 256
+
 static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
     const int32_t depth = p->depth;
+    int32_t table[SOFTMAX_TABLE];
+    const int use_table = (uint32_t)p->batches * (uint32_t)depth > SOFTMAX_TABLE;
+    if (use_table) {
+        for (int32_t diff = -255; diff <= 0; diff++) {
+            table[diff + 255] = diff >= p->diff_min ? softmax_exp(p, diff) : 0;
+        }
+    }
     for (int32_t row = 0; row < p->batches; row++) {
         const int8_t *x = in + row * depth;
         int8_t *y = out + row * depth;
@@ -144,8 +160,7 @@ static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << p->left_shift), p->mult);
-                sum = ne_wrap_add(sum, ne_rdbpot(ne_exp_on_negative_values(scaled, 5), 12));
+                sum = ne_wrap_add(sum, ne_rdbpot(use_table ? table[diff + 255] : softmax_exp(p, diff), 12));
             }
         }
         const int32_t headroom = clz32((uint32_t)sum);
@@ -156,8 +171,8 @@ static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
-                const int32_t scaled = ne_srdhm((int32_t)((uint32_t)diff << p->left_shift), p->mult);
-                const int32_t v = ne_rdbpot(ne_srdhm(reciprocal, ne_exp_on_negative_values(scaled, 5)), exponent) - 128;
+                const int32_t e = use_table ? table[diff + 255] : softmax_exp(p, diff);
+                const int32_t v = ne_rdbpot(ne_srdhm(reciprocal, e), exponent) - 128;
                 y[c] = (int8_t)ne_clamp(v, -128, 127);
             } else {
                 y[c] = -128;

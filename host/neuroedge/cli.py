@@ -122,7 +122,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return engine.bench_stream(args.json, args.model, args.recording)
     if args.what == "mcu":
         return mcu.main(args.json, args.model, args.recording, args.windows, args.core, args.kernels)
-    return engine.main(args.models, args.json)
+    return engine.main(args.models, args.json, args.new_ops)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -435,6 +435,9 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--core", action="append", help="mcu: cortex-m4f or lx106 (repeatable; default: both)")
     p.add_argument("--kernels", action="store_true",
                    help="mcu: instructions per MAC of conv, 2-D conv and dense layers of EMG-CNN sizes, by kernel build")
+    p.add_argument("--new-ops", action="store_true",
+                   help="engine: the zoo's EMG-sized models of the ops beyond the project's CNNs (gated causal TCN, "
+                        "attention) instead of the default models")
     p.add_argument("--json", action="store_true", help="machine-readable results")
     p.set_defaults(func=cmd_bench)
 

@@ -68,20 +68,24 @@ def bench_models(models: dict[str, bytes], rounds: int = 15) -> list[EngineBench
     return results
 
 
-def default_models() -> dict[str, bytes]:
-    """The zoo's conv-heavy models and the reference-size 192-channel CNN."""
+def default_models(new_ops: bool = False) -> dict[str, bytes]:
+    """The zoo's conv-heavy models and the reference-size 192-channel CNN, or (new_ops) its
+    EMG-sized models of the ops beyond them."""
     from . import zoo
 
-    names = [spec.name for spec in zoo.ZOO if spec.conv_heavy or spec.name == zoo.REFERENCE_MODEL]
+    if new_ops:
+        names = [spec.name for spec in zoo.ZOO if spec.new_ops_bench]
+    else:
+        names = [spec.name for spec in zoo.ZOO if spec.conv_heavy or spec.name == zoo.REFERENCE_MODEL]
     paths = zoo.build_zoo(BUILD_DIR / "zoo", names)
     return {name: Path(path).read_bytes() for name, path in paths.items()}
 
 
-def main(model_paths: list[str], as_json: bool) -> int:
+def main(model_paths: list[str], as_json: bool, new_ops: bool = False) -> int:
     """`neuroedge bench engine`: the given .tflite files (default: the zoo's conv-heavy models) timed both ways."""
     from .. import infer
 
-    models = {Path(p).stem: Path(p).read_bytes() for p in model_paths} if model_paths else default_models()
+    models = {Path(p).stem: Path(p).read_bytes() for p in model_paths} if model_paths else default_models(new_ops)
     for path in model_paths:  # the user's files: tflite-micro must not be the first to read them
         infer.check_readable(Path(path).read_bytes(), path)
     results = bench_models(models)

@@ -34,6 +34,7 @@ class ZooSpec:
     layers: Callable            # (keras module, input tensor) -> output tensor
     float_io: bool = False      # keep float32 input/output (QUANTIZE / DEQUANTIZE at the ends)
     conv_heavy: bool = False    # used by `neuroedge bench engine`
+    new_ops_bench: bool = False  # used by `neuroedge bench engine --new-ops`
     dynamic_batch: bool = False  # batch None: the converter emits EXPAND_DIMS for 1-D layers
     squeeze: bool = False       # rewrite dims-dropping RESHAPEs to SQUEEZE (see reshape_to_squeeze)
     # The zoo model whose TFLM outputs are this one's oracle, made from the same weights. For a
@@ -198,6 +199,27 @@ def _dilated_tcn(keras, x):
     return L.Dense(4)(L.GlobalAveragePooling1D()(y))
 
 
+def _gated_tcn(keras, x):
+    """An EMG-sized causal TCN with gated units (the new ops at the scale of the project's CNNs)."""
+    L = keras.layers
+    y = L.LeakyReLU(negative_slope=0.1)(L.Conv1D(32, 3, padding="causal")(x))
+    for dilation in (2, 4):
+        a = L.Conv1D(32, 3, dilation_rate=dilation, padding="causal")(y)
+        gate = L.Activation("sigmoid")(L.Conv1D(32, 3, dilation_rate=dilation, padding="causal")(y))
+        y = L.Add()([y, L.Activation("tanh")(L.Multiply()([a, gate]))])
+    return L.Dense(7, activation="softmax")(L.GlobalMaxPooling1D()(y))
+
+
+def _attention_block(keras, x):
+    """Self-attention over a strided convolution's frames, EMG-sized."""
+    L, ops = keras.layers, keras.ops
+    y = L.Conv1D(32, 5, strides=4, padding="same", activation="relu")(x)
+    q, k, v = L.Dense(32)(y), L.Dense(32)(y), L.Dense(32)(y)
+    scores = L.Softmax()(L.Lambda(lambda t: ops.matmul(t[0], ops.transpose(t[1], (0, 2, 1))))([q, k]))
+    y = L.Add()([y, L.Lambda(lambda t: ops.matmul(t[0], t[1]))([scores, v])])
+    return L.Dense(7, activation="softmax")(L.GlobalAveragePooling1D()(y))
+
+
 def _attention(keras, x):
     L, ops = keras.layers, keras.ops
     q, k, v = L.Dense(8)(x), L.Dense(8)(x), L.Dense(8)(x)
@@ -339,6 +361,9 @@ ZOO: tuple[ZooSpec, ...] = (
     ZooSpec("slices", (16, 10), _slices),
     ZooSpec("splits_and_gather", (12, 6), _splits_and_gather),
     ZooSpec("attention", (10, 6), _attention),
+    # The new ops at the scale of an EMG window, for `neuroedge bench engine --new-ops`.
+    ZooSpec("gated_tcn_200x64", (200, 64), _gated_tcn, new_ops_bench=True),
+    ZooSpec("attention_200x64", (200, 64), _attention_block, new_ops_bench=True),
     # With a dynamic batch a dilated Conv1D becomes SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND.
     ZooSpec("dilated_tcn_dynamic_batch", (32, 8), _dilated_tcn, dynamic_batch=True, oracle="dilated_tcn_static_batch"),
     ZooSpec("dilated_tcn_static_batch", (32, 8), _dilated_tcn),

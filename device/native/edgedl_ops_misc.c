@@ -140,15 +140,10 @@ static inline int32_t softmax_exp(const ne_softmax_t *p, int32_t diff) {
 // the 256 are computed once per invoke (on the stack) instead of twice per element.
 #define SOFTMAX_TABLE 256
 
-static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
+// table: NULL, or exp(diff) at diff + 255.
+static void softmax_rows(const ne_softmax_t *p, const int8_t *in, int8_t *out, const int32_t *table) {
     const int32_t depth = p->depth;
-    int32_t table[SOFTMAX_TABLE];
-    const int use_table = (uint32_t)p->batches * (uint32_t)depth > SOFTMAX_TABLE;
-    if (use_table) {
-        for (int32_t diff = -255; diff <= 0; diff++) {
-            table[diff + 255] = diff >= p->diff_min ? softmax_exp(p, diff) : 0;
-        }
-    }
+    const int use_table = table != 0;
     for (int32_t row = 0; row < p->batches; row++) {
         const int8_t *x = in + row * depth;
         int8_t *y = out + row * depth;
@@ -178,6 +173,23 @@ static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
                 y[c] = -128;
             }
         }
+    }
+}
+
+// Kept out of softmax() so that a small softmax (a classifier's) does not carry the table's stack frame.
+static __attribute__((noinline)) void softmax_with_table(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
+    int32_t table[SOFTMAX_TABLE];
+    for (int32_t diff = -255; diff <= 0; diff++) {
+        table[diff + 255] = diff >= p->diff_min ? softmax_exp(p, diff) : 0;
+    }
+    softmax_rows(p, in, out, table);
+}
+
+static void softmax(const ne_softmax_t *p, const int8_t *in, int8_t *out) {
+    if ((uint32_t)p->batches * (uint32_t)p->depth > SOFTMAX_TABLE) {
+        softmax_with_table(p, in, out);
+    } else {
+        softmax_rows(p, in, out, 0);
     }
 }
 

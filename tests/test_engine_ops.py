@@ -105,3 +105,21 @@ def test_an_absent_output_is_not_taken_for_an_absent_bias(emulator):
     result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
     assert result.returncode == 1
     assert "(FULLY_CONNECTED): output tensor index out of range" in result.output, result.output
+
+
+def test_a_shrunk_slice_axis_outside_the_input_is_refused(emulator):
+    """t[:, 3] with its begin moved past the end: TFLM leaves the output unwritten (libFuzzer
+    found two invokes disagreeing); edgedl refuses the model."""
+    import numpy as np
+
+    def edit(m):
+        graph = m.subgraphs[0]
+        sliced = next(op for op in graph.operators
+                      if m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.STRIDED_SLICE
+                      and op.builtinOptions.shrinkAxisMask)
+        begin = graph.tensors[sliced.inputs[1]]
+        m.buffers[begin.buffer].data = np.array([0, 768, 0], np.int32).view(np.uint8)
+    emulator.board_path("m.tflite").write_bytes(edited(zoo_model("slices"), edit))
+    result = emulator.run("import edgedl\nedgedl.Model(open('m.tflite', 'rb').read())")
+    assert result.returncode == 1
+    assert "(STRIDED_SLICE): a shrunk axis' begin is outside the input" in result.output, result.output

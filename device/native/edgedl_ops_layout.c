@@ -263,6 +263,9 @@ static int prepare_strided_slice(ne_prep_t *P, ne_op_t *op) {
         int32_t start, count;
         slice_axis(dims[a], begin[k], end[k], strides[k], (begin_mask >> k) & 1, (end_mask >> k) & 1, is_shrunk,
             &start, &count);
+        if (is_shrunk && count != 1) {  // TFLM would leave the output unwritten
+            return ne_op_error(P, "a shrunk axis' begin is outside the input");
+        }
         p->dims[a] = count;
         p->step[a] = count > 1 ? strides[k] * in_stride[a] : 0;  // |stride| < dims[a] when count > 1
         p->start += start * in_stride[a];

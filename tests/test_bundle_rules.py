@@ -85,6 +85,10 @@ BAD = [
     ("no output scale", _set("output", "scale", None), "/model.json: output.scale must be a number above 0, got None"),
     ("a 200 kB string", _set("labels", 0, "x" * 200_000),
      "/model.json: labels[0] must be a gesture name of 1..64 characters, got 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx..."),
+    ("drift step 40", _set("drift", {"rate_shift": 40, "class_means": [[0] * 64] * 7}),
+     "/model.json: drift.rate_shift must be an integer 0..16, got 40"),
+    ("drift means of 3 columns", _set("drift", {"rate_shift": 6, "class_means": [[0] * 3] * 7}),
+     "/model.json: drift.class_means[0] must be 64 integers -32768..32767 (one per input column), got [0, 0, 0]"),
     ("another version", _set("version", 2),
      "/model.json: bundle schema 'neuroedge-bundle' version 2; this runtime reads neuroedge-bundle version 1"),
 ]

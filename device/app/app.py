@@ -368,7 +368,7 @@ class App:
         st.update(model_windows=rt.windows, stage_us=self.stage_us, elapsed_us=elapsed, running=self.running,
                   windows_per_s=windows_per_s, latency_us=latency,
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
-                  error=self.error, classifier=self.classifier())
+                  error=self.error, classifier=self.classifier(), drift=rt.drift_state())
         if rt.quality is not None:
             st["electrodes"] = rt.quality.stats()
         return st
@@ -471,7 +471,7 @@ def event_settings(cfg):
     """What a decision carries, from the checked config (Runtime.set's keywords)."""
     return {"reject": cfg["reject"], "velocity": cfg["velocity"],
             "probabilities": cfg["probabilities"] or cfg["format"] == "libemg-probabilities",
-            "levels": cfg["activity_ms"] > 0}
+            "levels": cfg["activity_ms"] > 0, "drift": cfg["drift"]}
 
 
 def start(base=".", **overrides):

@@ -178,6 +178,8 @@ def check(meta):
         _velocity(meta["velocity"], width, len(labels))
     if meta.get("grids") is not None:
         _grids(meta["grids"], count)
+    if meta.get("drift") is not None:
+        _drift(meta["drift"], width, len(labels), features)
     return meta
 
 
@@ -194,6 +196,27 @@ def _velocity(v, width, classes):
     for i in range(classes):
         if not v["high"][i] > v["low"][i]:
             raise BundleError("velocity.high[%d] must be above velocity.low[%d]" % (i, i))
+
+
+DRIFT_MAX_SHIFT = 16  # NE_DRIFT_MAX_SHIFT
+
+
+def _drift(d, width, classes, features):
+    """{"rate_shift": s, "class_means": [[width int16] per gesture]}: drift tracking (the
+    host's neuroedge/drift.py), which follows shifts of feature values."""
+    _object("drift", d)
+    if not features:
+        raise BundleError("drift tracking follows shifts of time-domain features: this bundle has none")
+    _int("drift.rate_shift", d.get("rate_shift"), 0, DRIFT_MAX_SHIFT)
+    means = d.get("class_means")
+    if not isinstance(means, list) or len(means) != classes:
+        raise BundleError("drift.class_means must be a list of %d rows (one per gesture), got %s"
+                          % (classes, _show(means)))
+    for i, row in enumerate(means):
+        if not isinstance(row, list) or len(row) != width or not all(_is_int(v) and -32768 <= v <= 32767
+                                                                     for v in row):
+            raise BundleError("drift.class_means[%d] must be %d integers -32768..32767 (one per input column), "
+                              "got %s" % (i, width, _show(row)))
 
 
 def _grids(grids, channels):

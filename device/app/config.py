@@ -10,7 +10,7 @@
 #    "vote": 3, "threshold": 0.5, "hop": null, "channel_mask": [],
 #    "output": "console", "destination": null, "format": "json",
 #    "velocity": false, "reject": false, "probabilities": false, "quality": false, "mains": 50,
-#    "auto_mask": false,
+#    "auto_mask": false, "drift": true,
 #    "activity_ms": 0,
 #    "wifi": {"ssid": "lab-emg", "password": "...", "timeout_ms": 15000}}   or null (wifi.py)
 #
@@ -25,7 +25,8 @@
 # hum frequency in Hz; off by default: about 40 B per channel and 3 kB of code on a small heap),
 # which "auto_mask" uses to silence bad channels. "activity_ms": every
 # that many ms an activity event (per-electrode level of the latest window and the bad
-# channels) for a dashboard; 0 = none.
+# channels) for a dashboard; 0 = none. "drift": drift tracking, when the bundle has it (its
+# "drift": the offsets follow a session's shift of the features; runtime.py).
 #
 # Source kinds: quattrocento (TCP client to the amplifier), tcp (the board listens
 # for raw int16 frames), udp (the board listens for framed-link datagrams); tcp and
@@ -47,10 +48,10 @@ SOURCES = ("quattrocento", "tcp", "udp", "serial", "usb")
 OUTPUTS = ("console", "udp", "tcp", "quiet")
 FORMATS = ("json", "libemg", "libemg-probabilities")
 TUNABLE = ("vote", "threshold", "hop", "channel_mask", "output", "destination", "format", "velocity", "reject",
-           "probabilities", "quality", "mains", "auto_mask", "activity_ms")
+           "probabilities", "quality", "mains", "auto_mask", "activity_ms", "drift")
 DEFAULTS = {"model": "model", "source": {"kind": "usb"}, "vote": VOTE, "threshold": THRESHOLD, "hop": None,
             "channel_mask": [], "output": "console", "destination": None, "format": "json", "velocity": False,
-            "reject": False, "probabilities": False, "quality": False, "mains": 50, "auto_mask": False, "activity_ms": 0, "wifi": None,
+            "reject": False, "probabilities": False, "quality": False, "mains": 50, "auto_mask": False, "activity_ms": 0, "drift": True, "wifi": None,
             "bridge": None}
 
 
@@ -112,7 +113,7 @@ def check(key, value, channels=None, window=None):
         if value not in FORMATS:
             raise ConfigError("format must be one of %s, got %r" % (", ".join(FORMATS), value))
         return value
-    if key in ("velocity", "reject", "probabilities", "quality", "auto_mask"):
+    if key in ("velocity", "reject", "probabilities", "quality", "auto_mask", "drift"):
         if not isinstance(value, bool):
             raise ConfigError("%s must be true or false, got %r" % (key, value))
         return value

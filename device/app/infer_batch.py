@@ -58,6 +58,49 @@ def run(model_path, inputs_path, outputs_path):
     print(json.dumps(report))
 
 
+def run_tracked(model_path, windows_path, outputs_path, settings_path):
+    """Classifies int16 windows (a stream, in order) as the runtime does with drift tracking:
+    offsets off, quantize, invoke, then a tracking step for the class decided; writes the
+    outputs. settings: {"from_counts": {...}, "width": n, "drift": model.json's "drift",
+    "starts": [window indices where a new stream begins: the offsets start again]}."""
+    import array
+
+    model = _load(model_path)
+    with open(settings_path) as f:
+        s = json.load(f)
+    q, width, d, starts = s["from_counts"], s["width"], s["drift"], s.get("starts", [0])
+    means = array.array("h", [v for row in d["class_means"] for v in row])
+    offsets = array.array("i", bytes(4 * width))
+    win = array.array("h", bytes(_nbytes(model.input_shape, "int8") * 2))
+    qin = bytearray(len(win))
+    outbuf = bytearray(_nbytes(model.output_shape, model.output_dtype))
+    count = 0
+    with open(windows_path, "rb") as src, open(outputs_path, "wb") as dst:
+        while True:
+            n = src.readinto(win)
+            if not n:
+                break
+            if n != 2 * len(win):
+                raise ValueError("windows file ends inside a window (%d of %d bytes)" % (n, 2 * len(win)))
+            if count in starts:
+                for c in range(width):
+                    offsets[c] = 0
+            edgedl.drift_apply(win, width, offsets)
+            edgedl.quantize(win, qin, q["mult"], q["shift"], q["zero_point"])
+            model.invoke(qin, outbuf)
+            best, top = 0, -129
+            for i in range(len(outbuf)):
+                v = outbuf[i] - 256 if outbuf[i] > 127 else outbuf[i]
+                if v > top:
+                    best, top = i, v
+            edgedl.drift_track(win, width, means, best, d["rate_shift"], offsets)
+            dst.write(outbuf)
+            count += 1
+    report = _describe(model)
+    report["invokes"] = count
+    print(json.dumps(report))
+
+
 def bench(model_path, inputs_path, rounds):
     """Times invoke() on the first input record: microseconds per invoke for each
     round, a round being enough back-to-back invokes to last about 5 ms."""

@@ -61,7 +61,7 @@ def load_bundle(path):
             raise BundleError("%s: %s" % (name, exc))
         # Keep what the board uses; the training summary and metrics would only take heap.
         meta = {k: meta.get(k) for k in ("labels", "fs", "channels", "window", "hop", "preprocess", "input",
-                                         "output", "architecture", "velocity", "grids")}  # the last 3 optional
+                                         "output", "architecture", "velocity", "grids", "drift")}  # the last 4 optional
         meta["frame_width"] = bundle_rules.frame_width(meta)
         gc.collect()  # the big blocks next, into the space model.json's objects left
         try:
@@ -135,6 +135,13 @@ class Runtime:
         self.on_event = on_event
         self.echo = echo
         self.auto_masking = False
+        # Drift tracking (the bundle's "drift"; the host's drift.py says why): per-column offsets
+        # that follow a session's shift of the features, moved by the decisions themselves.
+        d = meta["drift"]
+        self.drift_means = array.array("h", [v for row in d["class_means"] for v in row]) if d else None
+        self.drift_shift = d["rate_shift"] if d else 0
+        self.drift_offsets = array.array("i", bytes(4 * self.width)) if d else None
+        self.drift = d is not None
         self.collector = None   # a calibration.Session while one runs
         self.classifier = None  # a calibration.LinearClassifier, or None: the bundle's model
         self.calibration = None  # what calibration.json says about it
@@ -200,12 +207,26 @@ class Runtime:
         self.pushed = self.origin = self.stream_windows = self.windows = 0
         self.recent = []
         self.last_event = None
+        self.drift_reset()  # a new signal may be a new session
         if self.quality is not None:
             self.quality.reset()
             self._apply_mask()
 
+    def drift_reset(self):
+        """Drift tracking starts again from the training session's features."""
+        if self.drift_offsets is not None:
+            for c in range(self.width):
+                self.drift_offsets[c] = 0
+
+    def drift_state(self):
+        """Whether drift tracking runs, and the offsets' mean size in log2 units (1 = a factor 2)."""
+        if self.drift_offsets is None:
+            return {"on": False, "available": False}
+        size = sum(abs(v) for v in self.drift_offsets) / len(self.drift_offsets) / 256 / 1024
+        return {"on": self.drift, "available": True, "mean_offset_log2": round(size, 3)}
+
     def set(self, vote=None, threshold=None, hop=None, channel_mask=None, reject=None, velocity=None,
-            probabilities=None, levels=None):
+            probabilities=None, levels=None, drift=None):
         """Live tuning (values checked by config.check): vote length, confidence threshold,
         hop between windows (preprocessed frames; None = the model's), channels to silence,
         rejection, velocity and probabilities in events, per-electrode levels for an activity map.
@@ -235,6 +256,10 @@ class Runtime:
             self.probabilities = probabilities
         if levels is not None:
             self.want_levels = levels
+        if drift is not None:
+            self.drift = drift and self.drift_means is not None  # a bundle without it: nothing to run
+            if not self.drift:
+                self.drift_reset()
         self.lab = lab_module() if self.velocity or self.probabilities else None
         if channel_mask is not None:
             self.user_mask = tuple(channel_mask)
@@ -312,6 +337,10 @@ class Runtime:
         if self.levels is not None and (self.velocity or self.want_levels):
             # Before the mask: the contraction's amplitude, not what masking leaves of it.
             self.level = edgedl.column_means(self.win, self.width, self.levels) / len(self.levels)
+        # Not under a calibration: it is today's fit, and a session collects the windows as they are.
+        tracking = self.drift and self.classifier is None and self.collector is None
+        if tracking:
+            edgedl.drift_apply(self.win, self.width, self.drift_offsets)
         if self.mask:  # silenced channels read 0 uV (a bad electrode, a lifted grid): every feature
             win, width = self.win, self.width
             for first in self.mask_columns:
@@ -326,6 +355,10 @@ class Runtime:
                 if v > top:
                     best, top = i, v
             confidence = (top - self.out_zp) * self.out_scale
+            if tracking:
+                edgedl.drift_track(self.win, self.width, self.drift_means, best, self.drift_shift, self.drift_offsets)
+                for c in self.mask_columns:  # a silenced column's zeros say nothing of drift
+                    self.drift_offsets[c] = 0
         if self.classifier is not None or self.collector is not None:
             head = self._head_features()
             if self.classifier is not None:

@@ -114,6 +114,18 @@ def column_means(window: _Buffer, width: int, out: _Buffer) -> int:
     columns (array('h') window of `width` values per frame, array('h') out); returns their sum."""
 
 
+def drift_apply(window: _Buffer, width: int, offsets: _Buffer) -> None:
+    """Drift tracking: takes each column's offset (array('i'), Q8 feature units, one per column)
+    off the window (array('h'), `width` values per frame), in place, saturating."""
+
+
+def drift_track(window: _Buffer, width: int, class_means: _Buffer, index: int, rate_shift: int,
+                offsets: _Buffer) -> None:
+    """One drift-tracking step after a decision for class `index` on a window drift_apply has
+    offset: each offset moves 1 / 2^rate_shift (0..16) of the way from the column's mean minus
+    that class's training mean (class_means: array('h'), classes x width)."""
+
+
 class Quality:
     """Electrode checks over periods of raw frames, per channel: RMS, the share of mains hum,
     the share of samples at the int16 rails."""

@@ -213,3 +213,33 @@ void ne_quantize_window(const int16_t *in, uint32_t count, int32_t mult, int32_t
         out[i] = (int8_t)ne_clamp(q, -128, 127);
     }
 }
+
+void ne_drift_apply(int16_t *window, uint32_t frames, uint32_t width, const int32_t *offset_q8) {
+    for (uint32_t c = 0; c < width; c++) {
+        // Clamped first: the offsets are the caller's array, whatever it holds.
+        int32_t off = (ne_clamp(offset_q8[c], -NE_DRIFT_MAX_OFFSET, NE_DRIFT_MAX_OFFSET) + 128) >> 8;
+        if (!off) {
+            continue;
+        }
+        for (uint32_t i = 0; i < frames; i++) {
+            int16_t *v = window + i * width + c;
+            *v = (int16_t)ne_clamp((int32_t)*v - off, -32768, 32767);
+        }
+    }
+}
+
+void ne_drift_track(const int16_t *window, uint32_t frames, uint32_t width, const int16_t *class_mean,
+    int32_t rate_shift, int32_t *offset_q8) {
+    for (uint32_t c = 0; c < width; c++) {
+        // sum - frames * mean fits int32 for any window a Stream holds; split the division so
+        // that x256 cannot overflow: (q / frames) * 256 + (q % frames) * 256 / frames.
+        int32_t q = -(int32_t)frames * class_mean[c];
+        for (uint32_t i = 0; i < frames; i++) {
+            q += window[i * width + c];
+        }
+        int32_t step_q8 = (q / (int32_t)frames) * 256 + (q % (int32_t)frames) * 256 / (int32_t)frames;
+        int32_t step = rate_shift ? (step_q8 + (1 << (rate_shift - 1))) >> rate_shift : step_q8;
+        int32_t held = ne_clamp(offset_q8[c], -NE_DRIFT_MAX_OFFSET, NE_DRIFT_MAX_OFFSET);
+        offset_q8[c] = ne_clamp(held + step, -NE_DRIFT_MAX_OFFSET, NE_DRIFT_MAX_OFFSET);
+    }
+}

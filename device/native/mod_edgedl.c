@@ -614,6 +614,60 @@ static mp_obj_t edgedl_column_means(mp_obj_t window_obj, mp_obj_t width_obj, mp_
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(edgedl_column_means_obj, edgedl_column_means);
 
+// drift_apply(window_h, width, offsets_i): takes each column's drift offset (Q8) off the window, in place.
+// drift_track(window_h, width, class_means_h, index, rate_shift, offsets_i): one tracking step after
+// a decision for class `index` (class_means: classes x width, the training means). See
+// edgedl_preprocess.h for what the offsets follow and why.
+static int32_t *drift_offsets(mp_obj_t obj, size_t width, const char *what) {
+    mp_buffer_info_t bufinfo = typed_buffer(obj, 1, "i", what, "a writable array('i')", NULL);
+    if (bufinfo.len != width * sizeof(int32_t)) {
+        raise_formatted(&mp_type_ValueError, "%s has %d items, the window has %d columns", what,
+            (int)(bufinfo.len / sizeof(int32_t)), (int)width);
+    }
+    return bufinfo.buf;
+}
+
+static size_t drift_frames(size_t n_in, mp_int_t width, const char *what) {
+    if (width < 1 || n_in == 0 || n_in % (size_t)width) {
+        raise_formatted(&mp_type_ValueError, "%s: a window of %d values is not whole frames of width %d", what,
+            (int)n_in, (int)width);
+    }
+    return n_in / (size_t)width;
+}
+
+static mp_obj_t edgedl_drift_apply(mp_obj_t window_obj, mp_obj_t width_obj, mp_obj_t offsets_obj) {
+    size_t n_in;
+    int16_t *window = int16_buffer(window_obj, 1, &n_in, "drift_apply: window");
+    mp_int_t width = mp_obj_get_int(width_obj);
+    size_t frames = drift_frames(n_in, width, "drift_apply");
+    ne_drift_apply(window, (uint32_t)frames, (uint32_t)width, drift_offsets(offsets_obj, (size_t)width,
+        "drift_apply: offsets"));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(edgedl_drift_apply_obj, edgedl_drift_apply);
+
+static mp_obj_t edgedl_drift_track(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    size_t n_in, n_means;
+    const int16_t *window = int16_buffer(args[0], 0, &n_in, "drift_track: window");
+    mp_int_t width = mp_obj_get_int(args[1]);
+    size_t frames = drift_frames(n_in, width, "drift_track");
+    const int16_t *means = int16_buffer(args[2], 0, &n_means, "drift_track: class_means");
+    mp_int_t index = mp_obj_get_int(args[3]), rate_shift = mp_obj_get_int(args[4]);
+    if (n_means % (size_t)width || index < 0 || (size_t)index >= n_means / (size_t)width) {
+        raise_formatted(&mp_type_ValueError, "drift_track: class %d is not one of the %d rows of width %d in class_means",
+            (int)index, (int)(n_means / (size_t)width), (int)width);
+    }
+    if (rate_shift < 0 || rate_shift > NE_DRIFT_MAX_SHIFT) {
+        raise_formatted(&mp_type_ValueError, "drift_track: rate_shift must be 0..%d, got %d", NE_DRIFT_MAX_SHIFT,
+            (int)rate_shift);
+    }
+    ne_drift_track(window, (uint32_t)frames, (uint32_t)width, means + (size_t)index * (size_t)width,
+        (int32_t)rate_shift, drift_offsets(args[5], (size_t)width, "drift_track: offsets"));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(edgedl_drift_track_obj, 6, 6, edgedl_drift_track);
+
 // ---------------------------------------------------------------------------
 // edgedl.Quality: per-channel electrode checks over periods of raw frames
 
@@ -822,7 +876,8 @@ static MP_DEFINE_CONST_FUN_OBJ_3(edgedl_link_encode_obj, edgedl_link_encode);
     X(Quality, quality, QUALITY_METHODS, quality_make_new, quality_attr, 1) \
     X(LinkDecoder, link, LINK_METHODS, link_make_new, 0, 0)
 #define FUNCTIONS(X) X(MP_QSTR_link_encode, edgedl_link_encode_obj) X(MP_QSTR_quantize, edgedl_quantize_obj) \
-    X(MP_QSTR_column_means, edgedl_column_means_obj)
+    X(MP_QSTR_column_means, edgedl_column_means_obj) X(MP_QSTR_drift_apply, edgedl_drift_apply_obj) \
+    X(MP_QSTR_drift_track, edgedl_drift_track_obj)
 #define CONSTANTS(X) X(MP_QSTR_MAX_CHANNELS, NE_STREAM_MAX_CHANNELS) X(MP_QSTR_LINK_OVERHEAD, NE_LINK_OVERHEAD)
 #define COUNT_ONE(qstr, obj) +1
 

@@ -91,9 +91,10 @@ def metrics(y: np.ndarray, float_pred: np.ndarray, int8_pred: np.ndarray, names)
 
 def describe(*, tflite: bytes, fs: float, labels, channels: int, windows: WindowConfig, gain: float,
              architecture: str, parameters: int, split: dict, data: dict, metrics: dict, seed: int,
-             epochs: int, velocity: dict | None = None, grids: list | None = None) -> dict:
+             epochs: int, velocity: dict | None = None, grids: list | None = None, drift: dict | None = None) -> dict:
     """model.json's contents for a trained model: I/O, windows, preprocessing, labels, metrics and
-    provenance; velocity levels (neuroedge.velocity) and electrode grids when known."""
+    provenance; velocity levels (neuroedge.velocity), electrode grids when known, and drift
+    tracking's settings (neuroedge.drift) when the board follows a session's drift."""
     from .convert import tflite_op_names
 
     return {
@@ -103,7 +104,7 @@ def describe(*, tflite: bytes, fs: float, labels, channels: int, windows: Window
         "input": {**_io_details(tflite, "input"), "gain": gain, "from_counts": input_quantizer(tflite, gain)},
         "output": _io_details(tflite, "output"),
         "architecture": architecture, "parameters": parameters, "ops": tflite_op_names(tflite),
-        "velocity": velocity, "grids": grids,
+        "velocity": velocity, "grids": grids, "drift": drift,
         "window_ms": windows.latency_ms(fs),
         "training": {"data": data, "split": split, "seed": seed, "epochs": epochs},
         "metrics": metrics,

@@ -211,7 +211,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                            envelope_hz=args.envelope, decimate=args.decimate)
     windows = dataset.WindowConfig(pre, args.window, args.hop, args.channels)
     cfg = train.TrainConfig(architecture=args.arch, epochs=args.epochs, seed=args.seed, split_by=args.split,
-                            hold_out=tuple(args.hold_out.split(",")) if args.hold_out else None, windows=windows)
+                            hold_out=tuple(args.hold_out.split(",")) if args.hold_out else None, windows=windows,
+                            drift=args.drift, rotation=args.rotation)
     recordings = [recording.load(p) for p in expand(args.data)]
     train.train(recordings, args.out, cfg, force=args.force)
     return 0
@@ -495,6 +496,13 @@ def make_parser() -> argparse.ArgumentParser:
                    help="raw frames per output frame (default: the feature block at the recording's rate, or 1)")
     p.add_argument("--channels", type=parse_channels, default=None,
                    help="channels to keep, e.g. 96:288 (the grids of a 312-channel Quattrocento recording)")
+    p.add_argument("--drift", action=argparse.BooleanOptionalAction, default=None,
+                   help="the board follows a session's drift of the features from its own decisions "
+                        "(default: on for lda, off for the CNNs)")
+    p.add_argument("--rotation", type=float, default=0.0,
+                   help="lda on armbands: also train on the band turned by +-this fraction of an electrode "
+                        "(e.g. 0.35 for use on other days: it gained on day 1 -> day 2 and lost within a "
+                        "session, see the README; default 0, off)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="re-evaluate a bundle on other recordings (int8, by edgedl)")

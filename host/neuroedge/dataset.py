@@ -152,6 +152,34 @@ def windows_of(recordings: list[Recording], cfg: WindowConfig) -> Windows:
     return Windows.concat([make_windows(r, cfg) for r in recordings])
 
 
+def rotated(rec: Recording, fraction: float, channels: tuple | None = None) -> Recording:
+    """The recording as an armband turned by `fraction` of an electrode spacing would have made
+    it: each electrode's signal mixed with its neighbour's around the ring (towards the next
+    electrode for a positive fraction, the previous for a negative one), among `channels` (None:
+    all). Training on such copies teaches a classifier the small turns a band makes when it is
+    put on again (chosen on real recordings: see train.ROTATION)."""
+    if not -1 < fraction < 1:
+        raise SettingsError(f"a rotation is a fraction of an electrode spacing between -1 and 1, got {fraction!r}")
+    counts = device_counts(rec).astype(np.float64)
+    ring = list(channels) if channels is not None else list(range(rec.channels))
+    part = counts[:, ring]
+    part = (1 - abs(fraction)) * part + abs(fraction) * np.roll(part, -1 if fraction > 0 else 1, axis=1)
+    counts[:, ring] = part
+    emg = np.clip(np.round(counts), -32768, 32767).astype(np.int16)
+    return replace(rec, emg=emg, uv_per_count=rec.uv_per_count or QUATTROCENTO_UV_PER_COUNT,
+                   source=f"{rec.source} (turned by {fraction:+g} electrode)")
+
+
+def rotated_windows(recordings: list[Recording], cfg: WindowConfig, split_info: dict, fraction: float) -> Windows:
+    """The training windows (split_info, from split) of the recordings turned by +fraction and by
+    -fraction of an electrode (rotated): augmentation for armbands."""
+    parts = []
+    for sign in (1, -1):
+        w = windows_of([rotated(r, sign * fraction, cfg.channels) for r in recordings], cfg)
+        parts.append(split(w, split_info["by"], tuple(split_info["test"]))[0])
+    return Windows.concat(parts)
+
+
 def split(w: Windows, by: str = "repetition", test: tuple | None = None) -> tuple[Windows, Windows, dict]:
     """(train, test, description). By default the last repetition / session / subject is held out."""
     key = {"repetition": w.repetition, "session": w.session, "subject": w.subject}.get(by)

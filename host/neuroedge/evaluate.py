@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from . import bundle, dataset, infer, recording
+from . import bundle, dataset, drift, infer, recording
 from .train import evaluate_int8
 
 
@@ -26,7 +26,8 @@ def evaluate(bundle_dir: Path, paths: list[Path]) -> dict:
         if tuple(r.label_names) != tuple(meta["labels"]):
             raise InputError(f"{r.source}: gestures {list(r.label_names)} differ from the model's {meta['labels']}")
     windows = dataset.Windows.concat([dataset.make_windows(r, cfg) for r in recs])
-    pred = evaluate_int8(tflite, meta["input"]["from_counts"], windows.x)
+    pred = evaluate_int8(tflite, meta["input"]["from_counts"], windows.x, tracking=meta.get("drift"),
+                         starts=drift.stream_starts(windows))
     m = bundle.metrics(windows.y, pred, pred, meta["labels"])
     return {"windows": len(windows), "int8_accuracy": m["int8_accuracy"], "per_class": m["per_class"],
             "confusion": m["confusion"]}

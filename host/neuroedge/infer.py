@@ -132,6 +132,32 @@ def run_on_emulator(model: bytes, inputs: np.ndarray, *, board: Emulator | None 
             board.close()
 
 
+def run_tracked_on_emulator(model: bytes, windows: np.ndarray, from_counts: dict, drift: dict, starts=(0,), *,
+                            board: Emulator | None = None, heap: int | None = None) -> np.ndarray:
+    """Class indices edgedl gives int16 windows (n, frames, width), streams in order beginning
+    at `starts`, with drift tracking as the runtime does it (infer_batch.run_tracked, the
+    board's own loop)."""
+    own = board is None
+    if own:
+        board = Emulator(**({} if heap is None else {"heap": heap}))
+    try:
+        work = board.board_path(WORK_DIR)
+        report = describe_on_emulator(model, board)
+        if tuple(report.input_shape) != (1,) + windows.shape[1:] or report.input_dtype != "int8":
+            raise InputError(f"windows of shape {windows.shape[1:]} do not fit the model's int8 input "
+                             f"{report.input_shape}")
+        (work / "windows.bin").write_bytes(np.ascontiguousarray(windows, dtype="<i2").tobytes())
+        (work / "settings.json").write_text(json.dumps({"from_counts": from_counts, "width": windows.shape[2],
+                                                        "drift": drift, "starts": [int(i) for i in starts]}))
+        report = ModelReport.from_json(_last_json_line(_board_run(
+            board, f"infer_batch.run_tracked('{WORK_DIR}/model.tflite', '{WORK_DIR}/windows.bin', "
+                   f"'{WORK_DIR}/outputs.bin', '{WORK_DIR}/settings.json')")))
+        return _outputs((work / "outputs.bin").read_bytes(), report, len(windows)).reshape(len(windows), -1).argmax(1)
+    finally:
+        if own:
+            board.close()
+
+
 def bench_on_emulator(model: bytes, sample: np.ndarray, rounds: int, board: Emulator) -> tuple[float, np.ndarray,
                                                                                                   ModelReport]:
     """Median microseconds per invoke in the emulator, and the output for `sample`."""

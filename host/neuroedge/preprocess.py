@@ -182,6 +182,9 @@ def _library():
     lib.ne_column_means.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p,
                                     ctypes.c_uint32]
     lib.ne_column_means.restype = ctypes.c_int32
+    lib.ne_drift_apply.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p]
+    lib.ne_drift_track.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32, ctypes.c_void_p,
+                                   ctypes.c_int32, ctypes.c_void_p]
     return lib
 
 

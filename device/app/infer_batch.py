@@ -1,5 +1,6 @@
 # Runs a batch of inputs through edgedl.Model, file to file, on the board or in
 # the emulator (`neuroedge infer` and `neuroedge bench engine` drive it).
+import array
 import json
 import time
 
@@ -37,6 +38,18 @@ def describe(model_path):
     print(json.dumps(_describe(_load(model_path))))
 
 
+def _records(src, buf, what):
+    """Fills buf from src once per record, until the file ends (not inside a record)."""
+    size = len(buf) * (2 if isinstance(buf, array.array) else 1)
+    while True:
+        n = src.readinto(buf)
+        if not n:
+            return
+        if n != size:
+            raise ValueError("%s file ends inside a record (%d of %d bytes)" % (what, n, size))
+        yield buf
+
+
 def run(model_path, inputs_path, outputs_path):
     """Invokes the model on every input record of inputs_path; writes outputs_path."""
     model = _load(model_path)
@@ -44,12 +57,7 @@ def run(model_path, inputs_path, outputs_path):
     outbuf = bytearray(_nbytes(model.output_shape, model.output_dtype))
     count = 0
     with open(inputs_path, "rb") as src, open(outputs_path, "wb") as dst:
-        while True:
-            n = src.readinto(inbuf)
-            if not n:
-                break
-            if n != len(inbuf):
-                raise ValueError("inputs file ends inside a record (%d of %d bytes)" % (n, len(inbuf)))
+        for _ in _records(src, inbuf, "inputs"):
             model.invoke(inbuf, outbuf)
             dst.write(outbuf)
             count += 1
@@ -63,8 +71,6 @@ def run_tracked(model_path, windows_path, outputs_path, settings_path):
     offsets off, quantize, invoke, then a tracking step for the class decided; writes the
     outputs. settings: {"from_counts": {...}, "width": n, "drift": model.json's "drift",
     "starts": [window indices where a new stream begins: the offsets start again]}."""
-    import array
-
     model = _load(model_path)
     with open(settings_path) as f:
         s = json.load(f)
@@ -76,12 +82,7 @@ def run_tracked(model_path, windows_path, outputs_path, settings_path):
     outbuf = bytearray(_nbytes(model.output_shape, model.output_dtype))
     count = 0
     with open(windows_path, "rb") as src, open(outputs_path, "wb") as dst:
-        while True:
-            n = src.readinto(win)
-            if not n:
-                break
-            if n != 2 * len(win):
-                raise ValueError("windows file ends inside a window (%d of %d bytes)" % (n, 2 * len(win)))
+        for _ in _records(src, win, "windows"):
             if count in starts:
                 for c in range(width):
                     offsets[c] = 0

@@ -1,6 +1,7 @@
 // int8 dot products for the host emulator (x64): SSE2's PMADDWD multiplies eight int16 pairs and
 // adds neighbours into four int32, which GCC does not find for int8 inputs on its own. Integer sums
-// in another order: the same results, bit for bit. Other builds have NE_DOT4 undefined.
+// in another order: the same results, bit for bit. Other builds have NE_DOT4 undefined and the
+// portable ne_dot_i8; ne_sum_i8 is for every build.
 #ifndef EDGEDL_DOT_H
 #define EDGEDL_DOT_H
 
@@ -72,7 +73,24 @@ static inline void ne_dot4_i8(const int8_t *w, int32_t stride, const int8_t *x, 
     acc[3] += a3;
 }
 #define NE_DOT4 1
-#define NE_PATCH_MAX 2048  // bytes of a gathered convolution patch, on the stack
+#define NE_PATCH_MAX 2048  // bytes of a gathered convolution patch (or matmul column block), on the stack
+#else
+// The portable dot (MCU builds; Cortex-M with DSP has its own in edgedl_ops_conv.c).
+static inline int32_t ne_dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
+    int32_t acc = 0;
+    for (int32_t i = 0; i < n; i++) {
+        acc += (int32_t)a[i] * (int32_t)b[i];
+    }
+    return acc;
+}
 #endif
+
+static inline int32_t ne_sum_i8(const int8_t *a, int32_t n) {
+    int32_t acc = 0;
+    for (int32_t i = 0; i < n; i++) {
+        acc += a[i];
+    }
+    return acc;
+}
 
 #endif // EDGEDL_DOT_H

@@ -36,6 +36,11 @@ static inline int32_t ne_dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
         sum = _mm_add_epi32(sum, madd_i8(_mm_loadu_si128((const __m128i *)(a + i)),
             _mm_loadu_si128((const __m128i *)(b + i))));
     }
+    if (i + 8 <= n) {  // eight more: the low halves only
+        sum = _mm_add_epi32(sum, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(a + i))),
+            widen_lo(_mm_loadl_epi64((const __m128i *)(b + i)))));
+        i += 8;
+    }
     int32_t acc = horizontal_sum(sum);
     for (; i < n; i++) {
         acc += (int32_t)a[i] * (int32_t)b[i];
@@ -58,6 +63,14 @@ static inline void ne_dot4_i8(const int8_t *w, int32_t stride, const int8_t *x, 
         s2 = _mm_add_epi32(s2, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
         vw = _mm_loadu_si128((const __m128i *)(w + 3 * stride + i));
         s3 = _mm_add_epi32(s3, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
+    }
+    if (i + 8 <= n) {  // eight more: the low halves only
+        const __m128i x_lo = widen_lo(_mm_loadl_epi64((const __m128i *)(x + i)));
+        s0 = _mm_add_epi32(s0, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + i))), x_lo));
+        s1 = _mm_add_epi32(s1, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + stride + i))), x_lo));
+        s2 = _mm_add_epi32(s2, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + 2 * stride + i))), x_lo));
+        s3 = _mm_add_epi32(s3, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + 3 * stride + i))), x_lo));
+        i += 8;
     }
     int32_t a0 = horizontal_sum(s0), a1 = horizontal_sum(s1), a2 = horizontal_sum(s2), a3 = horizontal_sum(s3);
     for (; i < n; i++) {

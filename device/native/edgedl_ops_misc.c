@@ -175,11 +175,15 @@ static inline int32_t softmax_exp(const ne_softmax_t *p, int32_t diff) {
 // Each exp depends only on x - max, one of 256 values: when the op has more elements than that,
 // the 256 are computed once per invoke (on the stack) instead of twice per element.
 #define SOFTMAX_TABLE 256
+// Without the table, a row of up to this many elements keeps its exps (on the stack) from the sum
+// for the outputs, so that each is computed once.
+#define SOFTMAX_ROW 64
 
 // table: NULL, or exp(diff) at diff + 255.
 static void softmax_rows(const ne_softmax_t *p, const int8_t *in, int8_t *out, const int32_t *table) {
     const int32_t depth = p->depth;
-    const int use_table = table != 0;
+    const int use_table = table != 0, keep = !use_table && depth <= SOFTMAX_ROW;
+    int32_t row_exp[SOFTMAX_ROW];
     for (int32_t row = 0; row < p->batches; row++) {
         const int8_t *x = in + row * depth;
         int8_t *y = out + row * depth;
@@ -191,7 +195,11 @@ static void softmax_rows(const ne_softmax_t *p, const int8_t *in, int8_t *out, c
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
-                sum = ne_wrap_add(sum, ne_rdbpot(use_table ? table[diff + 255] : softmax_exp(p, diff), 12));
+                const int32_t e = use_table ? table[diff + 255] : softmax_exp(p, diff);
+                if (keep) {
+                    row_exp[c] = e;
+                }
+                sum = ne_wrap_add(sum, ne_rdbpot(e, 12));
             }
         }
         const int32_t headroom = clz32((uint32_t)sum);
@@ -202,7 +210,7 @@ static void softmax_rows(const ne_softmax_t *p, const int8_t *in, int8_t *out, c
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
-                const int32_t e = use_table ? table[diff + 255] : softmax_exp(p, diff);
+                const int32_t e = use_table ? table[diff + 255] : keep ? row_exp[c] : softmax_exp(p, diff);
                 const int32_t v = ne_rdbpot(ne_srdhm(reciprocal, e), exponent) - 128;
                 y[c] = (int8_t)ne_clamp(v, -128, 127);
             } else {

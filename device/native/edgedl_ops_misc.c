@@ -25,22 +25,56 @@ typedef void (*binary_row_fn)(const ne_binary_t *p, const int8_t *a, int32_t sa,
 // ADD and SUB: (a + in1_offset) << 20 scaled by mult1/shift1 (b likewise), summed or subtracted,
 // scaled by mult/shift. The shifted inputs are below 2^28 in magnitude and the multipliers
 // positive, so the saturating case of SRDHM (both INT32_MIN) cannot occur.
-#define ADD_SUB_ROW(name, combine)                                                                          \
+#include "edgedl_dot.h"  // NE_DOT4: the host emulator's build
+
+static inline int32_t scaled_input(int32_t x, int32_t offset, int32_t mult, int32_t exponent) {
+    return ne_rdbpot(ne_srdhm((int32_t)((uint32_t)(x + offset) << 20), mult), exponent);
+}
+
+#ifdef NE_DOT4
+// A long row on the host: each input's scaled value depends only on its byte, so both inputs' 256
+// are computed first (2 KB of stack, in a function of its own so that short rows do not carry it),
+// and each element costs one requantization instead of three.
+#define ADD_SUB_TABLE_MIN 1024
+static __attribute__((noinline)) void add_sub_by_tables(const ne_binary_t *p, const int8_t *a, int32_t sa,
+    const int8_t *b, int32_t sb, int8_t *out, int32_t n, int subtract) {
+    int32_t t1[256], t2[256];
+    for (int32_t v = -128; v < 128; v++) {
+        t1[v + 128] = scaled_input(v, p->in1_offset, p->mult1, -p->shift1);
+        t2[v + 128] = scaled_input(v, p->in2_offset, p->mult2, -p->shift2);
+    }
+    const int32_t oo = p->out_offset, mo = p->mult, eo = -p->shift, lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t x = t1[a[i * sa] + 128], y = t2[b[i * sb] + 128];
+        const int32_t v = ne_rdbpot(ne_srdhm(subtract ? ne_wrap_sub(x, y) : ne_wrap_add(x, y), mo), eo) + oo;
+        out[i] = (int8_t)ne_clamp(v, lo, hi);
+    }
+}
+#define ADD_SUB_TABLES(subtract)                                        \
+    if (n >= ADD_SUB_TABLE_MIN) {                                       \
+        add_sub_by_tables(p, a, sa, b, sb, out, n, subtract);           \
+        return;                                                         \
+    }
+#else
+#define ADD_SUB_TABLES(subtract)
+#endif
+
+#define ADD_SUB_ROW(name, combine, subtract)                                                                \
     static void name(const ne_binary_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,       \
         int8_t *out, int32_t n) {                                                                           \
+        ADD_SUB_TABLES(subtract)                                                                            \
         const int32_t o1 = p->in1_offset, o2 = p->in2_offset, oo = p->out_offset;                           \
         const int32_t m1 = p->mult1, e1 = -p->shift1, m2 = p->mult2, e2 = -p->shift2, mo = p->mult, eo = -p->shift; \
         const int32_t lo = p->act_min, hi = p->act_max;                                                     \
         for (int32_t i = 0; i < n; i++) {                                                                   \
-            const int32_t x = ne_rdbpot(ne_srdhm((int32_t)((uint32_t)(a[i * sa] + o1) << 20), m1), e1);     \
-            const int32_t y = ne_rdbpot(ne_srdhm((int32_t)((uint32_t)(b[i * sb] + o2) << 20), m2), e2);     \
+            const int32_t x = scaled_input(a[i * sa], o1, m1, e1), y = scaled_input(b[i * sb], o2, m2, e2);   \
             const int32_t v = ne_rdbpot(ne_srdhm(combine(x, y), mo), eo) + oo;                              \
             out[i] = (int8_t)ne_clamp(v, lo, hi);                                                           \
         }                                                                                                   \
     }
 
-ADD_SUB_ROW(add_row, ne_wrap_add)
-ADD_SUB_ROW(sub_row, ne_wrap_sub)
+ADD_SUB_ROW(add_row, ne_wrap_add, 0)
+ADD_SUB_ROW(sub_row, ne_wrap_sub, 1)
 
 // MUL: (a + in1_offset) (b + in2_offset), at most 255 * 255 in magnitude, requantized.
 static void mul_row(const ne_binary_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *out,

@@ -3,6 +3,7 @@
 // softmax; AffineQuantize with float32 division, round half away from zero).
 #include "edgedl_fixed.h"
 #include "edgedl_internal.h"
+#include "edgedl_dot.h"  // NE_DOT4: the host emulator's build (ADD/SUB tables)
 
 void ne_copy(void *dst, const void *src, uint32_t bytes) {
     uint8_t *d = dst;
@@ -25,8 +26,6 @@ typedef void (*binary_row_fn)(const ne_binary_t *p, const int8_t *a, int32_t sa,
 // ADD and SUB: (a + in1_offset) << 20 scaled by mult1/shift1 (b likewise), summed or subtracted,
 // scaled by mult/shift. The shifted inputs are below 2^28 in magnitude and the multipliers
 // positive, so the saturating case of SRDHM (both INT32_MIN) cannot occur.
-#include "edgedl_dot.h"  // NE_DOT4: the host emulator's build
-
 static inline int32_t scaled_input(int32_t x, int32_t offset, int32_t mult, int32_t exponent) {
     return ne_rdbpot(ne_srdhm((int32_t)((uint32_t)(x + offset) << 20), mult), exponent);
 }

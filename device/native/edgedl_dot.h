@@ -50,6 +50,21 @@ static inline int32_t ne_dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
 
 // Four filters (w, w + stride, ...) against one input vector x, which is widened once for all four.
 static inline void ne_dot4_i8(const int8_t *w, int32_t stride, const int8_t *x, int32_t n, int32_t *acc) {
+    if (n < 8) {  // too short for a vector: no horizontal sums
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t xv = x[i];
+            a0 += w[i] * xv;
+            a1 += w[stride + i] * xv;
+            a2 += w[2 * stride + i] * xv;
+            a3 += w[3 * stride + i] * xv;
+        }
+        acc[0] += a0;
+        acc[1] += a1;
+        acc[2] += a2;
+        acc[3] += a3;
+        return;
+    }
     __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
     int32_t i = 0;
     for (; i + 16 <= n; i += 16) {

@@ -11,12 +11,10 @@ static inline int32_t ne_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    int64_t ab = (int64_t)a * b;
-    int64_t nudge = ab >= 0 ? (1 << 30) : (1 - (1 << 30));
-    int64_t sum = ab + nudge;
-    // C division truncates toward zero: (sum) / 2^31
-    int64_t q = sum >= 0 ? (sum >> 31) : -((-sum) >> 31);
-    return (int32_t)q;
+    // gemmlowp: (ab + nudge) / 2^31 truncated toward zero, nudge 2^30 or 1 - 2^30 by the sign of ab.
+    // For ab < 0 that truncation is floor((ab + 1 - 2^30 + 2^31 - 1) / 2^31) = floor((ab + 2^30) / 2^31),
+    // the same expression as for ab >= 0: one add and an arithmetic shift, no branch.
+    return (int32_t)(((int64_t)a * b + (1 << 30)) >> 31);
 }
 
 // RoundingDivideByPOT: rounds half away from zero.

@@ -163,27 +163,16 @@ static void accumulate_shared(const int8_t *w, int32_t stride, const int8_t *x, 
     }
 }
 
-#elif defined(__SSE2__) && !defined(NE_PORTABLE)
-#include "edgedl_dot.h"
-#define dot_i8 ne_dot_i8
-#define dot4_i8 ne_dot4_i8
 #else
-static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
-    int32_t acc = 0;
-    for (int32_t i = 0; i < n; i++) {
-        acc += (int32_t)a[i] * (int32_t)b[i];
-    }
-    return acc;
-}
+#include "edgedl_dot.h"  // SSE2 dots on the host emulator, else the portable one
+#define dot_i8 ne_dot_i8
+#ifdef NE_DOT4
+#define dot4_i8 ne_dot4_i8
+#endif
 #endif
 
-static inline int32_t sum_i8(const int8_t *a, int32_t n) {
-    int32_t acc = 0;
-    for (int32_t i = 0; i < n; i++) {
-        acc += a[i];
-    }
-    return acc;
-}
+#include "edgedl_dot.h"  // ne_sum_i8 for every build (the Cortex-M DSP branch keeps its own dot_i8)
+#define sum_i8 ne_sum_i8
 
 static inline int8_t requantize(const ne_conv_t *p, int32_t acc, int32_t c) {
     acc = ne_wrap_add(acc, p->ch_add[c]);

@@ -56,52 +56,76 @@ static int prepare_batch_matmul(ne_prep_t *P, ne_op_t *op) {
     return ne_multiplier(P, ne_real_div(product, ne_scale_of(P, out, 0), 53), &p->mult, &p->shift);
 }
 
-// Output columns in blocks on the stack. Without adj_y, each row of op(lhs) is added into a block's
-// accumulators column by column of op(rhs), so that the innermost loop runs over contiguous memory.
+// Output columns in blocks: acc/wsum arrays of MATMUL_BLOCK on the stack.
 #define MATMUL_BLOCK 64
 
-static inline int32_t sum_i8(const int8_t *a, int32_t n) {
-    int32_t s = 0;
-    for (int32_t i = 0; i < n; i++) {
-        s += a[i];
+// Rows of op(lhs), contiguous along the inner dimension, against `block` columns of op(rhs), column j
+// at w + j * wstride, contiguous along the inner dimension, into output columns j0...:
+// sum((x + lo)(w + ro)) = sum(x w) + lo sum(w) + ro sum(x) + depth lo ro, with plain int8 dots (exact
+// integer sums; wrapping adds, as the int32 accumulator would).
+static void rows_by_block(const ne_matmul_t *p, const int8_t *lb, const int8_t *w, int32_t wstride, int32_t j0,
+    int32_t block, int8_t *out) {
+    const int32_t lo = p->lhs_offset, ro = p->rhs_offset, depth = p->depth, oo = p->out_offset;
+    const int32_t mult = p->mult, shift = p->shift;
+    int32_t wterm[MATMUL_BLOCK];
+    int32_t acc[MATMUL_BLOCK];
+    for (int32_t j = 0; j < block; j++) {
+        wterm[j] = lo * ne_sum_i8(w + j * wstride, depth);
     }
-    return s;
+    for (int32_t i = 0; i < p->rows; i++) {
+        const int8_t *x = lb + i * p->lhs_row;
+        const int32_t row_terms = ne_wrap_add(ro * ne_sum_i8(x, depth), depth * lo * ro);
+        int32_t j = 0;
+#ifdef NE_DOT4
+        for (; j + 4 <= block; j += 4) {
+            acc[j] = acc[j + 1] = acc[j + 2] = acc[j + 3] = 0;
+            ne_dot4_i8(w + j * wstride, wstride, x, depth, acc + j);
+        }
+#endif
+        for (; j < block; j++) {
+            acc[j] = ne_dot_i8(x, w + j * wstride, depth);
+        }
+        int8_t *o = out + i * p->cols + j0;
+        for (j = 0; j < block; j++) {
+            const int32_t v = ne_wrap_add(ne_wrap_add(acc[j], wterm[j]), row_terms);
+            o[j] = (int8_t)ne_clamp(ne_mbqm(v, mult, shift) + oo, -128, 127);
+        }
+    }
+}
+
+// Both operands contiguous along the inner dimension (rhs read as op(rhs) with adj_y, e.g. q . k^T).
+static void rows_by_columns(const ne_matmul_t *p, const int8_t *lb, const int8_t *rb, int8_t *out) {
+    for (int32_t j0 = 0; j0 < p->cols; j0 += MATMUL_BLOCK) {
+        const int32_t block = p->cols - j0 < MATMUL_BLOCK ? p->cols - j0 : MATMUL_BLOCK;
+        rows_by_block(p, lb, rb + j0 * p->rhs_col, p->rhs_col, j0, block, out);
+    }
 }
 
 #ifdef NE_DOT4
-#define dot_i8 ne_dot_i8
-#else
-static inline int32_t dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
-    int32_t s = 0;
-    for (int32_t i = 0; i < n; i++) {
-        s += (int32_t)a[i] * (int32_t)b[i];
+// The lhs contiguous along the inner dimension, the rhs not (e.g. weights . v): a block of rhs columns
+// is gathered into a contiguous buffer on the stack (depth bytes per column), then as above. Returns 0
+// when a column is too deep for a block of four.
+static int rows_by_gathered_columns(const ne_matmul_t *p, const int8_t *lb, const int8_t *rb, int8_t *out) {
+    const int32_t depth = p->depth;
+    int32_t width = (NE_PATCH_MAX / depth) & ~3;
+    if (width < 4) {
+        return 0;
     }
-    return s;
-}
-#endif
-
-// Both operands contiguous along the inner dimension (rhs read as op(rhs) with adj_y, e.g. q . k^T):
-// sum((x + lo)(w + ro)) = sum(x w) + lo sum(w) + ro sum(x) + depth lo ro, with plain int8 dots (exact
-// integer sums; wrapping adds, as the int32 accumulator would).
-static void rows_by_columns(const ne_matmul_t *p, const int8_t *lb, const int8_t *rb, int8_t *out) {
-    const int32_t lo = p->lhs_offset, ro = p->rhs_offset, depth = p->depth;
-    int32_t wsum[MATMUL_BLOCK];
-    for (int32_t j0 = 0; j0 < p->cols; j0 += MATMUL_BLOCK) {
-        const int32_t block = p->cols - j0 < MATMUL_BLOCK ? p->cols - j0 : MATMUL_BLOCK;
-        for (int32_t j = 0; j < block; j++) {
-            wsum[j] = sum_i8(rb + (j0 + j) * p->rhs_col, depth);
-        }
-        for (int32_t i = 0; i < p->rows; i++) {
-            const int8_t *x = lb + i * p->lhs_row;
-            const int32_t row_terms = ne_wrap_add(ro * sum_i8(x, depth), depth * lo * ro);
+    width = width < MATMUL_BLOCK ? width : MATMUL_BLOCK;
+    int8_t columns[NE_PATCH_MAX];
+    for (int32_t j0 = 0; j0 < p->cols; j0 += width) {
+        const int32_t block = p->cols - j0 < width ? p->cols - j0 : width;
+        for (int32_t k = 0; k < depth; k++) {
+            const int8_t *w = rb + k * p->rhs_k + j0 * p->rhs_col;
             for (int32_t j = 0; j < block; j++) {
-                int32_t acc = ne_wrap_add(dot_i8(x, rb + (j0 + j) * p->rhs_col, depth), lo * wsum[j]);
-                acc = ne_wrap_add(acc, row_terms);
-                out[i * p->cols + j0 + j] = (int8_t)ne_clamp(ne_mbqm(acc, p->mult, p->shift) + p->out_offset, -128, 127);
+                columns[j * depth + k] = w[j * p->rhs_col];
             }
         }
+        rows_by_block(p, lb, columns, depth, j0, block, out);
     }
+    return 1;
 }
+#endif
 
 static void eval_batch_matmul(ne_model_t *m, const ne_op_t *op) {
     const ne_matmul_t *p = op->params;
@@ -117,6 +141,14 @@ static void eval_batch_matmul(ne_model_t *m, const ne_op_t *op) {
                 out += p->rows * p->cols;
                 continue;
             }
+#ifdef NE_DOT4
+            if (p->lhs_k == 1 && rows_by_gathered_columns(p, lb, rb, out)) {
+                out += p->rows * p->cols;
+                continue;
+            }
+#endif
+            // Each row of op(lhs) is added into a block's accumulators column by column of op(rhs),
+            // so that the innermost loop runs over contiguous memory when the rhs rows are contiguous.
             for (int32_t i = 0; i < p->rows; i++) {
                 const int8_t *x = lb + i * p->lhs_row;
                 for (int32_t j0 = 0; j0 < p->cols; j0 += MATMUL_BLOCK) {

@@ -3,6 +3,7 @@
 // softmax; AffineQuantize with float32 division, round half away from zero).
 #include "edgedl_fixed.h"
 #include "edgedl_internal.h"
+#include "edgedl_dot.h"  // NE_DOT4: the host emulator's build (ADD/SUB tables)
 
 void ne_copy(void *dst, const void *src, uint32_t bytes) {
     uint8_t *d = dst;
@@ -15,57 +16,125 @@ void ne_copy(void *dst, const void *src, uint32_t bytes) {
     }
 }
 
-// MultiplyByQuantizedMultiplierSmallerThanOneExp
-static inline int32_t mul_small(int32_t x, int32_t mult, int32_t shift) {
-    return ne_rdbpot(ne_srdhm(x, mult), -shift);
-}
-
 // Elementwise binary ops with broadcasting: ADD and SUB (AddFunc/SubFunc, left shift 20), MUL,
-// and MAXIMUM and MINIMUM on the raw bytes (TFLM compares without requantizing).
-typedef int8_t (*binary_fn)(const ne_binary_t *p, int32_t a, int32_t b);
+// and MAXIMUM and MINIMUM on the raw bytes (TFLM compares without requantizing). Each op has a row
+// function over n elements, its parameters read into locals first (the int8 output stores could
+// alias them otherwise); the input strides along a row are 1, or 0 for a broadcast input.
+typedef void (*binary_row_fn)(const ne_binary_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,
+    int8_t *out, int32_t n);
 
-static inline int8_t add_one(const ne_binary_t *p, int32_t a, int32_t b) {
-    const int32_t sa = (int32_t)((uint32_t)(a + p->in1_offset) << 20);
-    const int32_t sb = (int32_t)((uint32_t)(b + p->in2_offset) << 20);
-    const int32_t sum = ne_wrap_add(mul_small(sa, p->mult1, p->shift1), mul_small(sb, p->mult2, p->shift2));
-    const int32_t v = mul_small(sum, p->mult, p->shift) + p->out_offset;
-    return (int8_t)ne_clamp(v, p->act_min, p->act_max);
+// ADD and SUB: (a + in1_offset) << 20 scaled by mult1/shift1 (b likewise), summed or subtracted,
+// scaled by mult/shift. The shifted inputs are below 2^28 in magnitude and the multipliers
+// positive, so the saturating case of SRDHM (both INT32_MIN) cannot occur.
+static inline int32_t scaled_input(int32_t x, int32_t offset, int32_t mult, int32_t exponent) {
+    return ne_rdbpot(ne_srdhm((int32_t)((uint32_t)(x + offset) << 20), mult), exponent);
 }
 
-static inline int8_t sub_one(const ne_binary_t *p, int32_t a, int32_t b) {
-    const int32_t sa = (int32_t)((uint32_t)(a + p->in1_offset) << 20);
-    const int32_t sb = (int32_t)((uint32_t)(b + p->in2_offset) << 20);
-    const int32_t diff = ne_wrap_sub(mul_small(sa, p->mult1, p->shift1), mul_small(sb, p->mult2, p->shift2));
-    const int32_t v = mul_small(diff, p->mult, p->shift) + p->out_offset;
-    return (int8_t)ne_clamp(v, p->act_min, p->act_max);
+#ifdef NE_DOT4
+// A long row on the host: each input's scaled value depends only on its byte, so both inputs' 256
+// are computed first (2 KB of stack, in a function of its own so that short rows do not carry it),
+// and each element costs one requantization instead of three.
+#define ADD_SUB_TABLE_MIN 1024
+static __attribute__((noinline)) void add_sub_by_tables(const ne_binary_t *p, const int8_t *a, int32_t sa,
+    const int8_t *b, int32_t sb, int8_t *out, int32_t n, int subtract) {
+    int32_t t1[256], t2[256];
+    for (int32_t v = -128; v < 128; v++) {
+        t1[v + 128] = scaled_input(v, p->in1_offset, p->mult1, -p->shift1);
+        t2[v + 128] = scaled_input(v, p->in2_offset, p->mult2, -p->shift2);
+    }
+    const int32_t oo = p->out_offset, mo = p->mult, eo = -p->shift, lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t x = t1[a[i * sa] + 128], y = t2[b[i * sb] + 128];
+        const int32_t v = ne_rdbpot(ne_srdhm(subtract ? ne_wrap_sub(x, y) : ne_wrap_add(x, y), mo), eo) + oo;
+        out[i] = (int8_t)ne_clamp(v, lo, hi);
+    }
+}
+#define ADD_SUB_TABLES(subtract)                                        \
+    if (n >= ADD_SUB_TABLE_MIN) {                                       \
+        add_sub_by_tables(p, a, sa, b, sb, out, n, subtract);           \
+        return;                                                         \
+    }
+#else
+#define ADD_SUB_TABLES(subtract)
+#endif
+
+#define ADD_SUB_ROW(name, combine, subtract)                                                                \
+    static void name(const ne_binary_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb,       \
+        int8_t *out, int32_t n) {                                                                           \
+        ADD_SUB_TABLES(subtract)                                                                            \
+        const int32_t o1 = p->in1_offset, o2 = p->in2_offset, oo = p->out_offset;                           \
+        const int32_t m1 = p->mult1, e1 = -p->shift1, m2 = p->mult2, e2 = -p->shift2, mo = p->mult, eo = -p->shift; \
+        const int32_t lo = p->act_min, hi = p->act_max;                                                     \
+        for (int32_t i = 0; i < n; i++) {                                                                   \
+            const int32_t x = scaled_input(a[i * sa], o1, m1, e1), y = scaled_input(b[i * sb], o2, m2, e2);   \
+            const int32_t v = ne_rdbpot(ne_srdhm(combine(x, y), mo), eo) + oo;                              \
+            out[i] = (int8_t)ne_clamp(v, lo, hi);                                                           \
+        }                                                                                                   \
+    }
+
+ADD_SUB_ROW(add_row, ne_wrap_add, 0)
+ADD_SUB_ROW(sub_row, ne_wrap_sub, 1)
+
+// MUL: (a + in1_offset) (b + in2_offset), at most 255 * 255 in magnitude, requantized.
+static void mul_row(const ne_binary_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *out,
+    int32_t n) {
+    const int32_t o1 = p->in1_offset, o2 = p->in2_offset, oo = p->out_offset, mult = p->mult, shift = p->shift;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t v = oo + ne_mbqm((a[i * sa] + o1) * (b[i * sb] + o2), mult, shift);
+        out[i] = (int8_t)ne_clamp(v, lo, hi);
+    }
 }
 
-static inline int8_t mul_one(const ne_binary_t *p, int32_t a, int32_t b) {
-    const int32_t v = p->out_offset + ne_mbqm((a + p->in1_offset) * (b + p->in2_offset), p->mult, p->shift);
-    return (int8_t)ne_clamp(v, p->act_min, p->act_max);
-}
-
-static inline int8_t max_one(const ne_binary_t *p, int32_t a, int32_t b) {
+static void max_row(const ne_binary_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *out,
+    int32_t n) {
     (void)p;
-    return (int8_t)(a > b ? a : b);
+    if (sa == 1 && sb == 1) {  // contiguous: vectorised
+        for (int32_t i = 0; i < n; i++) {
+            out[i] = a[i] > b[i] ? a[i] : b[i];
+        }
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        out[i] = a[i * sa] > b[i * sb] ? a[i * sa] : b[i * sb];
+    }
 }
 
-static inline int8_t min_one(const ne_binary_t *p, int32_t a, int32_t b) {
+static void min_row(const ne_binary_t *p, const int8_t *a, int32_t sa, const int8_t *b, int32_t sb, int8_t *out,
+    int32_t n) {
     (void)p;
-    return (int8_t)(a < b ? a : b);
+    if (sa == 1 && sb == 1) {
+        for (int32_t i = 0; i < n; i++) {
+            out[i] = a[i] < b[i] ? a[i] : b[i];
+        }
+        return;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        out[i] = a[i * sa] < b[i * sb] ? a[i * sa] : b[i * sb];
+    }
 }
 
-// Inlined into each eval with its constant `f`, so the element function is inlined too.
-static inline void broadcast(const ne_binary_t *p, const int8_t *in1, const int8_t *in2, int8_t *out, binary_fn f) {
+// Rows along the last axis; without broadcasting (both inputs of the output's shape) one row of
+// every element.
+static void broadcast(const ne_binary_t *p, const int8_t *in1, const int8_t *in2, int8_t *out, binary_row_fn row) {
     const int32_t *d = p->shape.dims, *s1 = p->shape.stride1, *s2 = p->shape.stride2;
+    int32_t count = 1, same = 1;
+    for (int i = NE_MAX_RANK - 1; i >= 0; i--) {
+        if (d[i] > 1) {
+            same &= s1[i] == count && s2[i] == count;
+            count *= d[i];
+        }
+    }
+    if (same) {
+        row(p, in1, 1, in2, 1, out, count);
+        return;
+    }
     for (int32_t i0 = 0; i0 < d[0]; i0++) {
         for (int32_t i1 = 0; i1 < d[1]; i1++) {
             for (int32_t i2 = 0; i2 < d[2]; i2++) {
-                const int8_t *a = in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2];
-                const int8_t *b = in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2];
-                for (int32_t i3 = 0; i3 < d[3]; i3++) {
-                    *out++ = f(p, a[i3 * s1[3]], b[i3 * s2[3]]);
-                }
+                row(p, in1 + i0 * s1[0] + i1 * s1[1] + i2 * s1[2], s1[3], in2 + i0 * s2[0] + i1 * s2[1] + i2 * s2[2],
+                    s2[3], out, d[3]);
+                out += d[3];
             }
         }
     }
@@ -139,11 +208,15 @@ static inline int32_t softmax_exp(const ne_softmax_t *p, int32_t diff) {
 // Each exp depends only on x - max, one of 256 values: when the op has more elements than that,
 // the 256 are computed once per invoke (on the stack) instead of twice per element.
 #define SOFTMAX_TABLE 256
+// Without the table, a row of up to this many elements keeps its exps (on the stack) from the sum
+// for the outputs, so that each is computed once.
+#define SOFTMAX_ROW 64
 
 // table: NULL, or exp(diff) at diff + 255.
 static void softmax_rows(const ne_softmax_t *p, const int8_t *in, int8_t *out, const int32_t *table) {
     const int32_t depth = p->depth;
-    const int use_table = table != 0;
+    const int use_table = table != 0, keep = !use_table && depth <= SOFTMAX_ROW;
+    int32_t row_exp[SOFTMAX_ROW];
     for (int32_t row = 0; row < p->batches; row++) {
         const int8_t *x = in + row * depth;
         int8_t *y = out + row * depth;
@@ -155,7 +228,11 @@ static void softmax_rows(const ne_softmax_t *p, const int8_t *in, int8_t *out, c
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
-                sum = ne_wrap_add(sum, ne_rdbpot(use_table ? table[diff + 255] : softmax_exp(p, diff), 12));
+                const int32_t e = use_table ? table[diff + 255] : softmax_exp(p, diff);
+                if (keep) {
+                    row_exp[c] = e;
+                }
+                sum = ne_wrap_add(sum, ne_rdbpot(e, 12));
             }
         }
         const int32_t headroom = clz32((uint32_t)sum);
@@ -166,7 +243,7 @@ static void softmax_rows(const ne_softmax_t *p, const int8_t *in, int8_t *out, c
         for (int32_t c = 0; c < depth; c++) {
             const int32_t diff = x[c] - max;
             if (diff >= p->diff_min) {
-                const int32_t e = use_table ? table[diff + 255] : softmax_exp(p, diff);
+                const int32_t e = use_table ? table[diff + 255] : keep ? row_exp[c] : softmax_exp(p, diff);
                 const int32_t v = ne_rdbpot(ne_srdhm(reciprocal, e), exponent) - 128;
                 y[c] = (int8_t)ne_clamp(v, -128, 127);
             } else {
@@ -310,11 +387,11 @@ static int prepare_add_sub(ne_prep_t *P, ne_op_t *op) {
 }
 
 static void eval_add(ne_model_t *m, const ne_op_t *op) {
-    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), add_one);
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), add_row);
 }
 
 static void eval_sub(ne_model_t *m, const ne_op_t *op) {
-    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), sub_one);
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), sub_row);
 }
 
 // MUL: in1 scale * in2 scale / out scale, in double (may exceed 1).
@@ -328,7 +405,7 @@ static int prepare_mul(ne_prep_t *P, ne_op_t *op) {
 }
 
 static void eval_mul(ne_model_t *m, const ne_op_t *op) {
-    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), mul_one);
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), mul_row);
 }
 
 // MAXIMUM and MINIMUM have no options and, in TFLM, no quantization checks.
@@ -337,11 +414,11 @@ static int prepare_max_min(ne_prep_t *P, ne_op_t *op) {
 }
 
 static void eval_maximum(ne_model_t *m, const ne_op_t *op) {
-    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), max_one);
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), max_row);
 }
 
 static void eval_minimum(ne_model_t *m, const ne_op_t *op) {
-    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), min_one);
+    broadcast(op->params, ne_in(m, op, 0), ne_in(m, op, 1), ne_out(m, op, 0), min_row);
 }
 
 static int prepare_softmax(ne_prep_t *P, ne_op_t *op) {

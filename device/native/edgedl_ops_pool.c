@@ -67,10 +67,23 @@ static void average_pool(const ne_pool_t *p, const int8_t *in, int8_t *out) {
 // requantized (MEAN's multiplier has 1/n folded in). REDUCE_MAX: the largest raw value.
 static void reduce(const ne_reduce_t *p, const int8_t *in, int8_t *out) {
     // Input viewed as 4-D (trailing 1s); the output is the flattened kept axes.
-    const int32_t *d = p->dims;
+    // Trailing 1s dropped (leading 1s put in their place), so that the last axis is a real one:
+    // the same elements in the same order, and the innermost loop has length.
+    int32_t d[NE_MAX_RANK];
+    uint32_t mask = p->reduce_mask;
+    for (int i = 0; i < NE_MAX_RANK; i++) {
+        d[i] = p->dims[i];
+    }
+    for (int k = 0; k < NE_MAX_RANK - 1 && d[3] == 1; k++) {
+        d[3] = d[2];
+        d[2] = d[1];
+        d[1] = d[0];
+        d[0] = 1;
+        mask = (mask << 1) & 0xfu;
+    }
     int32_t ostride[NE_MAX_RANK], n_out = 1;
     for (int i = NE_MAX_RANK - 1; i >= 0; i--) {
-        if (p->reduce_mask & (1u << i)) {
+        if (mask & (1u << i)) {
             ostride[i] = 0;
         } else {
             ostride[i] = n_out;
@@ -86,16 +99,30 @@ static void reduce(const ne_reduce_t *p, const int8_t *in, int8_t *out) {
         for (int32_t i1 = 0; i1 < d[1]; i1++) {
             for (int32_t i2 = 0; i2 < d[2]; i2++) {
                 int32_t *row = acc + i0 * ostride[0] + i1 * ostride[1] + i2 * ostride[2];
-                const int32_t step = ostride[3] ? 1 : 0;
-                if (p->take_max) {
-                    for (int32_t i3 = 0; i3 < d[3]; i3++, x++) {
-                        row[i3 * step] = *x > row[i3 * step] ? *x : row[i3 * step];
+                // The last axis kept (a row of accumulators, vectorised) or reduced (one).
+                const int32_t n3 = d[3];
+                if (ostride[3] && p->take_max) {
+                    for (int32_t i3 = 0; i3 < n3; i3++) {
+                        row[i3] = x[i3] > row[i3] ? x[i3] : row[i3];
                     }
+                } else if (ostride[3]) {
+                    for (int32_t i3 = 0; i3 < n3; i3++) {
+                        row[i3] += x[i3];
+                    }
+                } else if (p->take_max) {
+                    int32_t v = row[0];
+                    for (int32_t i3 = 0; i3 < n3; i3++) {
+                        v = x[i3] > v ? x[i3] : v;
+                    }
+                    row[0] = v;
                 } else {
-                    for (int32_t i3 = 0; i3 < d[3]; i3++) {
-                        row[i3 * step] += *x++;
+                    int32_t v = row[0];
+                    for (int32_t i3 = 0; i3 < n3; i3++) {
+                        v += x[i3];
                     }
+                    row[0] = v;
                 }
+                x += n3;
             }
         }
     }

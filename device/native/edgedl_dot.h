@@ -50,44 +50,31 @@ static inline int32_t ne_dot_i8(const int8_t *a, const int8_t *b, int32_t n) {
 
 // Four filters (w, w + stride, ...) against one input vector x, which is widened once for all four.
 static inline void ne_dot4_i8(const int8_t *w, int32_t stride, const int8_t *x, int32_t n, int32_t *acc) {
-    if (n < 8) {  // too short for a vector: no horizontal sums
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (int32_t i = 0; i < n; i++) {
-            const int32_t xv = x[i];
-            a0 += w[i] * xv;
-            a1 += w[stride + i] * xv;
-            a2 += w[2 * stride + i] * xv;
-            a3 += w[3 * stride + i] * xv;
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, i = 0;
+    if (n >= 8) {  // shorter ones skip the vectors and their horizontal sums
+        __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
+        for (; i + 16 <= n; i += 16) {
+            const __m128i vx = _mm_loadu_si128((const __m128i *)(x + i));
+            const __m128i x_lo = widen_lo(vx), x_hi = widen_hi(vx);
+            __m128i vw = _mm_loadu_si128((const __m128i *)(w + i));
+            s0 = _mm_add_epi32(s0, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
+            vw = _mm_loadu_si128((const __m128i *)(w + stride + i));
+            s1 = _mm_add_epi32(s1, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
+            vw = _mm_loadu_si128((const __m128i *)(w + 2 * stride + i));
+            s2 = _mm_add_epi32(s2, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
+            vw = _mm_loadu_si128((const __m128i *)(w + 3 * stride + i));
+            s3 = _mm_add_epi32(s3, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
         }
-        acc[0] += a0;
-        acc[1] += a1;
-        acc[2] += a2;
-        acc[3] += a3;
-        return;
+        if (i + 8 <= n) {  // eight more: the low halves only
+            const __m128i x_lo = widen_lo(_mm_loadl_epi64((const __m128i *)(x + i)));
+            s0 = _mm_add_epi32(s0, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + i))), x_lo));
+            s1 = _mm_add_epi32(s1, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + stride + i))), x_lo));
+            s2 = _mm_add_epi32(s2, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + 2 * stride + i))), x_lo));
+            s3 = _mm_add_epi32(s3, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + 3 * stride + i))), x_lo));
+            i += 8;
+        }
+        a0 = horizontal_sum(s0), a1 = horizontal_sum(s1), a2 = horizontal_sum(s2), a3 = horizontal_sum(s3);
     }
-    __m128i s0 = _mm_setzero_si128(), s1 = s0, s2 = s0, s3 = s0;
-    int32_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m128i vx = _mm_loadu_si128((const __m128i *)(x + i));
-        const __m128i x_lo = widen_lo(vx), x_hi = widen_hi(vx);
-        __m128i vw = _mm_loadu_si128((const __m128i *)(w + i));
-        s0 = _mm_add_epi32(s0, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-        vw = _mm_loadu_si128((const __m128i *)(w + stride + i));
-        s1 = _mm_add_epi32(s1, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-        vw = _mm_loadu_si128((const __m128i *)(w + 2 * stride + i));
-        s2 = _mm_add_epi32(s2, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-        vw = _mm_loadu_si128((const __m128i *)(w + 3 * stride + i));
-        s3 = _mm_add_epi32(s3, _mm_add_epi32(_mm_madd_epi16(widen_lo(vw), x_lo), _mm_madd_epi16(widen_hi(vw), x_hi)));
-    }
-    if (i + 8 <= n) {  // eight more: the low halves only
-        const __m128i x_lo = widen_lo(_mm_loadl_epi64((const __m128i *)(x + i)));
-        s0 = _mm_add_epi32(s0, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + i))), x_lo));
-        s1 = _mm_add_epi32(s1, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + stride + i))), x_lo));
-        s2 = _mm_add_epi32(s2, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + 2 * stride + i))), x_lo));
-        s3 = _mm_add_epi32(s3, _mm_madd_epi16(widen_lo(_mm_loadl_epi64((const __m128i *)(w + 3 * stride + i))), x_lo));
-        i += 8;
-    }
-    int32_t a0 = horizontal_sum(s0), a1 = horizontal_sum(s1), a2 = horizontal_sum(s2), a3 = horizontal_sum(s3);
     for (; i < n; i++) {
         const int32_t xv = x[i];
         a0 += w[i] * xv;

@@ -12,7 +12,7 @@ import pytest
 
 from neuroedge import bundle, dataset, drift, infer, synth, train
 from neuroedge.errors import InputError
-from neuroedge.preprocess import Preprocessor
+from neuroedge.preprocess import PreprocessConfig, Preprocessor
 
 
 def test_board_and_host_track_drift_bit_identically(emulator):
@@ -157,6 +157,9 @@ def test_rotation_mixes_each_electrode_with_its_neighbour(sessions):
         dataset.rotated(rec, 1.5)
     with pytest.raises(InputError, match="measured and made for lda"):
         train.TrainConfig(architecture="compact", rotation=0.3)
+    filtered = dataset.WindowConfig(PreprocessConfig(features=(), rectify=True, envelope_hz=8, decimate=8))
+    with pytest.raises(InputError, match="follows shifts of time-domain features"):
+        train.resolved(train.TrainConfig(architecture="compact", drift=True, windows=filtered), 16)
 
 
 def test_training_on_a_turned_band_keeps_the_model_on_its_own_windows(sessions, tmp_path):

@@ -94,6 +94,8 @@ def resolved(cfg: "TrainConfig", channels: int) -> "TrainConfig":
     architecture = default_architecture(kept) if cfg.architecture == "auto" else cfg.architecture
     # Drift tracking was measured with LDA on armbands (drift.py); a CNN can have it by asking.
     tracking = (architecture == "lda" and bool(windows.preprocess.features)) if cfg.drift is None else cfg.drift
+    if tracking and not windows.preprocess.features:
+        raise SettingsError("drift tracking follows shifts of time-domain features: use it with --features")
     return replace(cfg, architecture=architecture, windows=windows, drift=tracking)
 
 

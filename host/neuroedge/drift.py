@@ -37,11 +37,10 @@ def _library():
 def class_means(x: np.ndarray, y: np.ndarray, classes: int) -> np.ndarray:
     """(classes, width) int16: each class's mean feature values over its training windows (the
     mean of all windows for a class without any)."""
-    flat = x.reshape(-1, x.shape[2]).astype(np.float64)
     per_window = x.astype(np.float64).mean(axis=1)
     means = np.empty((classes, x.shape[2]))
     for k in range(classes):
-        means[k] = per_window[y == k].mean(0) if (y == k).any() else flat.mean(0)
+        means[k] = per_window[y == k].mean(0) if (y == k).any() else per_window.mean(0)
     return np.clip(np.round(means), -32768, 32767).astype(np.int16)
 
 

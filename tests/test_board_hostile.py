@@ -53,10 +53,10 @@ def test_recording_bytes_never_reach_the_repl_when_the_app_fails_mid_replay(vboa
     # A bug in the app (here: the event callback raises after 20 events) stops it mid-replay,
     # while the host has more of the crafted recording on its way.
     with BoardConnection(vboard.port) as b:
-        b.call(ensure_app_code() + "def _bug(e):\n    if e['window'] >= 20:\n        raise MemoryError('injected')\n"
+        b.call(ensure_app_code() + "def _bug(e):\n    if e['window'] >= 20:\n        raise ValueError('injected')\n"
                "app.callback = _bug\n", "1")
     rec = crafted_recording(64, 2048 * 6)
-    with pytest.raises(DeviceError, match="(?s)failed during the replay.*MemoryError: injected"):
+    with pytest.raises(DeviceError, match="(?s)failed during the replay.*ValueError: injected"):
         replay.replay_via_port(rec, model, vboard.port, speed=None)
     time.sleep(1.0)
     assert answers(vboard.port)

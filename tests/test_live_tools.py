@@ -162,6 +162,46 @@ def test_the_relay_reads_a_deployed_boards_console(edgedl_mpy, tiny_model, tmp_p
     assert all(sample[-1] == 0 for sample in got["NeuroEdge counters"])  # no bad electrode on a clean recording
 
 
+def test_a_board_printing_events_answers_every_repl_call(edgedl_mpy, tiny_model, tmp_path):
+    """A deployed 64-channel board on the default 128 KiB heap printing decisions, electrode
+    checks and an activity map every 100 ms on its console: every REPL call answers (mpremote's
+    raw-paste upload took an event line for a protocol error, and its waits, which end on
+    silence, never ended), a refused setting is named by its exception line, and the
+    classifier runs on."""
+    from helpers import reset_friendly
+    from neuroedge import deploy, recording, tune
+    from neuroedge.quattrocento_sim import QuattrocentoSimulator
+    from neuroedge.serial_board import BoardConnection, BoardRaised
+    from neuroedge.virtual_board import VirtualBoard
+
+    path, model = tiny_model
+    with VirtualBoard(tmp_path / "flash") as board, \
+            QuattrocentoSimulator(recording.load(path), port=0, speed=1.0, loop=True) as sim:
+        config = {"source": {"kind": "quattrocento", "host": "127.0.0.1", "port": sim.port}, "output": "console"}
+        deploy.deploy(board.port, model, config, log=lambda *a: None)
+        reset_friendly(board.port)
+        time.sleep(1.0)
+        with BoardConnection(board.port) as b:
+            tune.set_values(b, ["quality=true", "auto_mask=true", "activity_ms=100"])
+            windows = [b.call("", "app.stats()['model_windows']", timeout=20) for _ in range(15)]
+            with pytest.raises(BoardRaised, match=r"^ConfigError: .*vote"):
+                b.call("", "app.set(vote=0)", timeout=20)
+            stats, free = b.call("import gc\ngc.collect()", "[app.stats(), gc.mem_free()]", timeout=20)
+    assert windows == sorted(windows) and windows[-1] > windows[0], windows
+    assert stats["running"] and stats["error"] is None, stats
+    assert free > 8 * 1024, free  # the app's working set leaves the REPL room on the default heap
+
+
+def test_a_board_error_is_named_by_its_exception_line_not_the_events_after_it():
+    from neuroedge.serial_board import BoardRaised
+
+    err = BoardRaised('Traceback (most recent call last):\r\n  File "<stdin>", line 2, in <module>\r\n'
+                      'ConfigError: vote must be an integer from 1 to 15\r\n'
+                      '{"gesture": "OK", "index": 3, "window": 812}\n{"activity": [1, 2]}\n')
+    assert str(err) == "ConfigError: vote must be an integer from 1 to 15"
+    assert str(BoardRaised("MemoryError: memory allocation failed, allocating 1280 bytes\n")).startswith("MemoryError")
+
+
 def test_an_emulated_board_that_stops_is_reported_with_its_reason(tiny_model):
     from helpers import run_neuroedge
 

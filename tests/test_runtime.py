@@ -47,6 +47,24 @@ def test_runtime_decisions_equal_the_host_pipeline_exactly(tiny_bundle, big_emul
     assert [e["index"] for e in events] == expected.tolist()
 
 
+def test_a_full_heap_costs_a_decision_not_the_classifier(tiny_bundle, big_emulator):
+    """A MemoryError while a decision goes out (the REPL compiling a command beside a burst of
+    events, on a 128 KiB heap) loses that decision, counted; the windows after it keep their
+    numbers and decisions, and the classifier never stops."""
+    bundle_dir, rec = tiny_bundle
+    install(big_emulator, bundle_dir)
+    rec.emg[:20000].astype("<i2").tofile(big_emulator.board_path("raw.bin"))
+    key = lambda e: (e["window"], e["raw_frame"], e["index"], e["confidence"])  # noqa: E731
+    whole = [key(json.loads(line)) for line in run_device_script(
+        big_emulator, "runtime_feed", {"vote": 3, "threshold": 0.5}).splitlines()]
+    lines = run_device_script(big_emulator, "runtime_feed",
+                              {"vote": 3, "threshold": 0.5, "full_heap_every": 3}).splitlines()
+    kept = [key(json.loads(line)) for line in lines[:-1]]
+    assert len(whole) > 30
+    assert kept == [e for i, e in enumerate(whole) if (i + 1) % 3]
+    assert json.loads(lines[-1]) == {"memory_errors": len(whole) // 3}
+
+
 def test_runtime_vote_steadies_decisions_and_tracks_the_gestures(tiny_bundle, big_emulator):
     bundle_dir, rec = tiny_bundle
     install(big_emulator, bundle_dir)

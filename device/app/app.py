@@ -368,6 +368,7 @@ class App:
         st.update(model_windows=rt.windows, stage_us=self.stage_us, elapsed_us=elapsed, running=self.running,
                   windows_per_s=windows_per_s, latency_us=latency,
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
+                  decisions_lost_to_memory=rt.memory_errors,
                   error=self.error, classifier=self.classifier(), drift=rt.drift_state())
         if rt.quality is not None:
             st["electrodes"] = rt.quality.stats()

@@ -131,6 +131,7 @@ class Runtime:
         self.recent = []
         self.rest = self.labels.index("rest") if "rest" in self.labels else 0
         self.windows = 0
+        self.memory_errors = 0  # decisions lost to a full heap (feed goes on without them)
         self.last_event = None
         self.on_event = on_event
         self.echo = echo
@@ -204,7 +205,7 @@ class Runtime:
         frame numbers start again."""
         self.pre.reset()
         self.frames.reset()
-        self.pushed = self.origin = self.stream_windows = self.windows = 0
+        self.pushed = self.origin = self.stream_windows = self.windows = self.memory_errors = 0
         self.recent = []
         self.last_event = None
         self.drift_reset()  # a new signal may be a new session
@@ -314,7 +315,13 @@ class Runtime:
             self.frames.push(memoryview(self.block)[:kept * self.width])
             self.pushed += kept
             while self.frames.read(self.win):
-                self._classify()
+                try:
+                    self._classify()
+                except MemoryError:
+                    # The heap was full for a moment (a REPL command compiling beside a burst of
+                    # events): this window's decision is lost, the classifier goes on.
+                    self.memory_errors += 1
+                    gc.collect()
             done += take
 
     def _head_features(self):
@@ -365,6 +372,11 @@ class Runtime:
                 best, confidence = self.classifier.classify_features(head)
         last = self.origin + self.stream_windows * self.hop + self.window - 1  # preprocessed frame
         raw_frame = (last + 1) * self.decimate - 1
+        window = self.windows
+        # Counted before anything below allocates: a window whose decision a MemoryError takes
+        # still took its frames, and the next windows keep their numbers.
+        self.stream_windows += 1
+        self.windows += 1
         if self.collector is not None:
             self.collector.add(self.win, head, raw_frame, best)
         choice = best if confidence >= self.threshold else -1 if self.reject else self.rest
@@ -375,13 +387,11 @@ class Runtime:
         for c in self.recent:
             counts[c] = counts.get(c, 0) + 1
         decided = max(counts, key=lambda c: (counts[c], c == choice))
-        self.stream_windows += 1
-        event = {"window": self.windows, "raw_frame": raw_frame,
+        event = {"window": window, "raw_frame": raw_frame,
                  "gesture": self.labels[decided] if decided >= 0 else None, "index": decided,
                  "confidence": round(confidence, 3), "process_us": time.ticks_diff(time.ticks_us(), t0)}
         if self.lab is not None:
             self.lab.add_to_decision(self, event, decided)
-        self.windows += 1
         self.last_event = event
         if self.echo:
             print(json.dumps(event))

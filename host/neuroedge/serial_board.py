@@ -5,7 +5,9 @@ virtual board of `neuroedge emulator --pty`).
 running (its threads do not see the Ctrl-C that stops the REPL's foreground code).
 `BoardConnection.call(code)` runs code on the board and returns the JSON value it
 prints between markers, so event lines a running app prints at the same time do
-not get in the way.
+not get in the way: such a connection uploads code with the plain raw REPL (mpremote's
+raw-paste mode takes those lines for a protocol error) and every wait has a deadline
+(mpremote's end on silence, which a chatty console never gives).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import contextlib
 import io
 import json
 import os
+import re
+import time
 from dataclasses import dataclass
 
 from mpremote.transport import TransportError, TransportExecError
@@ -36,6 +40,40 @@ USE_INSTALL = ("import sys\n"
                "    pass\n")
 
 
+PLAIN_RAW_CHUNK = 256  # bytes per write in the plain raw REPL, a pause between (as mpremote: a UART's input buffer)
+# The line of a traceback that names the exception ("ValueError: ...", "KeyboardInterrupt").
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Iteration)\b")
+
+
+class ChattyConsoleTransport(SerialTransport):
+    """mpremote's serial transport for a board whose app may print events on the console while
+    the host talks to its raw REPL (a connection without a soft reset). Raw-paste mode reads
+    the board's flow-control bytes and takes any other byte for an error; the plain raw REPL
+    sends nothing until "OK", so event lines before it are simply read past. Waits end at a
+    deadline, not on silence."""
+
+    def exec_raw_no_follow(self, command):
+        data = bytes(command, "utf8") if isinstance(command, str) else command
+        if not self.read_until(1, b">", timeout_overall=10).endswith(b">"):
+            raise TransportError("could not enter raw repl")
+        for i in range(0, len(data), PLAIN_RAW_CHUNK):
+            self.serial.write(data[i:i + PLAIN_RAW_CHUNK])
+            time.sleep(0.01)
+        self.serial.write(b"\x04")
+        reply = self.read_until(1, b"OK", timeout_overall=10)
+        if not reply.endswith(b"OK"):
+            raise TransportError(f"could not exec command (response: {reply[-60:]!r})")
+
+    def follow(self, timeout, data_consumer=None):
+        out = self.read_until(1, b"\x04", timeout=timeout, data_consumer=data_consumer, timeout_overall=timeout)
+        if not out.endswith(b"\x04"):
+            raise TransportError(f"no end of output within {timeout} s")
+        err = self.read_until(1, b"\x04", timeout=timeout, timeout_overall=timeout)
+        if not err.endswith(b"\x04"):
+            raise TransportError(f"no end of error output within {timeout} s")
+        return out[:-1], err[:-1]
+
+
 class DeviceError(NeuroEdgeError, RuntimeError):
     """The board could not be reached, or code run on it failed; the message says which."""
 
@@ -45,7 +83,10 @@ class BoardRaised(DeviceError):
 
     def __init__(self, traceback: str):
         self.traceback = traceback.strip()
-        super().__init__(self.traceback.splitlines()[-1] if self.traceback else "error on the board")
+        # Event lines a running app printed meanwhile may follow the traceback.
+        named = [line for line in self.traceback.splitlines() if EXCEPTION_LINE.match(line)]
+        last = named[-1] if named else (self.traceback.splitlines() or ["error on the board"])[-1]
+        super().__init__(last)
 
 
 @dataclass
@@ -69,7 +110,8 @@ class BoardConnection:
         try:
             # A read timeout: mpremote reads a pty one byte at a time with none, so a port with
             # nothing answering would leave it waiting forever instead of reporting.
-            self.transport = SerialTransport(port, baudrate=baudrate, timeout=1)
+            transport = SerialTransport if soft_reset else ChattyConsoleTransport  # a reset stops the app
+            self.transport = transport(port, baudrate=baudrate, timeout=1)
         except TransportError as exc:
             raise DeviceError(f"{port}: cannot open the serial port ({exc})") from None
         self.port = port
@@ -113,8 +155,18 @@ class BoardConnection:
         return out.decode(errors="replace")
 
     def call(self, code: str, result: str, timeout: float = 30):
-        """Runs `code`, then returns the JSON value of the expression `result`."""
-        out = self.exec(f"{code}\nimport json as _j\nprint({MARK!r} + _j.dumps({result}) + {MARK!r})", timeout)
+        """Runs `code`, then returns the JSON value of the expression `result`. A MemoryError
+        on the board is tried once more after a collection: a running app's heap is full only
+        for moments, and the app's calls change nothing when they fail (app.set applies a change
+        only once all of it is made)."""
+        command = f"{code}\nimport json as _j\nprint({MARK!r} + _j.dumps({result}) + {MARK!r})"
+        try:
+            out = self.exec(command, timeout)
+        except BoardRaised as exc:
+            if not str(exc).startswith("MemoryError"):
+                raise
+            self.exec("import gc\ngc.collect()", timeout)
+            out = self.exec(command, timeout)
         try:
             return json.loads(out.split(MARK)[-2])
         except (IndexError, ValueError):

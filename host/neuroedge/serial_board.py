@@ -53,6 +53,7 @@ class ChattyConsoleTransport(SerialTransport):
     deadline, not on silence."""
 
     def exec_raw_no_follow(self, command):
+        """Uploads `command` in the plain raw REPL and waits for the board's "OK" (events before it are read past)."""
         data = bytes(command, "utf8") if isinstance(command, str) else command
         if not self.read_until(1, b">", timeout_overall=10).endswith(b">"):
             raise TransportError("could not enter raw repl")
@@ -65,6 +66,7 @@ class ChattyConsoleTransport(SerialTransport):
             raise TransportError(f"could not exec command (response: {reply[-60:]!r})")
 
     def follow(self, timeout, data_consumer=None):
+        """(output, error output) of the command running, each ended by Ctrl-D within `timeout` s."""
         out = self.read_until(1, b"\x04", timeout=timeout, data_consumer=data_consumer, timeout_overall=timeout)
         if not out.endswith(b"\x04"):
             raise TransportError(f"no end of output within {timeout} s")

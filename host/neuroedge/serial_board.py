@@ -55,25 +55,25 @@ class ChattyConsoleTransport(SerialTransport):
     def exec_raw_no_follow(self, command):
         """Uploads `command` in the plain raw REPL and waits for the board's "OK" (events before it are read past)."""
         data = bytes(command, "utf8") if isinstance(command, str) else command
-        if not self.read_until(1, b">", timeout_overall=10).endswith(b">"):
-            raise TransportError("could not enter raw repl")
+        self._read_to(b">", 10, "the raw REPL prompt")
         for i in range(0, len(data), PLAIN_RAW_CHUNK):
             self.serial.write(data[i:i + PLAIN_RAW_CHUNK])
             time.sleep(0.01)
         self.serial.write(b"\x04")
-        reply = self.read_until(1, b"OK", timeout_overall=10)
-        if not reply.endswith(b"OK"):
-            raise TransportError(f"could not exec command (response: {reply[-60:]!r})")
+        self._read_to(b"OK", 10, "the board's OK for the command")
 
     def follow(self, timeout, data_consumer=None):
         """(output, error output) of the command running, each ended by Ctrl-D within `timeout` s."""
-        out = self.read_until(1, b"\x04", timeout=timeout, data_consumer=data_consumer, timeout_overall=timeout)
-        if not out.endswith(b"\x04"):
-            raise TransportError(f"no end of output within {timeout} s")
-        err = self.read_until(1, b"\x04", timeout=timeout, timeout_overall=timeout)
-        if not err.endswith(b"\x04"):
-            raise TransportError(f"no end of error output within {timeout} s")
-        return out[:-1], err[:-1]
+        out = self._read_to(b"\x04", timeout, "the end of the output", data_consumer)
+        return out[:-1], self._read_to(b"\x04", timeout, "the end of the error output")[:-1]
+
+    def _read_to(self, ending: bytes, seconds: float, what: str, data_consumer=None) -> bytes:
+        """What arrives up to and including `ending`; TransportError when it is not there within
+        `seconds` (however much else arrives meanwhile)."""
+        data = self.read_until(1, ending, timeout=None, data_consumer=data_consumer, timeout_overall=seconds)
+        if not data.endswith(ending):
+            raise TransportError(f"no {what} within {seconds} s (last bytes: {data[-60:]!r})")
+        return data
 
 
 class DeviceError(NeuroEdgeError, RuntimeError):
@@ -86,9 +86,9 @@ class BoardRaised(DeviceError):
     def __init__(self, traceback: str):
         self.traceback = traceback.strip()
         # Event lines a running app printed meanwhile may follow the traceback.
-        named = [line for line in self.traceback.splitlines() if EXCEPTION_LINE.match(line)]
-        last = named[-1] if named else (self.traceback.splitlines() or ["error on the board"])[-1]
-        super().__init__(last)
+        lines = self.traceback.splitlines() or ["error on the board"]
+        named = [line for line in lines if EXCEPTION_LINE.match(line)]
+        super().__init__((named or lines)[-1])
 
 
 @dataclass

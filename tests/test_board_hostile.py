@@ -178,3 +178,41 @@ def test_tcp_source_takes_frames_only_from_its_peer(emulator, tiny_model):
     st = json.loads(next(line for line in out.splitlines() if line.startswith("STATS "))[6:])
     assert st["refused"] == 1 and st["clients"] == 1, (st, err)
     assert st["frames_pushed"] == 20  # the peer's frames only
+
+
+def test_a_board_that_streams_events_but_never_ends_a_command_is_reported_in_time():
+    """A fake board on a pty: its raw REPL takes the command and says OK, then only event lines
+    come, for ever. The call fails at its deadline, naming what never came (mpremote's waits,
+    which end on silence, waited for ever)."""
+    import os
+    import pty
+    import threading
+    import tty
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def board():
+        while not stop.is_set():
+            got = os.read(master, 4096)
+            if b"\x01" in got:
+                os.write(master, b"raw REPL; CTRL-B to exit\r\n>")
+            if b"\x04" in got:
+                os.write(master, b"OK")
+                while not stop.is_set():
+                    os.write(master, b'{"gesture": "rest", "window": 1}\n')
+                    time.sleep(0.01)
+
+    threading.Thread(target=board, daemon=True).start()
+    try:
+        with BoardConnection(os.ttyname(slave)) as b:
+            start = time.monotonic()
+            with pytest.raises(DeviceError, match="stopped answering.*the end of the output did not come within 2 s"):
+                b.exec("print(1)", timeout=2)
+            assert time.monotonic() - start < 10
+    finally:
+        stop.set()
+        time.sleep(0.05)
+        os.close(slave)
+        os.close(master)

@@ -69,10 +69,19 @@ class ChattyConsoleTransport(SerialTransport):
 
     def _read_to(self, ending: bytes, seconds: float, what: str, data_consumer=None) -> bytes:
         """What arrives up to and including `ending`; TransportError when it is not there within
-        `seconds` (however much else arrives meanwhile)."""
-        data = self.read_until(1, ending, timeout=None, data_consumer=data_consumer, timeout_overall=seconds)
-        if not data.endswith(ending):
-            raise TransportError(f"no {what} within {seconds} s (last bytes: {data[-60:]!r})")
+        `seconds`, however much else arrives meanwhile (mpremote's read_until looks at its clock
+        only while nothing arrives). Byte by byte, so nothing after `ending` is taken."""
+        data = b""
+        deadline = time.monotonic() + seconds
+        while not data.endswith(ending):
+            if time.monotonic() > deadline:
+                raise TransportError(f"{what} did not come within {seconds} s (last bytes: {data[-60:]!r})")
+            byte = self.serial.read(1)  # the port's read timeout (1 s) bounds each wait
+            if byte and data_consumer:
+                data_consumer(byte)
+                data = (data + byte)[-len(ending):]  # a consumer takes the output; keep what ends it
+            else:
+                data += byte
         return data
 
 

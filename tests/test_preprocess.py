@@ -97,6 +97,10 @@ def test_ring_differences_are_the_features_of_neighbour_differences():
     want = Preprocessor(10, plain.coefficients(1000.0)).process(signals)
     assert got.shape == (20, ring.width(5)) == (20, 40)
     assert np.array_equal(got, want)
+    differences = ring.difference_columns(5)  # the columns the LDA keeps apart from the channels'
+    assert differences.sum() == 20
+    assert np.array_equal(got[:, differences], Preprocessor(5, plain.coefficients(1000.0)).process(signals[:, 5:]))
+    assert not plain.difference_columns(5).any()
 
 
 def test_default_features_follow_the_channel_count():

@@ -173,6 +173,39 @@ def test_int8_inputs_keep_rest_and_gestures_apart(effort_recordings, tmp_path):
     assert abs(m["int8_accuracy"] - m["float_accuracy"]) <= 0.01 and m["per_class"]["rest"]["recall"] > 0.8
 
 
+def test_lda_takes_channels_and_their_differences_as_uncorrelated(recordings):
+    # On another day an electrode shift changes how a channel's features go with its
+    # neighbours' differences: the LDA leaves that covariance out, so its scores are one
+    # LDA's on the channels' features plus another's on the differences'.
+    from neuroedge import classic, recording
+
+    rec = recording.load(recordings[0])
+    pre = PreprocessConfig(features=("log_mav", "log_wl"), ring_differences=True)
+    w = dataset.windows_of([rec], dataset.WindowConfig(pre))
+    fitted = train.fit(w, train.TrainConfig(architecture="lda", drift=False), log=lambda *a: None)
+    f = classic.window_features(w.x) * fitted.gain
+    differences = w.config.preprocess.difference_columns(rec.channels)
+    assert differences.sum() == 2 * rec.channels
+    parts = [classic.ShrinkageLDA().fit(f[:, cols], w.y) for cols in (~differences, differences)]
+    summed = parts[0].scores(f[:, ~differences]) + parts[1].scores(f[:, differences])
+    assert np.allclose(fitted.lda.scores(f), summed)
+    assert not np.allclose(classic.ShrinkageLDA().fit(f, w.y).scores(f), summed)  # the joint fit differs
+
+    # The int8 scores start at 0 (a ReLU on the scores less their mean): their steps are set by
+    # the best class's range only, and the decisions stay float's.
+    import tensorflow as tf
+
+    tflite = train.to_int8(fitted, w)
+    interp = tf.lite.Interpreter(model_content=tflite)
+    fc = next(op for op in interp._get_ops_details() if op["op_name"] == "FULLY_CONNECTED")
+    scale, zero_point = interp.get_tensor_details()[fc["outputs"][0]]["quantization"]
+    scores = fitted.lda.scores(f)
+    best = (scores - scores.mean(1, keepdims=True)).max()
+    assert zero_point == -128 and scale <= 1.01 * best / 255
+    int8_pred = train.evaluate_int8(tflite, bundle.input_quantizer(tflite, fitted.gain), w.x)
+    assert (int8_pred == fitted.lda.predict(f)).mean() > 0.98
+
+
 def test_the_lda_kind_deploys_replays_and_tunes_like_a_cnn(recordings, edgedl_mpy, tmp_path):
     from neuroedge import deploy, recording, replay, tune
     from neuroedge.virtual_board import VirtualBoard

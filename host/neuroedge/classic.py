@@ -35,10 +35,15 @@ def ledoit_wolf_shrinkage(z: np.ndarray, cov: np.ndarray) -> float:
 
 class ShrinkageLDA:
     """Linear discriminant analysis with a shared, shrunk covariance: scores = x @ coef.T + intercept,
-    softmax(scores) the class posteriors under equal priors."""
+    softmax(scores) the class posteriors under equal priors.
 
-    def __init__(self, shrinkage: float | None = None):
+    blocks (optional, one group number per feature) makes the covariance block-diagonal:
+    features of different groups are taken as uncorrelated, and each group's covariance is
+    shrunk by its own estimate. The scores are then the sum of one LDA's per group."""
+
+    def __init__(self, shrinkage: float | None = None, blocks: np.ndarray | None = None):
         self.shrinkage = shrinkage  # None: Ledoit-Wolf from the training data
+        self.blocks = blocks
         self.classes = self.coef = self.intercept = None
 
     def fit(self, f: np.ndarray, y: np.ndarray) -> "ShrinkageLDA":
@@ -49,15 +54,20 @@ class ShrinkageLDA:
         scale = centred.std(axis=0)
         scale[scale == 0] = 1.0
         z = centred / scale
-        cov = z.T @ z / len(f)
-        lam = ledoit_wolf_shrinkage(z, cov) if self.shrinkage is None else self.shrinkage
-        cov = (1 - lam) * cov + lam * np.eye(len(cov)) * np.trace(cov) / len(cov)
+        blocks = np.zeros(f.shape[1], int) if self.blocks is None else np.asarray(self.blocks)
+        if blocks.shape != (f.shape[1],):
+            raise ValueError(f"blocks must give one group per feature ({f.shape[1]}), got shape {blocks.shape}")
+        cov = np.zeros((f.shape[1], f.shape[1]))
+        for group in np.unique(blocks):
+            cols = np.flatnonzero(blocks == group)
+            part = z[:, cols].T @ z[:, cols] / len(f)
+            lam = ledoit_wolf_shrinkage(z[:, cols], part) if self.shrinkage is None else self.shrinkage
+            cov[np.ix_(cols, cols)] = (1 - lam) * part + lam * np.eye(len(cols)) * np.trace(part) / len(cols)
         cov = cov * scale[:, None] * scale[None, :]  # back to the features' own units
         inv = np.linalg.pinv(cov)
         self.centre, self.scale = f.mean(0), np.sqrt(np.diag(cov))  # for a well-scaled int8 graph
         self.coef = means @ inv
         self.intercept = -0.5 * np.einsum("ij,ij->i", self.coef, means)
-        self.shrinkage_used = lam
         return self
 
     def scores(self, f: np.ndarray) -> np.ndarray:
@@ -79,13 +89,16 @@ def lda_keras_model(keras, lda: ShrinkageLDA, classes: int, window: int, width: 
     """The fitted LDA as a Keras model the int8 converter takes: each feature standardised
     (a depthwise 1x1 layer, so that the dense layer's int8 weights all have a similar
     range), the mean over the window's blocks, one dense layer holding the discriminant
-    functions, softmax."""
+    functions less their mean, a ReLU, softmax."""
     L = keras.layers
     inputs = keras.Input((window, width), batch_size=batch_size)
     scale = L.DepthwiseConv1D(1)
     x = L.GlobalAveragePooling1D()(scale(inputs))
-    dense = L.Dense(classes, activation="softmax")
-    model = keras.Model(inputs, dense(x), name="lda")
+    # The ReLU sets the classes scoring below the mean of all to 0; the best is never among
+    # them. The int8 scores then span [0, best] instead of [worst, best]: steps half as large
+    # where the decision is made (3DC P9: int8 decisions unlike float's 1.8 -> 1.3 %).
+    dense = L.Dense(classes, activation="relu")
+    model = keras.Model(inputs, L.Softmax()(dense(x)), name="lda")
     scale.set_weights([(1 / lda.scale)[None, :, None].astype(np.float32),
                        (-lda.centre / lda.scale).astype(np.float32)])
     # Softmax ignores what all classes share: removing the mean discriminant leaves only the
@@ -93,8 +106,7 @@ def lda_keras_model(keras, lda: ShrinkageLDA, classes: int, window: int, width: 
     known_coef = (lda.coef - lda.coef.mean(0)) * lda.scale          # on standardised features
     known_intercept = lda.intercept - lda.intercept.mean() + known_coef @ (lda.centre / lda.scale)
     coef = np.zeros((classes, width))
-    # A class absent from training is never chosen; a moderate constant keeps the int8
-    # output scale set by the real discriminants.
+    # A class absent from training scores below every known one: the ReLU makes it 0, never chosen.
     intercept = np.full(classes, known_intercept.min() - 10.0)
     coef[lda.classes] = known_coef
     intercept[lda.classes] = known_intercept

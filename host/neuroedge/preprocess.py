@@ -126,6 +126,12 @@ class PreprocessConfig:
         """Values in one output frame."""
         return channels * self.values_per_channel()
 
+    def difference_columns(self, channels: int) -> np.ndarray:
+        """True for each value of an output frame that is a feature of a neighbour difference
+        (a frame holds, per feature, the channels' values, then their differences')."""
+        signals = channels * (2 if self.ring_differences else 1)
+        return np.arange(self.width(channels)) % signals >= channels
+
     def first_frame(self, fs: float) -> int:
         """The raw frame (within its block) that an output frame stands for: feature frames
         are written at a block's last frame, filtered frames keep its first."""

@@ -243,7 +243,11 @@ def fit(train_w: dataset.Windows, cfg: TrainConfig, log=print, rotated_w: datase
     tracking = drift.settings(train_w.x, train_w.y, classes) if cfg.drift else None
     if cfg.architecture == "lda":
         fit_w = train_w if rotated_w is None else dataset.Windows.concat([train_w, rotated_w])
-        lda = classic.ShrinkageLDA().fit(classic.window_features(fit_w.x) * gain, fit_w.y)
+        # Channels' and differences' features as uncorrelated: their covariance is what an
+        # electrode shift changes on another day (chosen on participants kept apart, see the README).
+        pre = train_w.config and cfg.windows.preprocess  # settled above when the windows know it
+        blocks = pre.difference_columns(width // pre.values_per_channel()) if pre else None
+        lda = classic.ShrinkageLDA(blocks=blocks).fit(classic.window_features(fit_w.x) * gain, fit_w.y)
         model = classic.lda_keras_model(keras, lda, classes, window, width)
         static = classic.lda_keras_model(keras, lda, classes, window, width, batch_size=1)
         return Fitted("lda", model, static, gain, 0, int(model.count_params()), lda, drift=tracking)

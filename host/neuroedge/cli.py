@@ -501,8 +501,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "(default: on for lda, off for the CNNs)")
     p.add_argument("--rotation", type=float, default=0.0,
                    help="lda on armbands: also train on the band turned by +-this fraction of an electrode "
-                        "(e.g. 0.35 for use on other days: it gained on day 1 -> day 2 and lost within a "
-                        "session, see the README; default 0, off)")
+                        "(e.g. 0.35; see the README for what it did on real recordings; default 0, off)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="re-evaluate a bundle on other recordings (int8, by edgedl)")

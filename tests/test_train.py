@@ -144,8 +144,11 @@ def int8_accuracy(fitted, tflite, w):
     return float((train.predict(fitted, tflite, w)[1] == w.y).mean())
 
 
-def test_the_default_model_holds_when_the_contraction_strength_changes(effort_recordings):
-    cfg = train.TrainConfig()  # the default model and preprocessing
+@pytest.mark.parametrize("electrodes", [64, 16])  # a grid (compact CNN), an armband's count (lda, tracking)
+def test_the_default_model_holds_when_the_contraction_strength_changes(effort_recordings, electrodes):
+    cfg = train.TrainConfig(windows=dataset.WindowConfig(channels=tuple(range(0, 64, 64 // electrodes))))
+    cfg = train.resolved(cfg, 64)  # the default model and preprocessing for that many electrodes
+    assert (cfg.architecture, cfg.drift) == (("compact", False) if electrodes == 64 else ("lda", True))
     at_half = dataset.windows_of([effort_recordings[50]], cfg.windows)
     train_w, test_w, _ = dataset.split(at_half, "repetition")
     fitted = train.fit(train_w, cfg, log=lambda *a: None)

@@ -9,8 +9,9 @@ can also call one by one.
     baseline = td_lda_baseline(recordings, cfg.windows, split)   # the classic figure, same windows
     train(recordings, "models/NAME", cfg)                     # all of the above + the bundle
 
-Models: `compact` (the default CNN), `larger`, and `lda` (time-domain features + shrinkage
-LDA as one int8 dense layer). A Keras model of your own: see `fit_keras`.
+Models: `compact` (the default on grids), `larger`, and `lda` (the default up to 32 channels:
+time-domain features + shrinkage LDA as one int8 dense layer, with the channels' and the ring
+differences' features taken as uncorrelated). A Keras model of your own: see `fit_keras`.
 
 Inputs are the board's feature blocks (log2 MAV and log2 waveform length per channel
 every 25 ms by default): the logarithm keeps rest and strong contractions apart within

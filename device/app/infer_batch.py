@@ -71,6 +71,8 @@ def run_tracked(model_path, windows_path, outputs_path, settings_path):
     offsets off, quantize, invoke, then a tracking step for the class decided; writes the
     outputs. settings: {"from_counts": {...}, "width": n, "drift": model.json's "drift",
     "starts": [window indices where a new stream begins: the offsets start again]}."""
+    from runtime import best_of  # the runtime's own decision (this tool alone does not need its heap)
+
     model = _load(model_path)
     with open(settings_path) as f:
         s = json.load(f)
@@ -89,11 +91,7 @@ def run_tracked(model_path, windows_path, outputs_path, settings_path):
             edgedl.drift_apply(win, width, offsets)
             edgedl.quantize(win, qin, q["mult"], q["shift"], q["zero_point"])
             model.invoke(qin, outbuf)
-            best, top = 0, -129
-            for i in range(len(outbuf)):
-                v = outbuf[i] - 256 if outbuf[i] > 127 else outbuf[i]
-                if v > top:
-                    best, top = i, v
+            best = best_of(outbuf)[0]
             edgedl.drift_track(win, width, means, best, d["rate_shift"], offsets)
             dst.write(outbuf)
             count += 1

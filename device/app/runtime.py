@@ -38,6 +38,17 @@ def lab_module():
     return lab
 
 
+def best_of(scores):
+    """(index, value) of the largest int8 in a buffer of int8 outputs, the first on a tie:
+    the decision, here and in infer_batch's tracked evaluation alike."""
+    best, top = 0, -129
+    for i in range(len(scores)):
+        v = scores[i] - 256 if scores[i] > 127 else scores[i]
+        if v > top:
+            best, top = i, v
+    return best, top
+
+
 class BundleError(ValueError):
     """A bundle this board cannot run: the message names the file and the field."""
 
@@ -356,11 +367,7 @@ class Runtime:
         if self.classifier is None or not self.window_means:
             edgedl.quantize(self.win, self.qin, self.q_mult, self.q_shift, self.q_zp)
             self.model.invoke(self.qin, self.scores)
-            best, top = 0, -129
-            for i in range(len(self.scores)):
-                v = self.scores[i] - 256 if self.scores[i] > 127 else self.scores[i]
-                if v > top:
-                    best, top = i, v
+            best, top = best_of(self.scores)
             confidence = (top - self.out_zp) * self.out_scale
             if tracking:
                 edgedl.drift_track(self.win, self.width, self.drift_means, best, self.drift_shift, self.drift_offsets)

@@ -180,10 +180,12 @@ def test_tcp_source_takes_frames_only_from_its_peer(emulator, tiny_model):
     assert st["frames_pushed"] == 20  # the peer's frames only
 
 
-def test_a_board_that_streams_events_but_never_ends_a_command_is_reported_in_time():
+@pytest.mark.parametrize("output_ends_after", [None, 1.2])
+def test_a_board_that_streams_events_but_never_ends_a_command_is_reported_in_time(output_ends_after):
     """A fake board on a pty: its raw REPL takes the command and says OK, then only event lines
-    come, for ever. The call fails at its deadline, naming what never came (mpremote's waits,
-    which end on silence, waited for ever)."""
+    come, for ever (after ending the command's output at `output_ends_after` s, if given). The
+    call fails at its one deadline, naming what never came (mpremote's waits, which end on
+    silence, waited for ever)."""
     import os
     import pty
     import threading
@@ -200,7 +202,11 @@ def test_a_board_that_streams_events_but_never_ends_a_command_is_reported_in_tim
                 os.write(master, b"raw REPL; CTRL-B to exit\r\n>")
             if b"\x04" in got:
                 os.write(master, b"OK")
+                began, ended = time.monotonic(), output_ends_after is None
                 while not stop.is_set():
+                    if not ended and time.monotonic() - began > output_ends_after:
+                        os.write(master, b"1\r\n\x04")
+                        ended = True
                     os.write(master, b'{"gesture": "rest", "window": 1}\n')
                     time.sleep(0.01)
 
@@ -208,9 +214,10 @@ def test_a_board_that_streams_events_but_never_ends_a_command_is_reported_in_tim
     try:
         with BoardConnection(os.ttyname(slave)) as b:
             start = time.monotonic()
-            with pytest.raises(DeviceError, match="stopped answering.*the end of the output did not come within 2 s"):
+            late = "the end of the output" if output_ends_after is None else "the end of the error output"
+            with pytest.raises(DeviceError, match=f"stopped answering.*{late} did not come within 2 s"):
                 b.exec("print(1)", timeout=2)
-            assert time.monotonic() - start < 10
+            assert time.monotonic() - start < 2.8  # one deadline for the whole call, not one per part
     finally:
         stop.set()
         time.sleep(0.05)

@@ -55,27 +55,30 @@ class ChattyConsoleTransport(SerialTransport):
     def exec_raw_no_follow(self, command):
         """Uploads `command` in the plain raw REPL and waits for the board's "OK" (events before it are read past)."""
         data = bytes(command, "utf8") if isinstance(command, str) else command
-        self._read_to(b">", 10, "the raw REPL prompt")
+        self._read_to(b">", time.monotonic() + 10, "the raw REPL prompt did not come within 10 s")
         for i in range(0, len(data), PLAIN_RAW_CHUNK):
             self.serial.write(data[i:i + PLAIN_RAW_CHUNK])
             time.sleep(0.01)
         self.serial.write(b"\x04")
-        self._read_to(b"OK", 10, "the board's OK for the command")
+        self._read_to(b"OK", time.monotonic() + 10, "the board's OK for the command did not come within 10 s")
 
     def follow(self, timeout, data_consumer=None):
-        """(output, error output) of the command running, each ended by Ctrl-D within `timeout` s."""
-        out = self._read_to(b"\x04", timeout, "the end of the output", data_consumer)
-        return out[:-1], self._read_to(b"\x04", timeout, "the end of the error output")[:-1]
+        """(output, error output) of the command running, both ended by Ctrl-D within `timeout` s in all."""
+        deadline = time.monotonic() + timeout
+        out = self._read_to(b"\x04", deadline, f"the end of the output did not come within {timeout} s",
+                            data_consumer)
+        return out[:-1], self._read_to(b"\x04", deadline,
+                                       f"the end of the error output did not come within {timeout} s")[:-1]
 
-    def _read_to(self, ending: bytes, seconds: float, what: str, data_consumer=None) -> bytes:
-        """What arrives up to and including `ending`; TransportError when it is not there within
-        `seconds`, however much else arrives meanwhile (mpremote's read_until looks at its clock
-        only while nothing arrives). Byte by byte, so nothing after `ending` is taken."""
+    def _read_to(self, ending: bytes, deadline: float, late: str, data_consumer=None) -> bytes:
+        """What arrives up to and including `ending`; TransportError saying `late` when it is
+        not there by `deadline` (time.monotonic), however much else arrives meanwhile
+        (mpremote's read_until looks at its clock only while nothing arrives). Byte by byte,
+        so nothing after `ending` is taken."""
         data = b""
-        deadline = time.monotonic() + seconds
         while not data.endswith(ending):
             if time.monotonic() > deadline:
-                raise TransportError(f"{what} did not come within {seconds} s (last bytes: {data[-60:]!r})")
+                raise TransportError(f"{late} (last bytes: {data[-60:]!r})")
             byte = self.serial.read(1)  # the port's read timeout (1 s) bounds each wait
             if byte and data_consumer:
                 data_consumer(byte)

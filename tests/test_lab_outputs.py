@@ -22,7 +22,9 @@ from neuroedge.tune import watch_line
 def run_board(emulator, rec, frames, faults=None, speed=None, **settings):
     """The app on the emulated board, fed `rec` by the simulator (as fast as it takes it, or at a
     multiple of real time): (stats, events)."""
-    with QuattrocentoSimulator(rec, port=0, speed=speed, faults=faults) as sim:
+    # Streamed once: a looping amplifier's last delivery can run past `frames` into the
+    # recording's start again, and a window ending there has no label in `rec`.
+    with QuattrocentoSimulator(rec, port=0, speed=speed, faults=faults, loop=False) as sim:
         out = run_device_script(emulator, "run_app_quattrocento",
                                 {"settings": {"output": "quiet", **settings}, "port": sim.port, "frames": frames},
                                 timeout=240)

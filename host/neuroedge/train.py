@@ -238,16 +238,17 @@ def fit(train_w: dataset.Windows, cfg: TrainConfig, log=print, rotated_w: datase
     gain = input_gain(train_w.x)
     classes = len(train_w.label_names)
     window, width = train_w.x.shape[1], train_w.x.shape[2]
-    if train_w.config is not None:  # the windows know their settled features: settle the rest likewise
-        cfg = resolved(replace(cfg, windows=train_w.config), width // train_w.config.preprocess.values_per_channel())
+    channels = None  # known when the windows know their settled features: settle the rest likewise
+    if train_w.config is not None:
+        channels = width // train_w.config.preprocess.values_per_channel()
+        cfg = resolved(replace(cfg, windows=train_w.config), channels)
     keras.utils.set_random_seed(cfg.seed)
     tracking = drift.settings(train_w.x, train_w.y, classes) if cfg.drift else None
     if cfg.architecture == "lda":
         fit_w = train_w if rotated_w is None else dataset.Windows.concat([train_w, rotated_w])
         # Channels' and differences' features as uncorrelated: their covariance is what an
         # electrode shift changes on another day (chosen on participants kept apart, see the README).
-        pre = train_w.config and cfg.windows.preprocess  # settled above when the windows know it
-        blocks = pre.difference_columns(width // pre.values_per_channel()) if pre else None
+        blocks = cfg.windows.preprocess.difference_columns(channels) if channels else None
         lda = classic.ShrinkageLDA(blocks=blocks).fit(classic.window_features(fit_w.x) * gain, fit_w.y)
         model = classic.lda_keras_model(keras, lda, classes, window, width)
         static = classic.lda_keras_model(keras, lda, classes, window, width, batch_size=1)

@@ -63,6 +63,31 @@ def test_recording_bytes_never_reach_the_repl_when_the_app_fails_mid_replay(vboa
     assert not vboard.board_path("/pwned").exists(), "recording bytes ran as code on the board"
 
 
+def test_a_full_heap_in_the_usb_receiver_costs_no_frames(vboard, tiny_model):
+    # A calibration's fit beside a REPL command once filled the heap for a moment in the
+    # receiver thread, and the whole session stopped. Here the 3rd receive and the 5th credit
+    # to the host meet a MemoryError: the replay goes on and loses nothing.
+    path, model = tiny_model
+    deploy.deploy(vboard.port, model, log=lambda *a: None)
+    rec = recording.load(path).part(slice(4096), "2 s")
+    clean = replay.replay_via_port(rec, model, vboard.port, speed=None)
+    with BoardConnection(vboard.port) as b:
+        b.call("import usb_source\n"
+               "_link, _calls = usb_source.UsbConsoleLink, {'receive': 0, 'ack': 0}\n"
+               "def _heap_full_at(name, at, real):\n"
+               "    def method(self, *args):\n"
+               "        _calls[name] += 1\n"
+               "        if _calls[name] == at:\n"
+               "            raise MemoryError('injected')\n"
+               "        return real(self, *args)\n"
+               "    return method\n"
+               "_link.receive = _heap_full_at('receive', 3, _link.receive)\n"
+               "_link.ack = _heap_full_at('ack', 5, _link.ack)\n", "1")
+    hit = replay.replay_via_port(rec, model, vboard.port, speed=None)
+    assert hit.stats["error"] is None and hit.stats["receiver_memory_errors"] == 2
+    assert hit.stats["link_packets_lost"] == 0 and hit.events == clean.events > 0
+
+
 def test_ctrl_c_during_a_usb_replay_leaves_the_board_answering(vboard, tiny_model, tmp_path):
     path, model = tiny_model
     deploy.deploy(vboard.port, model, log=lambda *a: None)

@@ -95,6 +95,7 @@ class App:
         self.arrival_frames = array.array("i", bytes(4 * ARRIVALS))
         self.arrival_us = array.array("i", bytes(4 * ARRIVALS))
         self.arrivals = 0           # deliveries recorded so far
+        self.receiver_memory_errors = 0  # full-heap moments the receiver went on after (a retry)
         self.stage_us = {"receive": 0, "process": 0}
         self.latency_us = {"last": -1, "max": -1, "sum": 0, "n": 0}
         self.out = None
@@ -206,31 +207,14 @@ class App:
         room_needed = src.max_frames
         try:
             while self.running:
-                t0 = time.ticks_us()
-                n = src.receive()
-                if n is None:
-                    signal(self.frames_came)  # none: the processor may check its time limit
-                    continue
-                if n == 0:
-                    if not src.reopen():
+                try:
+                    if not self._receive_once(src, stream, lock, room_needed):
                         break
-                    continue
-                # Never overwrite unread frames: while the processor catches up, bytes wait
-                # upstream (socket buffers, TCP flow control, the host's credit), and whatever
-                # a source loses there is counted by its counter or sequence numbers.
-                while self.running and stream.room < room_needed:
-                    self.room_freed.acquire()
-                if not self.running:
-                    break
-                t1 = time.ticks_us()
-                with lock:
-                    src.deliver(n)
-                    i = self.arrivals % ARRIVALS
-                    self.arrival_frames[i] = stream.frames_pushed
-                    self.arrival_us[i] = t1 & TICKS_MASK
-                    self.arrivals += 1
-                signal(self.frames_came)
-                self.stage_us["receive"] += time.ticks_diff(t1, t0)
+                except MemoryError:
+                    # The heap was full for a moment (a calibration's fit beside a REPL command):
+                    # a source takes nothing half-way that a second try would miss, so go on.
+                    self.receiver_memory_errors += 1
+                    gc.collect()
         except Exception as exc:  # noqa: BLE001 - recorded, reported by stats() and run()
             self.error = "receiver: %r" % (exc,)
         finally:
@@ -238,6 +222,33 @@ class App:
             with lock:
                 self.threads -= 1
             signal(self.frames_came)  # the processor sees the end
+
+    def _receive_once(self, src, stream, lock, room_needed):
+        """One receive and its delivery into the stream; False when the source has ended."""
+        t0 = time.ticks_us()
+        n = src.receive()
+        if n is None:
+            signal(self.frames_came)  # none: the processor may check its time limit
+            return True
+        if n == 0:
+            return src.reopen()
+        # Never overwrite unread frames: while the processor catches up, bytes wait
+        # upstream (socket buffers, TCP flow control, the host's credit), and whatever
+        # a source loses there is counted by its counter or sequence numbers.
+        while self.running and stream.room < room_needed:
+            self.room_freed.acquire()
+        if not self.running:
+            return False
+        t1 = time.ticks_us()
+        with lock:
+            src.deliver(n)
+            i = self.arrivals % ARRIVALS
+            self.arrival_frames[i] = stream.frames_pushed
+            self.arrival_us[i] = t1 & TICKS_MASK
+            self.arrivals += 1
+        signal(self.frames_came)
+        self.stage_us["receive"] += time.ticks_diff(t1, t0)
+        return True
 
     def run(self, frames=None, seconds=None):
         """Receives in a second thread and processes here until the source ends, `frames`
@@ -251,7 +262,7 @@ class App:
         # A run is a new signal: frames, windows and events are numbered from 0 again.
         stream.reset()
         rt.reset()
-        self.arrivals = 0
+        self.arrivals = self.receiver_memory_errors = 0
         src.open()
         self.running = self.receiving = True
         self.started_us = time.ticks_us()
@@ -368,7 +379,7 @@ class App:
         st.update(model_windows=rt.windows, stage_us=self.stage_us, elapsed_us=elapsed, running=self.running,
                   windows_per_s=windows_per_s, latency_us=latency,
                   current=rt.last_event["gesture"] if rt.last_event else None, unsent_events=self.unsent,
-                  decisions_lost_to_memory=rt.memory_errors,
+                  decisions_lost_to_memory=rt.memory_errors, receiver_memory_errors=self.receiver_memory_errors,
                   error=self.error, classifier=self.classifier(), drift=rt.drift_state())
         if rt.quality is not None:
             st["electrodes"] = rt.quality.stats()

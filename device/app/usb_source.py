@@ -44,6 +44,7 @@ class UsbConsoleLink(LinkSource):
 
         LinkSource.open(self)
         self.idle = 0
+        self.credit_owed = False
         micropython.kbd_intr(-1)
         self.port = sys.stdin.buffer
         self.poller = select.poll()
@@ -62,14 +63,27 @@ class UsbConsoleLink(LinkSource):
                 return False
         return True
 
+    def _send_credit(self):
+        self.ack(self.bytes_received)  # the host's credit for its next chunk
+        self.credit_owed = False
+
+    def _readable(self):
+        # ipoll, not poll: it allocates nothing, so a full heap cannot stop a chunk between
+        # two units (the first would be read and then forgotten).
+        for _ in self.poller.ipoll(POLL_MS):
+            return True
+        return False
+
     def receive(self):
+        if self.credit_owed:  # a full heap kept the last delivery's credit from the host
+            self._send_credit()
         if self.ended or (self.data_bytes is not None and self.bytes_received >= self.data_bytes):
             return 0
         got = 0
         for unit in self.units:
             # A poll before every unit: a sender that stops mid-chunk (unplugged, killed)
             # leaves a torn chunk that ends the replay instead of a read that waits forever.
-            if not self.poller.poll(POLL_MS):
+            if not self._readable():
                 if got:
                     self.torn_chunks += 1
                     self.ended = True
@@ -89,7 +103,8 @@ class UsbConsoleLink(LinkSource):
 
     def deliver(self, n):
         LinkSource.deliver(self, n)
-        self.ack(self.bytes_received)  # credit for the host's next chunk
+        self.credit_owed = True  # until it is written: the next receive sends it if this one cannot
+        self._send_credit()
 
     def reopen(self):
         return False  # the host stopped or went quiet: the replay is over
